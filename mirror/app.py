@@ -1,0 +1,82 @@
+"""create_app(settings): the one place that builds and wires everything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from mirror.access import AccessChecker
+from mirror.catalog import Catalog
+from mirror.config import Settings
+from mirror.dispatch import dispatch
+from mirror.hub.client import HubClient
+from mirror.middleware import errors, request_ids
+from mirror.pipeline import DigestCheck, Pipeline
+from mirror.revisions import RevisionResolver
+from mirror.services import SERVICES, SETTINGS, Services
+from storage import migrate
+from storage.db import Database, PoolSettings
+from storage.filesystem import FilesystemObjectStore
+from storage.repository import MetadataRepository
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[request_ids, errors])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_services)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    database = Database(
+        settings.database_url,
+        pool=PoolSettings(size=settings.database.pool_size, max_overflow=settings.database.max_overflow),
+    )
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=settings.upstream.connect_timeout_s,
+            sock_read=settings.upstream.read_timeout_s,
+        ),
+        connector=aiohttp.TCPConnector(limit=100, limit_per_host=32),
+        auto_decompress=False,
+        trust_env=True,
+    )
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.database.migrate_on_start:
+            await migrate.upgrade(database)
+        else:
+            await migrate.require_current(database)
+        hub = HubClient(settings.upstream, session)
+        repository = MetadataRepository(database)
+        store = FilesystemObjectStore(settings.objects_path)
+        access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
+        resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
+        catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
+        pipeline = Pipeline(
+            hub=hub, repository=repository, store=store, spool_dir=settings.spool_path, check=DigestCheck()
+        )
+        app[SERVICES] = Services(
+            settings=settings,
+            hub=hub,
+            database=database,
+            repository=repository,
+            store=store,
+            catalog=catalog,
+            access=access,
+            pipeline=pipeline,
+        )
+        log.info("hubgate ready: upstream %s, data in %s", settings.upstream.endpoint, settings.data_dir)
+        yield
+        await pipeline.flights.drain()
+    finally:
+        await session.close()
+        await database.close()

@@ -1,0 +1,172 @@
+"""Repository metadata: repo info, tree pages and paths-info, cached for offline answers.
+
+Every upstream call is made by commit, so what comes back is immutable and kept for good. Xet hints
+are stripped before anything is stored or served, and the file entries seen are recorded so that a
+later download can be verified against them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
+
+from mirror.access import AccessChecker
+from mirror.entries import entry_from_sibling, entry_from_tree_item
+from mirror.errors import UpstreamProtocolError
+from mirror.hub.client import HubClient, JsonAnswer
+from mirror.hub.models import Credentials, RepoRef
+from mirror.hub.sanitize import strip_xet
+from mirror.revisions import Resolved, RevisionResolver
+from storage.records import FileEntry
+from storage.repository import MetadataRepository
+
+Params = tuple[tuple[str, str], ...]
+_Fetch = Callable[[], Awaitable[JsonAnswer]]
+_Recorder = Callable[[object], Sequence[FileEntry]]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    body: bytes
+    commit: str
+    stale: bool
+    next_cursor: str | None = None
+
+
+class Catalog:
+    def __init__(
+        self,
+        *,
+        hub: HubClient,
+        repository: MetadataRepository,
+        resolver: RevisionResolver,
+        access: AccessChecker,
+    ) -> None:
+        self._hub = hub
+        self._repository = repository
+        self._resolver = resolver
+        self._access = access
+
+    async def resolve(
+        self, repo: RepoRef, revision: str | None, credentials: Credentials, *, reading_files: bool
+    ) -> Resolved:
+        """Resolve the revision and check the caller may see it (files of gated repos need access too)."""
+        resolved = await self._resolver.resolve(repo, revision, credentials)
+        if resolved.flags.private or (reading_files and resolved.flags.gated):
+            await self._access.require(repo, credentials)
+        return resolved
+
+    async def repo_info(
+        self, repo: RepoRef, revision: str | None, params: Params, credentials: Credentials
+    ) -> Document:
+        resolved = await self.resolve(repo, revision, credentials, reading_files=False)
+        path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/revision/{resolved.commit}"
+        key = _doc_key("info", repo, resolved.commit, "", params)
+
+        def record(document: object) -> Sequence[FileEntry]:
+            siblings = document.get("siblings") if isinstance(document, dict) else None
+            found = (entry_from_sibling(item) for item in siblings or ())
+            return [entry for entry in found if entry is not None]
+
+        return await self._cached(
+            repo,
+            resolved,
+            key=key,
+            kind="info",
+            fetch=lambda: self._hub.get_json(path, params=params, credentials=credentials),
+            record=record,
+        )
+
+    async def tree(
+        self, repo: RepoRef, revision: str, path: str, params: Params, credentials: Credentials
+    ) -> Document:
+        resolved = await self.resolve(repo, revision, credentials, reading_files=False)
+        upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/tree/{resolved.commit}"
+        if path:
+            upstream_path += f"/{quote(path)}"
+        key = _doc_key("tree", repo, resolved.commit, path, params)
+        return await self._cached(
+            repo,
+            resolved,
+            key=key,
+            kind="tree",
+            fetch=lambda: self._hub.get_json(upstream_path, params=params, credentials=credentials),
+            record=_tree_entries,
+        )
+
+    async def paths_info(
+        self, repo: RepoRef, revision: str, form: Params, credentials: Credentials
+    ) -> Document:
+        resolved = await self.resolve(repo, revision, credentials, reading_files=False)
+        upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/paths-info/{resolved.commit}"
+        key = _doc_key("paths-info", repo, resolved.commit, "", tuple(sorted(form)))
+        return await self._cached(
+            repo,
+            resolved,
+            key=key,
+            kind="paths-info",
+            fetch=lambda: self._hub.post_form(upstream_path, form=form, credentials=credentials),
+            record=_tree_entries,
+        )
+
+    async def file_entry(
+        self, repo: RepoRef, commit: str, path: str, credentials: Credentials
+    ) -> FileEntry | None:
+        """The entry of a file at a commit: from the database, else from upstream's paths-info."""
+        entry = await self._repository.get_file_entry(repo.key, commit, path)
+        if entry is not None:
+            return entry
+        upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/paths-info/{commit}"
+        answer = await self._hub.post_form(upstream_path, form=(("paths", path),), credentials=credentials)
+        entries = _tree_entries(answer.parsed())
+        await self._repository.save_file_entries(repo.key, commit, entries)
+        return next((found for found in entries if found.path == path), None)
+
+    async def _cached(
+        self,
+        repo: RepoRef,
+        resolved: Resolved,
+        *,
+        key: str,
+        kind: str,
+        fetch: _Fetch,
+        record: _Recorder,
+    ) -> Document:
+        stored = await self._repository.get_doc(key)
+        if stored is not None:
+            return Document(
+                body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
+            )
+        answer = await fetch()
+        document = strip_xet(answer.parsed())
+        body = json.dumps(document, separators=(",", ":")).encode()
+        cursor = _cursor_of(answer)
+        await self._repository.save_file_entries(repo.key, resolved.commit, record(document))
+        await self._repository.save_doc(key, repo=repo.key, kind=kind, body=body, next_cursor=cursor)
+        return Document(body=body, commit=resolved.commit, stale=resolved.stale, next_cursor=cursor)
+
+
+def _tree_entries(document: object) -> list[FileEntry]:
+    if not isinstance(document, list):
+        msg = "upstream answered a tree or paths-info that is not a list"
+        raise UpstreamProtocolError(msg)
+    found = (entry_from_tree_item(item) for item in document)
+    return [entry for entry in found if entry is not None]
+
+
+def _cursor_of(answer: JsonAnswer) -> str | None:
+    if answer.link_next is None:
+        return None
+    cursors = parse_qs(urlsplit(answer.link_next).query).get("cursor")
+    if not cursors:
+        msg = "upstream announced a next page without a cursor"
+        raise UpstreamProtocolError(msg)
+    return cursors[0]
+
+
+def _doc_key(kind: str, repo: RepoRef, commit: str, path: str, params: Params) -> str:
+    canonical = json.dumps([kind, repo.repo_type.value, repo.repo_id, commit, path, sorted(params)])
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,81 @@
+"""HEAD and GET /{prefix}{repo}/resolve/{revision}/{path}.
+
+HEAD answers from metadata alone. GET serves only verified, stored bytes: a cold file is fetched and
+verified first (waiting a few seconds at most, then 429 + Retry-After while the fetch goes on).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aiohttp import web
+
+from mirror.errors import EntryNotFound, UpstreamTimeout, UpstreamUnavailable
+from mirror.handlers.common import STALE_WARNING, credentials, services
+from mirror.pipeline import FetchRequest
+from mirror.ranges import parse_range
+from mirror.routes import RouteMatch
+from storage.records import FileEntry
+
+
+def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
+    """The headers the Hub client needs to name, size and place a file in its cache."""
+    filename = entry.path.rsplit("/", 1)[-1]
+    headers = {
+        "X-Repo-Commit": commit,
+        "ETag": f'"{entry.etag}"',
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}; filename=\"{quote(filename)}\";",
+    }
+    if entry.lfs_sha256 is not None:
+        headers["X-Linked-Etag"] = f'"{entry.lfs_sha256}"'
+        headers["X-Linked-Size"] = str(entry.size)
+    return headers
+
+
+async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    repo, revision = match.target, match.pinned_revision
+    mirror = services(request)
+    creds = credentials(request)
+    resolved = await mirror.catalog.resolve(repo, revision, creds, reading_files=True)
+    stale = resolved.stale
+    try:
+        entry = await mirror.catalog.file_entry(repo, resolved.commit, match.path, creds)
+    except (UpstreamUnavailable, UpstreamTimeout) as exc:
+        exc.commit = resolved.commit
+        raise
+    if entry is None:
+        raise EntryNotFound(
+            f"{match.path} does not exist in {repo} at {resolved.commit}", commit=resolved.commit
+        )
+
+    headers = file_headers(entry, resolved.commit)
+    if stale:
+        headers["X-HF-Warning"] = STALE_WARNING
+    if request.method == "HEAD":
+        return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
+    if _matches_etag(request.headers.get("If-None-Match"), entry.etag):
+        return web.Response(status=304, headers=headers)
+
+    span = parse_range(request.headers.get("Range"), entry.size)
+    fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
+    blob = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
+
+    start, end = span if span is not None else (0, blob.size)
+    response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+    response.content_length = end - start
+    if span is not None:
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    await response.prepare(request)
+    async for chunk in mirror.store.open_range(blob.sha256, start, end):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def _matches_etag(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {value.strip().removeprefix("W/").strip('"') for value in header.split(",")}
+    return etag in candidates or "*" in candidates

@@ -1,0 +1,71 @@
+"""Value objects of the Hub protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import SecretStr
+
+from storage.records import RepoKey
+
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+class RepoType(StrEnum):
+    MODEL = "model"
+    DATASET = "dataset"
+    SPACE = "space"
+
+    @property
+    def api_segment(self) -> str:
+        """The plural used under /api/ (models, datasets, spaces)."""
+        return f"{self.value}s"
+
+    @property
+    def url_prefix(self) -> str:
+        """The prefix of resolve URLs: nothing for models, `datasets/` or `spaces/` otherwise."""
+        return "" if self is RepoType.MODEL else f"{self.value}s/"
+
+    @classmethod
+    def from_api_segment(cls, segment: str) -> RepoType:
+        return cls(segment.removesuffix("s"))
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRef:
+    repo_type: RepoType
+    repo_id: str
+
+    @property
+    def key(self) -> RepoKey:
+        return RepoKey(repo_type=self.repo_type.value, repo_id=self.repo_id)
+
+    def __str__(self) -> str:
+        return f"{self.repo_type.url_prefix}{self.repo_id}"
+
+
+def is_commit(revision: str) -> bool:
+    return COMMIT_RE.fullmatch(revision) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The bearer token hubgate sends upstream for one request, and where it came from."""
+
+    token: SecretStr | None
+    source: str  # "client", "service" or "anonymous"
+
+    @property
+    def identity(self) -> str:
+        """A stable, non-reversible key for caching per-token answers; never the token itself."""
+        if self.token is None:
+            return "anonymous"
+        return hashlib.sha256(self.token.get_secret_value().encode()).hexdigest()
+
+    def authorization(self) -> dict[str, str]:
+        if self.token is None:
+            return {}
+        return {"Authorization": f"Bearer {self.token.get_secret_value()}"}

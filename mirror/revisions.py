@@ -1,0 +1,94 @@
+"""Revision resolution: every branch, tag, PR ref or short commit becomes a full commit.
+
+Refs are cached with a short TTL; a full commit needs no lookup. When upstream is down, the last known
+commit of a ref is used and the answer says it may be stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from mirror.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
+from mirror.hub.client import HubClient
+from mirror.hub.models import Credentials, RepoRef, is_commit
+from storage.records import RepoFlags
+from storage.repository import MetadataRepository, utcnow
+
+_FLAG_FIELDS = (("expand", "sha"), ("expand", "private"), ("expand", "gated"))
+DEFAULT_BRANCH = ""  # the ref name under which the default branch's commit is remembered
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    commit: str
+    flags: RepoFlags
+    stale: bool  # upstream was unreachable and a remembered answer was used
+
+
+class RevisionResolver:
+    def __init__(self, *, hub: HubClient, repository: MetadataRepository, ref_ttl_s: float) -> None:
+        self._hub = hub
+        self._repository = repository
+        self._ttl = timedelta(seconds=ref_ttl_s)
+
+    async def resolve(self, repo: RepoRef, revision: str | None, credentials: Credentials) -> Resolved:
+        """Resolve `revision` (None: the default branch). Raises the upstream's coded errors."""
+        flags = await self._repository.repo_flags(repo.key)
+        if revision is not None and is_commit(revision):
+            if flags is not None and self._fresh(flags.checked_at):
+                return Resolved(commit=revision, flags=flags, stale=False)
+            return await self._ask_upstream(
+                repo, revision, credentials, fallback_commit=revision, flags=flags
+            )
+        name = revision if revision is not None else DEFAULT_BRANCH
+        ref = await self._repository.get_ref(repo.key, name)
+        if (
+            ref is not None
+            and flags is not None
+            and self._fresh(ref.resolved_at)
+            and self._fresh(flags.checked_at)
+        ):
+            return Resolved(commit=ref.commit, flags=flags, stale=False)
+        fallback = None if ref is None else ref.commit
+        return await self._ask_upstream(repo, revision, credentials, fallback_commit=fallback, flags=flags)
+
+    def _fresh(self, when: datetime | None) -> bool:
+        return when is not None and utcnow() - when < self._ttl
+
+    async def _ask_upstream(
+        self,
+        repo: RepoRef,
+        revision: str | None,
+        credentials: Credentials,
+        *,
+        fallback_commit: str | None,
+        flags: RepoFlags | None,
+    ) -> Resolved:
+        path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}"
+        if revision is not None:
+            path += f"/revision/{quote(revision, safe='')}"
+        try:
+            answer = await self._hub.get_json(path, params=_FLAG_FIELDS, credentials=credentials)
+        except (UpstreamUnavailable, UpstreamTimeout):
+            if fallback_commit is not None and flags is not None:
+                return Resolved(commit=fallback_commit, flags=flags, stale=True)
+            raise
+        info = answer.parsed()
+        if not isinstance(info, dict) or not is_commit(str(info.get("sha", ""))):
+            msg = f"upstream did not say which commit {revision or 'the default branch'} of {repo} is"
+            raise UpstreamProtocolError(msg)
+        commit = str(info["sha"])
+        gated = info.get("gated") or ""
+        private = bool(info.get("private", False))
+        await self._repository.save_repo_flags(repo.key, private=private, gated=str(gated))
+        if revision is None or not is_commit(revision):
+            await self._repository.save_ref(
+                repo.key, revision if revision is not None else DEFAULT_BRANCH, commit
+            )
+        return Resolved(
+            commit=commit,
+            flags=RepoFlags(private=private, gated=str(gated), checked_at=utcnow()),
+            stale=False,
+        )

@@ -1,0 +1,161 @@
+"""The whole URL surface in one table. Repo ids, revisions and paths are parsed and validated here, once.
+
+Matching runs on the raw (percent-encoded) path so that a revision like `refs%2Fpr%2F1` stays one
+segment; each captured part is then decoded and validated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote
+
+from mirror.errors import InvalidPath, InvalidRepoId, InvalidRevision, NotFound
+from mirror.hub.models import RepoRef, RepoType
+
+
+class Route(StrEnum):
+    REPO_INFO = "repo_info"
+    TREE = "tree"
+    PATHS_INFO = "paths_info"
+    XET_READ_TOKEN = "xet_read_token"  # noqa: S105 - a route name, not a secret
+    AUTH_CHECK = "auth_check"
+    RESOLVE = "resolve"
+    HEALTHZ = "healthz"
+    READYZ = "readyz"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    route: Route
+    repo: RepoRef | None = None
+    revision: str | None = None  # None: the repository's default branch
+    path: str = ""
+
+    @property
+    def target(self) -> RepoRef:
+        """The repository of a repository route (the route table guarantees one)."""
+        if self.repo is None:
+            raise NotFound(f"{self.route} names no repository")
+        return self.repo
+
+    @property
+    def pinned_revision(self) -> str:
+        """The revision of a route whose URL always carries one (tree, paths-info, resolve)."""
+        if self.revision is None:
+            raise NotFound(f"{self.route} names no revision")
+        return self.revision
+
+
+_REPO = r"(?P<repo>[^/]+(?:/[^/]+)?)"
+_API = r"/api/(?P<type>[^/]+)/" + _REPO
+_REV = r"(?P<rev>[^/]+)"
+
+_TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
+    (frozenset({"GET"}), re.compile(r"/healthz"), Route.HEALTHZ),
+    (frozenset({"GET"}), re.compile(r"/readyz"), Route.READYZ),
+    (frozenset({"GET"}), re.compile(_API + r"/revision/" + _REV), Route.REPO_INFO),
+    (frozenset({"GET"}), re.compile(_API + r"/tree/" + _REV + r"(?:/(?P<path>.*))?"), Route.TREE),
+    (frozenset({"POST"}), re.compile(_API + r"/paths-info/" + _REV), Route.PATHS_INFO),
+    (frozenset({"GET"}), re.compile(_API + r"/xet-read-token/" + _REV), Route.XET_READ_TOKEN),
+    (frozenset({"GET"}), re.compile(_API + r"/auth-check"), Route.AUTH_CHECK),
+    (frozenset({"GET"}), re.compile(_API), Route.REPO_INFO),
+    (
+        frozenset({"GET", "HEAD"}),
+        re.compile(r"/(?:(?P<prefix>datasets|spaces)/)?" + _REPO + r"/resolve/" + _REV + r"/(?P<path>.+)"),
+        Route.RESOLVE,
+    ),
+)
+
+_NAME_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+_REVISION = re.compile(r"[A-Za-z0-9._/+-]{1,255}")
+_MAX_PATH = 1024
+
+
+class MethodNotAllowed(NotFound):
+    status = 405
+    code = "MethodNotAllowed"
+
+
+def match(method: str, raw_path: str) -> RouteMatch:
+    """Find the route for a request. Raises NotFound, MethodNotAllowed or a BadRequest subclass."""
+    allowed_elsewhere = False
+    for methods, pattern, route in _TABLE:
+        found = pattern.fullmatch(raw_path)
+        if found is None:
+            continue
+        if method not in methods:
+            allowed_elsewhere = True
+            continue
+        return _build(route, found)
+    if allowed_elsewhere:
+        raise MethodNotAllowed(f"{method} is not allowed on {raw_path}")
+    raise NotFound(f"hubgate has no endpoint {raw_path}")
+
+
+def _build(route: Route, found: re.Match[str]) -> RouteMatch:
+    groups = found.groupdict()
+    if "repo" not in groups:
+        return RouteMatch(route=route)
+    repo_type = _repo_type(groups)
+    repo = RepoRef(repo_type=repo_type, repo_id=parse_repo_id(unquote(groups["repo"])))
+    raw_rev = groups.get("rev")
+    revision = None if raw_rev is None else parse_revision(unquote(raw_rev))
+    raw_path = groups.get("path") or ""
+    path = parse_path(raw_path, allow_empty=route is Route.TREE) if raw_path or route is Route.RESOLVE else ""
+    return RouteMatch(route=route, repo=repo, revision=revision, path=path)
+
+
+def _repo_type(groups: dict[str, str | None]) -> RepoType:
+    api_type = groups.get("type")
+    if api_type is not None:
+        if api_type not in ("models", "datasets", "spaces"):
+            raise InvalidRepoId(f"unknown repository type {api_type!r}: use models, datasets or spaces")
+        return RepoType.from_api_segment(api_type)
+    prefix = groups.get("prefix")
+    return RepoType.from_api_segment(prefix) if prefix else RepoType.MODEL
+
+
+def parse_repo_id(repo_id: str) -> str:
+    """Validate `namespace/name` (or a legacy single-segment id) with the Hub's own rules."""
+    parts = repo_id.split("/")
+    if len(parts) > 2 or not all(_NAME_PART.fullmatch(part) for part in parts):
+        raise InvalidRepoId(
+            f"invalid repository id {repo_id!r}: use 'namespace/name' with letters, digits, '-', '_' and '.'"
+        )
+    if any("--" in part or ".." in part for part in parts) or repo_id.endswith(".git"):
+        raise InvalidRepoId(
+            f"invalid repository id {repo_id!r}: '--', '..' and a '.git' suffix are not allowed"
+        )
+    return repo_id
+
+
+def parse_revision(revision: str) -> str:
+    """Validate a branch, tag, `refs/...` name or commit."""
+    if not _REVISION.fullmatch(revision) or ".." in revision or revision.startswith("/") or "//" in revision:
+        raise InvalidRevision(f"invalid revision {revision!r}")
+    if revision.endswith(("/", ".lock", ".")):
+        raise InvalidRevision(f"invalid revision {revision!r}")
+    return revision
+
+
+def parse_path(raw_path: str, *, allow_empty: bool = False) -> str:
+    """Decode and validate a file path inside a repository; refuse anything that could escape it."""
+    path = unquote(raw_path)
+    if not path:
+        if allow_empty:
+            return ""
+        raise InvalidPath("a file path is required")
+    if len(path) > _MAX_PATH:
+        raise InvalidPath(f"path is longer than {_MAX_PATH} characters")
+    if path.startswith("/") or "\\" in path or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        raise InvalidPath(
+            f"invalid path {path!r}: absolute paths, backslashes and control characters are refused"
+        )
+    segments = path.rstrip("/").split("/") if allow_empty else path.split("/")
+    for segment in segments:
+        # A second decoding catches double-encoded traversal such as %252e%252e.
+        if segment in ("", ".", "..") or unquote(segment) in (".", ".."):
+            raise InvalidPath(f"invalid path {path!r}: empty, '.' and '..' segments are refused")
+    return path.rstrip("/") if allow_empty else path

@@ -1,0 +1,39 @@
+"""One piece of work per key in this process: concurrent callers share the first caller's task.
+
+The shared task is shielded from its callers: a client that disconnects does not cancel a download
+that other clients (or the next request) will use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class SingleFlight(Generic[K, V]):
+    def __init__(self) -> None:
+        self._tasks: dict[K, asyncio.Task[V]] = {}
+        self.joined = 0  # callers that found the work already running (a metric for tests and /metrics)
+
+    def start(self, key: K, work: Callable[[], Awaitable[V]]) -> asyncio.Task[V]:
+        """The running task for `key`, or a new one running `work()`."""
+        task = self._tasks.get(key)
+        if task is not None:
+            self.joined += 1
+            return task
+        task = asyncio.ensure_future(work())
+        self._tasks[key] = task
+        task.add_done_callback(lambda _done: self._tasks.pop(key, None))
+        return task
+
+    def running(self, key: K) -> bool:
+        return key in self._tasks
+
+    async def drain(self) -> None:
+        """Wait for every running task (used at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -1,0 +1,149 @@
+"""Local-disk object store: the embedded default.
+
+Objects live at `<root>/<k[0:2]>/<k[2:4]>/<key>`. A write lands under a temporary name in the same
+directory and is published with an atomic rename, so readers never see a partial object. All blocking
+file work runs in the default executor to keep the event loop free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from storage.objects import ObjectInfo, ObjectMissing, ObjectStoreError, validate_key
+
+_T = TypeVar("_T")
+_READ_CHUNK = 1 << 20
+_TEMP_SUFFIX = ".partial"
+
+
+class FilesystemObjectStore:
+    """An ObjectStore on a local directory."""
+
+    def __init__(self, root: Path, *, read_chunk: int = _READ_CHUNK) -> None:
+        self._root = root
+        self._read_chunk = read_chunk
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_for(self, key: str) -> Path:
+        """Where `key` lives on disk (it may not exist)."""
+        validate_key(key)
+        return self._root / key[0:2] / key[2:4] / key
+
+    async def _run(self, func: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, func)
+        except ObjectStoreError:
+            raise
+        except OSError as exc:
+            msg = f"local object store at {self._root}: {exc.strerror or exc}"
+            raise ObjectStoreError(msg) from exc
+
+    async def put(self, key: str, source: Path, *, size: int) -> None:
+        await self._run(partial(self._put_sync, self.path_for(key), source, size))
+
+    @staticmethod
+    def _put_sync(target: Path, source: Path, size: int) -> None:
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f"{target.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+        try:
+            try:
+                # A hard link costs nothing when the spool shares the filesystem; copy otherwise.
+                os.link(source, temp)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                shutil.copyfile(source, temp)
+            if temp.stat().st_size != size:
+                msg = f"object {target.name}: wrote {temp.stat().st_size} bytes, expected {size}"
+                raise ObjectStoreError(msg)
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = self.path_for(key)
+
+        def _stat() -> ObjectInfo | None:
+            try:
+                return ObjectInfo(key=key, size=path.stat().st_size)
+            except FileNotFoundError:
+                return None
+
+        return await self._run(_stat)
+
+    async def open_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        path = self.path_for(key)
+        try:
+            handle = await self._run(partial(_open_read, path))
+        except ObjectStoreError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                raise ObjectMissing(key) from exc
+            raise
+        try:
+            await self._run(partial(handle.seek, start))
+            remaining = end - start
+            while remaining > 0:
+                chunk = await self._run(partial(handle.read, min(self._read_chunk, remaining)))
+                if not chunk:
+                    msg = f"object {key} ended {remaining} bytes early"
+                    raise ObjectStoreError(msg)
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+
+    async def presign_get(self, key: str, *, expires_s: int) -> str | None:
+        return None
+
+    async def delete(self, key: str) -> None:
+        path = self.path_for(key)
+        await self._run(partial(_unlink_if_present, path))
+
+    async def iter_keys(self) -> AsyncIterator[ObjectInfo]:
+        infos = await self._run(self._list_sync)
+        for info in infos:
+            yield info
+
+    def _list_sync(self) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        if not self._root.is_dir():
+            return found
+        for path in self._root.glob("??/??/*"):
+            if path.name.endswith(_TEMP_SUFFIX):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                found.append(ObjectInfo(key=path.name, size=path.stat().st_size))
+        return found
+
+    async def check(self) -> None:
+        def _probe() -> None:
+            self._root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self._root, os.W_OK):
+                msg = f"local object store at {self._root} is not writable"
+                raise ObjectStoreError(msg)
+
+        await self._run(_probe)
+
+
+def _open_read(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
+def _unlink_if_present(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,75 @@
+"""The object-store seam: content-addressed blobs keyed by their sha256.
+
+The protocol is deliberately narrow so that S3 fits as well as a local disk: whole objects are written
+once from a finished spool file, read back by byte range, and deleted. There are no renames, no
+directories and no partial writes; an object is either wholly present or absent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class ObjectStoreError(Exception):
+    """The object store could not complete an operation (unreachable, full, permission denied)."""
+
+
+class ObjectMissing(ObjectStoreError):
+    """A key that was expected to exist is not in the store."""
+
+
+def validate_key(key: str) -> str:
+    """Keys are lower-case sha256 hex digests; anything else is a programming error."""
+    if not _SHA256_HEX.fullmatch(key):
+        msg = f"object keys are sha256 hex digests, got {key!r}"
+        raise ValueError(msg)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Async, content-addressed object storage."""
+
+    async def put(self, key: str, source: Path, *, size: int) -> None:
+        """Store the finished file `source` under `key`. Idempotent: storing an existing key is a no-op.
+
+        The caller has verified that `source` hashes to `key`; `source` is left in place.
+        Raises ObjectStoreError when the store cannot take the object.
+        """
+        ...
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """The object's size, or None when absent. Raises ObjectStoreError when the store is unreachable."""
+        ...
+
+    def open_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end) of the object. Raises ObjectMissing or ObjectStoreError."""
+        ...
+
+    async def presign_get(self, key: str, *, expires_s: int) -> str | None:
+        """A short-lived URL a client may GET directly, or None when the store cannot issue one."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; deleting an absent key is a no-op."""
+        ...
+
+    def iter_keys(self) -> AsyncIterator[ObjectInfo]:
+        """Every stored object (for garbage collection and audits)."""
+        ...
+
+    async def check(self) -> None:
+        """Raise ObjectStoreError unless the store is reachable and writable (readiness probe)."""
+        ...

@@ -1,0 +1,212 @@
+"""The only module that runs queries. Every method is one short transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database, DatabaseUnavailable
+from storage.records import BlobRecord, FileEntry, MetadataDoc, RefRecord, RepoFlags, RepoKey
+from storage.tables import BlobRow, FileEntryRow, MetadataDocRow, RefRow, RepoRow
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns; everything we store is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class MetadataRepository:
+    """Queries over the metadata database."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self._db.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    async def _repo_pk(self, session: AsyncSession, repo: RepoKey) -> int:
+        stmt = (
+            self._insert(RepoRow)
+            .values(repo_type=repo.repo_type, repo_id=repo.repo_id)
+            .on_conflict_do_nothing(index_elements=["repo_type", "repo_id"])
+        )
+        await session.execute(stmt)
+        pk = await session.scalar(
+            select(RepoRow.id).where(RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id)
+        )
+        if pk is None:  # pragma: no cover - the insert above guarantees a row
+            msg = f"repository row for {repo} vanished"
+            raise DatabaseUnavailable(msg)
+        return pk
+
+    async def _find_repo_pk(self, session: AsyncSession, repo: RepoKey) -> int | None:
+        return await session.scalar(
+            select(RepoRow.id).where(RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id)
+        )
+
+    # -- repositories and refs ---------------------------------------------------------------------
+
+    async def repo_flags(self, repo: RepoKey) -> RepoFlags | None:
+        async with self._session() as session:
+            row = await session.scalar(
+                select(RepoRow).where(RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id)
+            )
+            if row is None or row.flags_checked_at is None:
+                return None
+            return RepoFlags(private=row.private, gated=row.gated, checked_at=_aware(row.flags_checked_at))
+
+    async def save_repo_flags(self, repo: RepoKey, *, private: bool, gated: str) -> None:
+        async with self._session() as session, session.begin():
+            pk = await self._repo_pk(session, repo)
+            await session.execute(
+                update(RepoRow)
+                .where(RepoRow.id == pk)
+                .values(private=private, gated=gated, flags_checked_at=utcnow())
+            )
+
+    async def get_ref(self, repo: RepoKey, name: str) -> RefRecord | None:
+        async with self._session() as session:
+            pk = await self._find_repo_pk(session, repo)
+            if pk is None:
+                return None
+            row = await session.get(RefRow, (pk, name))
+            return None if row is None else RefRecord(commit=row.commit, resolved_at=_aware(row.resolved_at))
+
+    async def save_ref(self, repo: RepoKey, name: str, commit: str) -> None:
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            pk = await self._repo_pk(session, repo)
+            stmt = self._insert(RefRow).values(repo_pk=pk, name=name, commit=commit, resolved_at=now)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["repo_pk", "name"], set_={"commit": commit, "resolved_at": now}
+                )
+            )
+
+    # -- file entries ----------------------------------------------------------------------------------
+
+    async def get_file_entry(self, repo: RepoKey, commit: str, path: str) -> FileEntry | None:
+        async with self._session() as session:
+            pk = await self._find_repo_pk(session, repo)
+            if pk is None:
+                return None
+            row = await session.get(FileEntryRow, (pk, commit, path))
+            if row is None:
+                return None
+            return FileEntry(
+                path=row.path,
+                size=row.size,
+                git_oid=row.git_oid,
+                lfs_sha256=row.lfs_sha256,
+                lfs_pointer_size=row.lfs_pointer_size,
+            )
+
+    async def save_file_entries(self, repo: RepoKey, commit: str, entries: Sequence[FileEntry]) -> None:
+        if not entries:
+            return
+        async with self._session() as session, session.begin():
+            pk = await self._repo_pk(session, repo)
+            values = [
+                {
+                    "repo_pk": pk,
+                    "commit": commit,
+                    "path": entry.path,
+                    "size": entry.size,
+                    "git_oid": entry.git_oid,
+                    "lfs_sha256": entry.lfs_sha256,
+                    "lfs_pointer_size": entry.lfs_pointer_size,
+                }
+                for entry in entries
+            ]
+            # Entries at a commit never change, so a row we already hold is kept as it is.
+            for start in range(0, len(values), 500):
+                stmt = self._insert(FileEntryRow).values(values[start : start + 500])
+                await session.execute(
+                    stmt.on_conflict_do_nothing(index_elements=["repo_pk", "commit", "path"])
+                )
+
+    # -- blobs -----------------------------------------------------------------------------------------
+
+    async def find_blob(self, entry: FileEntry) -> BlobRecord | None:
+        """The stored blob holding `entry`'s content, matched by sha256 (LFS) or git blob sha1."""
+        async with self._session() as session:
+            if entry.lfs_sha256 is not None:
+                row = await session.get(BlobRow, entry.lfs_sha256)
+            else:
+                row = await session.scalar(select(BlobRow).where(BlobRow.git_sha1 == entry.git_oid))
+            if row is None:
+                return None
+            return BlobRecord(sha256=row.sha256, size=row.size, git_sha1=row.git_sha1)
+
+    async def record_blob(self, blob: BlobRecord) -> None:
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            stmt = self._insert(BlobRow).values(
+                sha256=blob.sha256, size=blob.size, git_sha1=blob.git_sha1, stored_at=now, last_access_at=now
+            )
+            await session.execute(stmt.on_conflict_do_nothing())
+
+    async def forget_blob(self, sha256: str) -> None:
+        """Drop a blob row whose object is gone from the store, so that it is fetched again."""
+        async with self._session() as session, session.begin():
+            row = await session.get(BlobRow, sha256)
+            if row is not None:
+                await session.delete(row)
+
+    # -- metadata documents ------------------------------------------------------------------------------
+
+    async def get_doc(self, key: str) -> MetadataDoc | None:
+        async with self._session() as session:
+            row = await session.get(MetadataDocRow, key)
+            if row is None:
+                return None
+            return MetadataDoc(body=row.body, next_cursor=row.next_cursor, fetched_at=_aware(row.fetched_at))
+
+    async def save_doc(
+        self, key: str, *, repo: RepoKey, kind: str, body: bytes, next_cursor: str | None
+    ) -> None:
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            pk = await self._repo_pk(session, repo)
+            stmt = self._insert(MetadataDocRow).values(
+                key=key, repo_pk=pk, kind=kind, body=body, next_cursor=next_cursor, fetched_at=now
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["key"], set_={"body": body, "next_cursor": next_cursor, "fetched_at": now}
+                )
+            )
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    def _session(self) -> _GuardedSession:
+        return _GuardedSession(self._db)
+
+
+class _GuardedSession:
+    """A session whose connection failures surface as DatabaseUnavailable."""
+
+    def __init__(self, database: Database) -> None:
+        self._session = database.sessions()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self._session
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        await self._session.close()
+        if isinstance(exc, OperationalError | DBAPIError | OSError):
+            msg = f"metadata database unavailable: {type(exc).__name__}"
+            raise DatabaseUnavailable(msg) from exc
