@@ -13,7 +13,7 @@ from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.dispatch import dispatch
 from mirror.hub.client import HubClient
-from mirror.middleware import errors, request_ids
+from mirror.middleware import errors, header_limits, request_ids
 from mirror.pipeline import DigestCheck, Pipeline
 from mirror.revisions import RevisionResolver
 from mirror.services import SERVICES, SETTINGS, Services
@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[request_ids, errors])
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[request_ids, errors, header_limits(settings.server.max_field_size)],
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_services)
     app.router.add_route("*", "/{tail:.*}", dispatch)

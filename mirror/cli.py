@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from mirror import logs
 from mirror.app import create_app
 from mirror.config import Settings, load_settings
+from mirror.server import server_options
 from storage import migrate
 from storage.db import Database
 
@@ -77,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         shutdown_timeout=settings.server.shutdown_grace_s,
-        handler_args={"max_field_size": settings.server.max_field_size},
+        **server_options(settings),
         print=lambda text: print(text, file=sys.stderr),
     )
     return 0

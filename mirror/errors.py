@@ -80,6 +80,11 @@ class AccessDenied(MirrorError):
     code = "GatedRepo"
 
 
+class HeadersTooLarge(MirrorError):
+    status = 431
+    code = "HeadersTooLarge"
+
+
 class XetDisabled(MirrorError):
     """hubgate never hands out Xet tokens: every byte must pass through its checks."""
 

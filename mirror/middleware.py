@@ -7,9 +7,9 @@ import re
 import uuid
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
-from mirror.errors import MirrorError, StorageUnavailable, TooLarge
+from mirror.errors import HeadersTooLarge, MirrorError, StorageUnavailable, TooLarge
 from mirror.logs import request_id
 from storage.db import DatabaseUnavailable
 from storage.objects import ObjectStoreError
@@ -33,6 +33,22 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     if not response.prepared:
         response.headers["X-Request-Id"] = rid
     return response
+
+
+def header_limits(max_field_size: int) -> Middleware:
+    """Refuse requests whose request line or any header is longer than `max_field_size` bytes."""
+
+    @web.middleware
+    async def check_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.raw_path) > max_field_size:
+            raise HeadersTooLarge(f"the request URL is longer than {max_field_size} bytes")
+        for name, value in request.raw_headers:
+            if len(name) + len(value) > max_field_size:
+                shown = name.decode("latin-1")[:64]
+                raise HeadersTooLarge(f"request header {shown} is longer than {max_field_size} bytes")
+        return await handler(request)
+
+    return check_headers
 
 
 @web.middleware

@@ -1,0 +1,76 @@
+"""The ObjectStore contract, run against every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from storage.objects import ObjectMissing, ObjectStore
+
+
+def _blob(tmp_path: Path, size: int, name: str = "spool") -> tuple[Path, str]:
+    data = os.urandom(size)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+async def _read(store: ObjectStore, key: str, start: int, end: int) -> bytes:
+    return b"".join([chunk async for chunk in store.open_range(key, start, end)])
+
+
+async def test_put_then_read_whole_and_ranges(object_store: ObjectStore, tmp_path: Path) -> None:
+    source, key = _blob(tmp_path, 3 * (1 << 20) + 17)
+    data = source.read_bytes()
+    await object_store.put(key, source, size=len(data))
+    info = await object_store.stat(key)
+    assert info is not None
+    assert info.size == len(data)
+    assert await _read(object_store, key, 0, len(data)) == data
+    assert await _read(object_store, key, 5, 6) == data[5:6]
+    assert await _read(object_store, key, len(data) - 100, len(data)) == data[-100:]
+    assert source.exists(), "put leaves the caller's spool file in place"
+
+
+async def test_put_is_idempotent_and_keys_are_listed(object_store: ObjectStore, tmp_path: Path) -> None:
+    source, key = _blob(tmp_path, 1000)
+    await object_store.put(key, source, size=1000)
+    await object_store.put(key, source, size=1000)
+    keys = [info.key async for info in object_store.iter_keys()]
+    assert keys == [key]
+
+
+async def test_absent_objects(object_store: ObjectStore) -> None:
+    key = "0" * 64
+    assert await object_store.stat(key) is None
+    with pytest.raises(ObjectMissing):
+        await _read(object_store, key, 0, 1)
+    await object_store.delete(key)  # deleting an absent key is a no-op
+
+
+async def test_delete_removes(object_store: ObjectStore, tmp_path: Path) -> None:
+    source, key = _blob(tmp_path, 10)
+    await object_store.put(key, source, size=10)
+    await object_store.delete(key)
+    assert await object_store.stat(key) is None
+
+
+async def test_concurrent_puts_of_one_key_leave_one_whole_object(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    source, key = _blob(tmp_path, 2 << 20)
+    await asyncio.gather(*(object_store.put(key, source, size=2 << 20) for _ in range(8)))
+    assert await _read(object_store, key, 0, 2 << 20) == source.read_bytes()
+
+
+async def test_keys_must_be_sha256(object_store: ObjectStore) -> None:
+    with pytest.raises(ValueError, match="sha256"):
+        await object_store.stat("../../etc/passwd")
+
+
+async def test_store_is_ready(object_store: ObjectStore) -> None:
+    await object_store.check()
