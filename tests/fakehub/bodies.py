@@ -1,0 +1,146 @@
+"""Send a body the way the Hub and its CDN do (HEAD, one Range, If-None-Match), shaped by body faults.
+
+Every successful answer of both servers goes through `send_bytes`, so `Truncate`, `WrongDigest` and a
+throttling `Slow` apply to any of them. On-disk blobs are read in chunks off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from tests.fakehub.faults import Effect, Slow, Truncate, WrongDigest
+
+CHUNK_SIZE = 1 << 20
+_IN_MEMORY_LIMIT = 1 << 20
+_SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class ByteSource(Protocol):
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class MemoryBytes:
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.data[offset : offset + length]
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    stop: int  # exclusive
+
+    def content_range(self, total: int) -> str:
+        return f"bytes {self.start}-{self.stop - 1}/{total}"
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range starts past the end; each server renders the 416 its own way."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"bytes */{size}")
+        self.content_range = f"bytes */{size}"
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The one range to serve, or None for the whole body.
+
+    Like S3 and the Hub: a malformed header or several ranges are ignored (whole body, 200); a range
+    starting past the end raises RangeNotSatisfiable (416).
+    """
+    match = _SINGLE_RANGE.fullmatch(header.replace(" ", "")) if header else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            raise RangeNotSatisfiable(size)
+        return ByteRange(max(0, size - length), size)
+    start = int(first)
+    stop = size if not last else int(last) + 1
+    if last and stop <= start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(size)
+    return ByteRange(start, min(stop, size))
+
+
+async def send_bytes(
+    request: web.Request,
+    source: ByteSource,
+    *,
+    headers: Mapping[str, str],
+    effects: tuple[Effect, ...],
+    etag: str | None = None,
+    ranges: bool = True,
+) -> web.StreamResponse:
+    """Answer with `source` (HEAD: headers only). `etag` (quoted) enables If-None-Match -> 304;
+    `ranges` honours one Range header and raises RangeNotSatisfiable for a range past the end."""
+    if etag is not None and request.headers.get("If-None-Match") in (etag, f"W/{etag}", "*"):
+        return web.Response(status=304, headers={**headers, "ETag": etag})
+    wanted = parse_range(request.headers.get("Range"), source.size) if ranges else None
+    span = wanted or ByteRange(0, source.size)
+    response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
+    if etag is not None:
+        response.headers["ETag"] = etag
+    if wanted:
+        response.headers["Content-Range"] = wanted.content_range(source.size)
+    response.content_length = span.stop - span.start
+    await response.prepare(request)
+    if request.method != "HEAD":
+        await _stream(request, response, source, span, effects)
+    return response
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    source: ByteSource,
+    span: ByteRange,
+    effects: tuple[Effect, ...],
+) -> None:
+    cut = min((e.after_bytes for e in effects if isinstance(e, Truncate)), default=None)
+    rate = min(
+        (e.bytes_per_second for e in effects if isinstance(e, Slow) and e.bytes_per_second), default=None
+    )
+    corrupt = any(isinstance(e, WrongDigest) for e in effects)
+    stop = span.stop if cut is None else min(span.stop, span.start + cut)
+    chunk_size = CHUNK_SIZE if rate is None else max(1, min(CHUNK_SIZE, rate // 20))
+    offset = span.start
+    while offset < stop:
+        length = min(chunk_size, stop - offset)
+        chunk = await _read(source, offset, length)
+        if corrupt and offset == span.start and chunk:
+            chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+        await response.write(chunk)
+        offset += len(chunk)
+        if rate is not None:
+            await asyncio.sleep(len(chunk) / rate)
+    if cut is not None and stop < span.stop and request.transport is not None:
+        # close() flushes what was written, then drops the connection mid-body: the client sees a
+        # short read against the announced Content-Length.
+        request.transport.close()
+
+
+async def _read(source: ByteSource, offset: int, length: int) -> bytes:
+    if source.size <= _IN_MEMORY_LIMIT or isinstance(source, MemoryBytes):
+        return source.read(offset, length)
+    return await asyncio.to_thread(source.read, offset, length)
