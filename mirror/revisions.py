@@ -12,11 +12,16 @@ from urllib.parse import quote
 
 from mirror.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from mirror.hub.client import HubClient
-from mirror.hub.models import Credentials, RepoRef, is_commit
+from mirror.hub.models import Credentials, RepoRef, RepoType, is_commit
 from storage.records import RepoFlags
 from storage.repository import MetadataRepository, utcnow
 
-_FLAG_FIELDS = (("expand", "sha"), ("expand", "private"), ("expand", "gated"))
+# Spaces cannot be gated and the Hub refuses `expand=gated` for them.
+_FLAG_FIELDS = {
+    RepoType.MODEL: (("expand", "sha"), ("expand", "private"), ("expand", "gated")),
+    RepoType.DATASET: (("expand", "sha"), ("expand", "private"), ("expand", "gated")),
+    RepoType.SPACE: (("expand", "sha"), ("expand", "private")),
+}
 DEFAULT_BRANCH = ""  # the ref name under which the default branch's commit is remembered
 
 
@@ -70,7 +75,7 @@ class RevisionResolver:
         if revision is not None:
             path += f"/revision/{quote(revision, safe='')}"
         try:
-            answer = await self._hub.get_json(path, params=_FLAG_FIELDS, credentials=credentials)
+            answer = await self._hub.get_json(path, params=_FLAG_FIELDS[repo.repo_type], credentials=credentials)
         except (UpstreamUnavailable, UpstreamTimeout):
             if fallback_commit is not None and flags is not None:
                 return Resolved(commit=fallback_commit, flags=flags, stale=True)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run the whole suite: lint, types, the tests on the latest
+# huggingface_hub, and the end-to-end tests again on a 0.36.x client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_python
+
+echo "== installing test dependencies"
+make_venv .venv -e ".[test,model]"
+
+echo "== ruff and mypy"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+
+echo "== tests (latest huggingface_hub)"
+.venv/bin/pytest "$@"
+
+echo "== end-to-end tests on huggingface_hub 0.36.x"
+make_venv .venv-hub036 -e ".[test]" "huggingface_hub>=0.36,<0.37"
+.venv-hub036/bin/pytest tests/e2e -m "not model" -p no:cacheprovider
