@@ -75,7 +75,9 @@ class RevisionResolver:
         if revision is not None:
             path += f"/revision/{quote(revision, safe='')}"
         try:
-            answer = await self._hub.get_json(path, params=_FLAG_FIELDS[repo.repo_type], credentials=credentials)
+            answer = await self._hub.get_json(
+                path, params=_FLAG_FIELDS[repo.repo_type], credentials=credentials
+            )
         except (UpstreamUnavailable, UpstreamTimeout):
             if fallback_commit is not None and flags is not None:
                 return Resolved(commit=fallback_commit, flags=flags, stale=True)

@@ -9,7 +9,7 @@ import tempfile
 _HF_HOME = tempfile.mkdtemp(prefix="hubgate-tests-hf-home-")
 os.environ["HF_HOME"] = _HF_HOME
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-# Calls that ignore `endpoint=` (the daily agent-harness probe) go to a closed loopback port, not the internet.
+# Calls that ignore `endpoint=` (the daily agent-harness probe) go to a closed loopback port.
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_DISABLE_XET", "HUBGATE_CONFIG"):
     os.environ.pop(_name, None)

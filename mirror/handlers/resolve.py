@@ -10,10 +10,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from mirror.errors import EntryNotFound, UpstreamTimeout, UpstreamUnavailable
+from mirror.errors import EntryNotFound, MirrorError
 from mirror.handlers.common import STALE_WARNING, credentials, services
+from mirror.hub.models import Credentials
 from mirror.pipeline import FetchRequest
 from mirror.ranges import parse_range
+from mirror.revisions import Resolved
 from mirror.routes import RouteMatch
 from storage.records import FileEntry
 
@@ -39,19 +41,26 @@ async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse
     mirror = services(request)
     creds = credentials(request)
     resolved = await mirror.catalog.resolve(repo, revision, creds, reading_files=True)
-    stale = resolved.stale
     try:
-        entry = await mirror.catalog.file_entry(repo, resolved.commit, match.path, creds)
-    except (UpstreamUnavailable, UpstreamTimeout) as exc:
-        exc.commit = resolved.commit
+        return await _answer(request, match, resolved, creds)
+    except MirrorError as exc:
+        # Every answer about a resolved file names its commit, errors included: the client needs it.
+        if exc.commit is None:
+            exc.commit = resolved.commit
         raise
+
+
+async def _answer(
+    request: web.Request, match: RouteMatch, resolved: Resolved, creds: Credentials
+) -> web.StreamResponse:
+    mirror = services(request)
+    repo = match.target
+    entry = await mirror.catalog.file_entry(repo, resolved.commit, match.path, creds)
     if entry is None:
-        raise EntryNotFound(
-            f"{match.path} does not exist in {repo} at {resolved.commit}", commit=resolved.commit
-        )
+        raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
 
     headers = file_headers(entry, resolved.commit)
-    if stale:
+    if resolved.stale:
         headers["X-HF-Warning"] = STALE_WARNING
     if request.method == "HEAD":
         return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +32,23 @@ def hubgate(upstream: FakeHubServer, tmp_path: Path) -> Iterator[RunningHubgate]
     settings = hubgate_settings(tmp_path / "hubgate", upstream.url, server={"fetch_wait_s": 60.0})
     with hubgate_in_thread(settings) as running:
         yield running
+
+
+HubgateFactory = Callable[..., RunningHubgate]
+
+
+@pytest.fixture
+def make_hubgate(upstream: FakeHubServer, tmp_path: Path) -> Iterator[HubgateFactory]:
+    """Start hubgate with extra settings sections, e.g. make_hubgate(upstream={"ref_ttl_s": 0})."""
+    started = itertools.count()
+    with contextlib.ExitStack() as stack:
+
+        def start(**sections: Any) -> RunningHubgate:
+            data_dir = tmp_path / f"hubgate-{next(started)}"
+            settings = hubgate_settings(data_dir, upstream.url, **sections)
+            return stack.enter_context(hubgate_in_thread(settings))
+
+        yield start
 
 
 @pytest.fixture
