@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
+from cachetools import LRUCache
+
 from mirror.access import AccessChecker
 from mirror.entries import entry_from_sibling, entry_from_tree_item
 from mirror.errors import UpstreamProtocolError
@@ -49,6 +51,8 @@ class Catalog:
         self._repository = repository
         self._resolver = resolver
         self._access = access
+        # Entries at a commit never change: the hot ones stay in memory.
+        self._entries: LRUCache[tuple[RepoRef, str, str], FileEntry] = LRUCache(maxsize=100_000)
 
     async def resolve(
         self, repo: RepoRef, revision: str | None, credentials: Credentials, *, reading_files: bool
@@ -115,9 +119,12 @@ class Catalog:
     async def file_entry(
         self, repo: RepoRef, commit: str, path: str, credentials: Credentials
     ) -> FileEntry | None:
-        """The entry of a file at a commit: from the database, else from upstream's paths-info."""
-        entry = await self._repository.get_file_entry(repo.key, commit, path)
+        """The entry of a file at a commit: from memory or the database, else from upstream's paths-info."""
+        entry = self._entries.get((repo, commit, path))
+        if entry is None:
+            entry = await self._repository.get_file_entry(repo.key, commit, path)
         if entry is not None:
+            self._entries[(repo, commit, path)] = entry
             return entry
         upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/paths-info/{commit}"
         answer = await self._hub.post_form(upstream_path, form=(("paths", path),), credentials=credentials)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cachetools import LRUCache
+
 from mirror.errors import IntegrityError, ScanPending
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef
@@ -31,6 +33,11 @@ class FetchRequest:
     commit: str
     entry: FileEntry
     credentials: Credentials
+
+
+def blob_key(entry: FileEntry) -> str:
+    """How a file's content is named before it is fetched: its sha256 (LFS) or its git blob sha1."""
+    return entry.lfs_sha256 or f"git-sha1:{entry.git_oid}"
 
 
 class CheckStep(Protocol):
@@ -71,19 +78,32 @@ class Pipeline:
         self._spool_dir = spool_dir
         self._check = check
         self.flights: SingleFlight[str, BlobRecord] = SingleFlight()
+        # Blobs known to be stored, by blob key: a warm request then touches neither database nor store.
+        self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
 
     async def stored_blob(self, entry: FileEntry) -> BlobRecord | None:
         """The blob holding `entry` if it is stored and its object present."""
+        key = blob_key(entry)
+        blob = self._stored.get(key)
+        if blob is not None:
+            return blob
         blob = await self._repository.find_blob(entry)
         if blob is None:
             return None
         if await self._store.stat(blob.sha256) is None:
-            log.warning(
-                "blob %s is recorded but missing from the object store; fetching it again", blob.sha256
-            )
-            await self._repository.forget_blob(blob.sha256)
+            await self.forget(blob)
             return None
+        self._stored[key] = blob
         return blob
+
+    async def forget(self, blob: BlobRecord) -> None:
+        """A recorded blob's object is gone (deleted by hand, lost by the store): fetch it again next time."""
+        log.warning(
+            "blob %s is recorded but missing from the object store; it will be fetched again", blob.sha256
+        )
+        for key in (blob.sha256, f"git-sha1:{blob.git_sha1}"):
+            self._stored.pop(key, None)
+        await self._repository.forget_blob(blob.sha256)
 
     async def ensure(self, request: FetchRequest, *, wait_s: float | None = None) -> BlobRecord:
         """The stored blob for the request's file, fetching it if needed.
@@ -95,8 +115,7 @@ class Pipeline:
         if blob is not None:
             return blob
         entry = request.entry
-        key = entry.lfs_sha256 or f"git-sha1:{entry.git_oid}"
-        task = self.flights.start(key, lambda: self._fetch_and_store(request))
+        task = self.flights.start(blob_key(entry), lambda: self._fetch_and_store(request))
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=wait_s)
         except TimeoutError:

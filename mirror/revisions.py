@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from cachetools import TTLCache
+
 from mirror.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef, RepoType, is_commit
@@ -37,9 +39,20 @@ class RevisionResolver:
         self._hub = hub
         self._repository = repository
         self._ttl = timedelta(seconds=ref_ttl_s)
+        # Fresh answers are also kept in memory for the same TTL: the hot path then needs no query.
+        self._recent: TTLCache[tuple[RepoRef, str | None], Resolved] = TTLCache(maxsize=50_000, ttl=ref_ttl_s)
 
     async def resolve(self, repo: RepoRef, revision: str | None, credentials: Credentials) -> Resolved:
         """Resolve `revision` (None: the default branch). Raises the upstream's coded errors."""
+        recent = self._recent.get((repo, revision))
+        if recent is not None:
+            return recent
+        resolved = await self._resolve(repo, revision, credentials)
+        if not resolved.stale:
+            self._recent[(repo, revision)] = resolved
+        return resolved
+
+    async def _resolve(self, repo: RepoRef, revision: str | None, credentials: Credentials) -> Resolved:
         flags = await self._repository.repo_flags(repo.key)
         if revision is not None and is_commit(revision):
             if flags is not None and self._fresh(flags.checked_at):

@@ -88,24 +88,35 @@ class FilesystemObjectStore:
 
     async def open_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         path = self.path_for(key)
+        # Opening, seeking and the first read share one trip to the executor: small files cost one.
+        handle, chunk = await self._run(
+            partial(self._open_and_read, path, start, min(self._read_chunk, end - start))
+        )
         try:
-            handle = await self._run(partial(_open_read, path))
-        except ObjectStoreError as exc:
-            if isinstance(exc.__cause__, FileNotFoundError):
-                raise ObjectMissing(key) from exc
-            raise
-        try:
-            await self._run(partial(handle.seek, start))
             remaining = end - start
             while remaining > 0:
-                chunk = await self._run(partial(handle.read, min(self._read_chunk, remaining)))
                 if not chunk:
                     msg = f"object {key} ended {remaining} bytes early"
                     raise ObjectStoreError(msg)
                 remaining -= len(chunk)
                 yield chunk
+                if remaining > 0:
+                    chunk = await self._run(partial(handle.read, min(self._read_chunk, remaining)))
         finally:
             handle.close()
+
+    @staticmethod
+    def _open_and_read(path: Path, start: int, length: int) -> tuple[BinaryIO, bytes]:
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as exc:
+            raise ObjectMissing(path.name) from exc
+        try:
+            handle.seek(start)
+            return handle, handle.read(length)
+        except BaseException:
+            handle.close()
+            raise
 
     async def presign_get(self, key: str, *, expires_s: int) -> str | None:
         return None
@@ -138,10 +149,6 @@ class FilesystemObjectStore:
                 raise ObjectStoreError(msg)
 
         await self._run(_probe)
-
-
-def _open_read(path: Path) -> BinaryIO:
-    return path.open("rb")
 
 
 def _unlink_if_present(path: Path) -> None:

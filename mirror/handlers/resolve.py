@@ -6,6 +6,7 @@ verified first (waiting a few seconds at most, then 429 + Retry-After while the 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from mirror.pipeline import FetchRequest
 from mirror.ranges import parse_range
 from mirror.revisions import Resolved
 from mirror.routes import RouteMatch
+from mirror.services import Services
+from storage.objects import ObjectMissing
 from storage.records import FileEntry
 
 
@@ -68,19 +71,46 @@ async def _answer(
         return web.Response(status=304, headers=headers)
 
     span = parse_range(request.headers.get("Range"), entry.size)
+    start, end = span if span is not None else (0, entry.size)
     fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
-    blob = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
+    chunks = await _open_stored(mirror, fetch, start, end)
 
-    start, end = span if span is not None else (0, blob.size)
     response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
     response.content_length = end - start
     if span is not None:
-        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
     await response.prepare(request)
-    async for chunk in mirror.store.open_range(blob.sha256, start, end):
+    async for chunk in chunks:
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+async def _open_stored(mirror: Services, fetch: FetchRequest, start: int, end: int) -> AsyncIterator[bytes]:
+    """The stored bytes [start, end) of the file, fetching it first if needed.
+
+    The first chunk is read before any header is sent, so an object that vanished from the store is
+    fetched again instead of failing the client half-way.
+    """
+    for attempt in (1, 2):
+        blob = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
+        chunks = mirror.store.open_range(blob.sha256, start, end)
+        try:
+            first = await anext(chunks, b"")
+        except ObjectMissing:
+            if attempt == 2:
+                raise
+            await mirror.pipeline.forget(blob)
+            continue
+        return _prepend(first, chunks)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
 
 
 def _matches_etag(header: str | None, etag: str) -> bool:

@@ -1,0 +1,91 @@
+"""Start the fake Hub and hubgate as separate processes for benchmarks, and read their memory use."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Process:
+    url: str
+    popen: subprocess.Popen[str]
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM: the most resident memory the process ever had."""
+        status = Path(f"/proc/{self.popen.pid}/status").read_text()
+        found = re.search(r"VmHWM:\s+(\d+) kB", status)
+        return int(found.group(1)) / 1024 if found else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for(url: str, popen: subprocess.Popen[str], timeout_s: float = 600) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"{popen.args} exited with {popen.returncode}")
+        with contextlib.suppress(OSError):
+            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def fakehub_process(*, big_file_size: int) -> Iterator[Process]:
+    port = free_port()
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakehub", "--port", str(port), "--big-file-size", str(big_file_size),
+         "--no-xet-hints"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert popen.stdout is not None
+        # The first line is printed once the (possibly freshly generated) big file is ready.
+        popen.stdout.readline()
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, popen)
+        yield Process(url=url, popen=popen)
+    finally:
+        popen.terminate()
+        popen.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def hubgate_process(upstream: str, data_dir: Path) -> Iterator[Process]:
+    port = free_port()
+    env = {**os.environ, "HUBGATE_SERVER__FETCH_WAIT_S": "600", "HUBGATE_LOG__LEVEL": "WARNING"}
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "mirror.cli", "serve", "--port", str(port), "--upstream", upstream,
+         "--data-dir", str(data_dir)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, popen)
+        yield Process(url=url, popen=popen)
+    finally:
+        popen.terminate()
+        popen.wait(timeout=60)
