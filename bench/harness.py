@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,14 +38,11 @@ def free_port() -> int:
 
 
 def _wait_for(url: str, popen: subprocess.Popen[str], timeout_s: float = 600) -> None:
-    import http.client
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if popen.poll() is not None:
-            raise RuntimeError(f"{popen.args} exited with {popen.returncode}")
+            raise RuntimeError(f"{popen.args!r} exited with {popen.returncode}")
         with contextlib.suppress(OSError):
             connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2)
             connection.request("GET", "/healthz")

@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from huggingface_hub import hf_hub_download
+
 from bench.harness import fakehub_process, hubgate_process
 
 BIG_REPO = "acme/big-model"
@@ -30,8 +32,6 @@ SMALL_FILE = "config.json"
 
 
 def _timed_download(endpoint: str, cache: Path) -> float:
-    from huggingface_hub import hf_hub_download
-
     started = time.perf_counter()
     hf_hub_download(BIG_REPO, BIG_FILE, cache_dir=cache, endpoint=endpoint)
     elapsed = time.perf_counter() - started
