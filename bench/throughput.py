@@ -102,12 +102,9 @@ def main() -> None:
     mib = size / (1 << 20)
     print(f"file: {mib:.0f} MiB LFS; client: huggingface_hub hf_hub_download; 2-core loopback")
     print(f"direct from fake Hub : {direct:6.2f} s  {mib / direct:7.1f} MiB/s  1.00x")
-    print(
-        f"hubgate cold         : {cold:6.2f} s  {mib / cold:7.1f} MiB/s  {direct / cold:.2f}x  (target >= 0.6x)"
-    )
-    print(
-        f"hubgate warm         : {warm:6.2f} s  {mib / warm:7.1f} MiB/s  {direct / warm:.2f}x  (target >= 0.8x)"
-    )
+    for name, seconds, target in (("hubgate cold", cold, 0.6), ("hubgate warm", warm, 0.8)):
+        rate = f"{mib / seconds:7.1f} MiB/s"
+        print(f"{name:<21}: {seconds:6.2f} s  {rate}  {direct / seconds:.2f}x  (target >= {target}x)")
     print(
         f"warm HEAD+GET TTFB   : median {ttfb_median:.2f} ms, p95 {ttfb_p95:.2f} ms  (target median < 5 ms)"
     )
