@@ -62,7 +62,12 @@ def test_an_interrupted_download_resumes_with_a_range_request(
     hubgate = make_hubgate(server={"fetch_wait_s": 120})
     # The client reads in 10 MiB chunks and resumes from what it has written: cut well past the first.
     with cutting_proxy(hubgate.url, cut_after_bytes=25 << 20) as (proxy_url, state):
-        path = hf_hub_download(BIG_MODEL_ID, BIG_FILE_PATH, cache_dir=cache_dir, endpoint=proxy_url)
+        try:
+            path = hf_hub_download(BIG_MODEL_ID, BIG_FILE_PATH, cache_dir=cache_dir, endpoint=proxy_url)
+        except OSError:
+            # huggingface_hub 0.36 gives up on the broken connection and keeps `<etag>.incomplete`;
+            # running the same call again resumes from it (1.x and later retry by themselves).
+            path = hf_hub_download(BIG_MODEL_ID, BIG_FILE_PATH, cache_dir=cache_dir, endpoint=proxy_url)
     assert state.cuts_left == 0, "the download was interrupted"
     sent = b"".join(state.requests)
     assert re.search(rb"(?i)range: bytes=[1-9][0-9]*-", sent), "the client resumed with a Range request"
