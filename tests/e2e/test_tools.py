@@ -17,7 +17,7 @@ from tests.e2e.conftest import HubgateFactory
 from tests.e2e.cutting_proxy import cutting_proxy
 from tests.e2e.hubgate_server import RunningHubgate
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, Host
-from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, MODEL_ID, big_model_repo
+from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, DATASET_ID, MODEL_ID, big_model_repo
 
 BIN = Path(sys.executable).parent
 
@@ -132,4 +132,31 @@ def test_sentence_transformers_loads_a_real_model_through_hubgate(
     assert len(via_hubgate[0]) == 384
     assert via_hubgate[0] == pytest.approx(from_disk[0], abs=1e-6)
     assert fake_hub.log.count(method="GET", host=Host.CDN) >= 1  # the weights came through hubgate's fetch
+    assert fake_hub.log.count(path="*xet-read-token*") == 0
+
+
+_LOAD_DATASET = """
+import json, sys
+from datasets import load_dataset
+rows = load_dataset(sys.argv[1], data_files="data/test.jsonl", split="train")
+print(json.dumps([rows.num_rows, rows[3]]))
+"""
+
+
+@pytest.mark.model
+def test_datasets_load_dataset_through_hubgate(
+    hubgate: RunningHubgate, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_DATASET, DATASET_ID],
+        env=_client_env(hubgate, tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    count, row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert count == 20
+    assert row == {"text": "row 3", "label": 1}
     assert fake_hub.log.count(path="*xet-read-token*") == 0
