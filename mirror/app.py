@@ -9,28 +9,39 @@ import aiohttp
 from aiohttp import web
 
 from mirror.access import AccessChecker
+from mirror.admission import Admission
 from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.dispatch import dispatch
+from mirror.downloads import DownloadLog
+from mirror.gate import Gate
 from mirror.hub.client import HubClient
 from mirror.middleware import errors, header_limits, request_ids
-from mirror.pipeline import DigestCheck, Pipeline
+from mirror.pipeline import Pipeline
+from mirror.policy import PolicyEngine
+from mirror.policy_file import load_policy
+from mirror.reviews import ReviewService
 from mirror.revisions import RevisionResolver
-from mirror.services import SERVICES, SETTINGS, Services
+from mirror.scanning import ScanLimits, ScanRunner
+from mirror.services import POLICY, SERVICES, SETTINGS, Services
+from mirror.webhook import Webhook
 from storage import migrate
 from storage.db import Database, PoolSettings
 from storage.filesystem import FilesystemObjectStore
 from storage.repository import MetadataRepository
+from storage.review_store import ReviewStore
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
+    """Build the app. Raises PolicyError at once for an invalid policy file."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[request_ids, errors, header_limits(settings.server.max_field_size)],
     )
     app[SETTINGS] = settings
+    app[POLICY] = PolicyEngine(load_policy(settings.policy.path))
     app.cleanup_ctx.append(_services)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
@@ -38,6 +49,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    policy = app[POLICY]
     database = Database(
         settings.database_url,
         pool=PoolSettings(size=settings.database.pool_size, max_overflow=settings.database.max_overflow),
@@ -52,6 +64,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         auto_decompress=False,
         trust_env=True,
     )
+    rules = policy.policy.scanning
+    runner = ScanRunner(
+        ScanLimits(timeout_s=rules.timeout_s, memory_mb=rules.memory_mb, workers=settings.scanning.workers)
+    )
+    webhook = Webhook(settings.webhook.url, session, timeout_s=settings.webhook.timeout_s)
+    downloads: DownloadLog | None = None
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database.migrate_on_start:
@@ -60,13 +78,23 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await migrate.require_current(database)
         hub = HubClient(settings.upstream, session)
         repository = MetadataRepository(database)
+        review_store = ReviewStore(database)
         store = FilesystemObjectStore(settings.objects_path)
         access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
         resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
         catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
-        pipeline = Pipeline(
-            hub=hub, repository=repository, store=store, spool_dir=settings.spool_path, check=DigestCheck()
+        reviews = ReviewService(
+            store=review_store,
+            webhook=webhook,
+            four_eyes=settings.auth.four_eyes,
+            public_url=settings.server.public_url,
         )
+        gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog)
+        pipeline = Pipeline(
+            hub=hub, repository=repository, store=store, spool_dir=settings.spool_path, gate=gate
+        )
+        downloads = DownloadLog(review_store)
+        downloads.start()
         app[SERVICES] = Services(
             settings=settings,
             hub=hub,
@@ -76,10 +104,23 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             catalog=catalog,
             access=access,
             pipeline=pipeline,
+            policy=policy,
+            reviews=reviews,
+            admission=Admission(policy=policy, catalog=catalog, reviews=reviews),
+            downloads=downloads,
         )
-        log.info("hubgate ready: upstream %s, data in %s", settings.upstream.endpoint, settings.data_dir)
+        log.info(
+            "hubgate ready: upstream %s, data in %s, policy %s",
+            settings.upstream.endpoint,
+            settings.data_dir,
+            policy.version,
+        )
         yield
         await pipeline.flights.drain()
     finally:
+        if downloads is not None:
+            await downloads.close()
+        await webhook.drain()
+        runner.close()
         await session.close()
         await database.close()

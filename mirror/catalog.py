@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
@@ -17,7 +18,7 @@ from cachetools import LRUCache
 
 from mirror.access import AccessChecker
 from mirror.entries import entry_from_sibling, entry_from_tree_item
-from mirror.errors import UpstreamProtocolError
+from mirror.errors import MirrorError, UpstreamProtocolError
 from mirror.hub.client import HubClient, JsonAnswer
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.sanitize import strip_xet
@@ -25,6 +26,7 @@ from mirror.revisions import Resolved, RevisionResolver
 from storage.records import FileEntry
 from storage.repository import MetadataRepository
 
+log = logging.getLogger(__name__)
 Params = tuple[tuple[str, str], ...]
 _Fetch = Callable[[], Awaitable[JsonAnswer]]
 _Recorder = Callable[[object], Sequence[FileEntry]]
@@ -131,6 +133,29 @@ class Catalog:
         entries = _tree_entries(answer.parsed())
         await self._repository.save_file_entries(repo.key, commit, entries)
         return next((found for found in entries if found.path == path), None)
+
+    async def security_status(
+        self, repo: RepoRef, commit: str, path: str, credentials: Credentials
+    ) -> str | None:
+        """The Hub's own scan verdict for a file (`securityFileStatus.status`), or None when unknown.
+
+        An extra signal only: when upstream cannot say, the decision rests on hubgate's own scan.
+        """
+        upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/paths-info/{commit}"
+        try:
+            answer = await self._hub.post_form(
+                upstream_path, form=(("paths", path), ("expand", "true")), credentials=credentials
+            )
+            document = answer.parsed()
+        except MirrorError as exc:
+            log.info("no Hub security status for %s@%s %s: %s", repo, commit, path, exc.message)
+            return None
+        for item in document if isinstance(document, list) else ():
+            if isinstance(item, dict) and item.get("path") == path:
+                status = item.get("securityFileStatus")
+                if isinstance(status, dict) and isinstance(status.get("status"), str):
+                    return str(status["status"])
+        return None
 
     async def _cached(
         self,

@@ -42,6 +42,9 @@ class UpstreamSettings(_Section):
     token: SecretStr | None = None
     connect_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=60.0, gt=0)
+    # A whole metadata call (info, tree, paths-info, auth-check): short, so that a dead upstream falls back
+    # to stored answers well within the client's own 10 s timeout.
+    metadata_timeout_s: float = Field(default=6.0, gt=0)
     ref_ttl_s: float = Field(default=60.0, ge=0)
     access_ttl_s: float = Field(default=300.0, ge=0)
     max_redirects: int = Field(default=5, ge=0, le=20)
@@ -69,6 +72,27 @@ class DatabaseSettings(_Section):
     max_overflow: int = Field(default=10, ge=0)
 
 
+class PolicySettings(_Section):
+    # The policy TOML file; the shipped default policy when unset.
+    path: Path | None = None
+    # How often stored artifacts are re-evaluated after a policy or scanner change, and waivers expired.
+    reevaluate_interval_s: float = Field(default=300.0, gt=0)
+
+
+class ScanningSettings(_Section):
+    workers: int = Field(default=2, ge=1, le=64)
+
+
+class AuthSettings(_Section):
+    # Four-eyes: whoever requested a review cannot approve it.
+    four_eyes: bool = False
+
+
+class WebhookSettings(_Section):
+    url: str | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -88,6 +112,10 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = UpstreamSettings()
     storage: StorageSettings = StorageSettings()
     database: DatabaseSettings = DatabaseSettings()
+    policy: PolicySettings = PolicySettings()
+    scanning: ScanningSettings = ScanningSettings()
+    auth: AuthSettings = AuthSettings()
+    webhook: WebhookSettings = WebhookSettings()
     log: LogSettings = LogSettings()
 
     @property

@@ -1,7 +1,9 @@
-"""ensure(file): single-flight -> fetch -> verify -> check -> store -> record.
+"""ensure(file): single-flight -> fetch -> verify -> scan -> decide -> store -> record.
 
 Nothing is written to the object store, and no row is committed, before the bytes have been hashed and
-matched against the digest and size the Hub's metadata announced. Any failure leaves nothing behind.
+matched against the digest and size the Hub's metadata announced. A verified file is scanned in the
+process pool and decided by policy; its object is stored whatever the verdict (so reviewers can look
+and an approval needs no new download) but only an APPROVED review lets anyone have it.
 """
 
 from __future__ import annotations
@@ -11,28 +13,20 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from cachetools import LRUCache
 
-from mirror.errors import IntegrityError, ScanPending
+from mirror.errors import AccessDenied, IntegrityError, ScanPending
+from mirror.fetch_request import FetchRequest
+from mirror.gate import Gate
 from mirror.hub.client import HubClient
-from mirror.hub.models import Credentials, RepoRef
 from mirror.singleflight import SingleFlight
 from mirror.spool import Digests, Spool
 from storage.objects import ObjectStore
-from storage.records import BlobRecord, FileEntry
+from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class FetchRequest:
-    repo: RepoRef
-    commit: str
-    entry: FileEntry
-    credentials: Credentials
 
 
 def blob_key(entry: FileEntry) -> str:
@@ -40,26 +34,24 @@ def blob_key(entry: FileEntry) -> str:
     return entry.lfs_sha256 or f"git-sha1:{entry.git_oid}"
 
 
-class CheckStep(Protocol):
-    """What must pass before a spooled file may be stored and served. Raises a MirrorError to refuse."""
+def verify_digests(request: FetchRequest, digests: Digests) -> None:
+    """The bytes are exactly what the Hub's metadata announced, or IntegrityError."""
+    entry = request.entry
+    if digests.size != entry.size:
+        msg = f"{entry.path}: upstream sent {digests.size} bytes, the Hub announced {entry.size}"
+        raise IntegrityError(msg, commit=request.commit)
+    if entry.lfs_sha256 is not None and digests.sha256 != entry.lfs_sha256:
+        msg = f"{entry.path}: sha256 {digests.sha256} does not match the Hub's {entry.lfs_sha256}"
+        raise IntegrityError(msg, commit=request.commit)
+    if entry.lfs_sha256 is None and digests.git_sha1 != entry.git_oid:
+        msg = f"{entry.path}: git blob sha1 {digests.git_sha1} does not match the Hub's {entry.git_oid}"
+        raise IntegrityError(msg, commit=request.commit)
 
-    async def check(self, request: FetchRequest, spooled: Path, digests: Digests) -> None: ...
 
-
-class DigestCheck:
-    """Today's only check: the bytes are exactly what the Hub's metadata announced."""
-
-    async def check(self, request: FetchRequest, spooled: Path, digests: Digests) -> None:
-        entry = request.entry
-        if digests.size != entry.size:
-            msg = f"{entry.path}: upstream sent {digests.size} bytes, the Hub announced {entry.size}"
-            raise IntegrityError(msg, commit=request.commit)
-        if entry.lfs_sha256 is not None and digests.sha256 != entry.lfs_sha256:
-            msg = f"{entry.path}: sha256 {digests.sha256} does not match the Hub's {entry.lfs_sha256}"
-            raise IntegrityError(msg, commit=request.commit)
-        if entry.lfs_sha256 is None and digests.git_sha1 != entry.git_oid:
-            msg = f"{entry.path}: git blob sha1 {digests.git_sha1} does not match the Hub's {entry.git_oid}"
-            raise IntegrityError(msg, commit=request.commit)
+@dataclass(frozen=True, slots=True)
+class Stored:
+    blob: BlobRecord
+    review: ReviewRecord
 
 
 class Pipeline:
@@ -70,15 +62,15 @@ class Pipeline:
         repository: MetadataRepository,
         store: ObjectStore,
         spool_dir: Path,
-        check: CheckStep,
+        gate: Gate,
     ) -> None:
         self._hub = hub
         self._repository = repository
         self._store = store
         self._spool_dir = spool_dir
-        self._check = check
-        self.flights: SingleFlight[str, BlobRecord] = SingleFlight()
-        # Blobs known to be stored, by blob key: a warm request then touches neither database nor store.
+        self.gate = gate
+        self.flights: SingleFlight[str, Stored] = SingleFlight()
+        # Blobs known to be stored, by blob key: a warm request touches neither the blobs table nor the store.
         self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
 
     async def stored_blob(self, entry: FileEntry) -> BlobRecord | None:
@@ -105,28 +97,46 @@ class Pipeline:
             self._stored.pop(key, None)
         await self._repository.forget_blob(blob.sha256)
 
-    async def ensure(self, request: FetchRequest, *, wait_s: float | None = None) -> BlobRecord:
-        """The stored blob for the request's file, fetching it if needed.
+    async def known(self, entry: FileEntry) -> Stored | None:
+        """The stored blob and its current review, without fetching anything (for HEAD)."""
+        blob = await self.stored_blob(entry)
+        if blob is None:
+            return None
+        review = await self.gate.reviews.current("blob", blob.sha256)
+        return None if review is None else Stored(blob=blob, review=review)
 
-        Waits at most `wait_s` seconds for a fetch (None: as long as it takes), then raises ScanPending;
-        the fetch carries on in the background. Raises the fetch's MirrorError when it fails.
+    async def ensure(self, request: FetchRequest, *, wait_s: float | None = None) -> Stored:
+        """The stored blob and its review for the request's file, fetching, scanning and deciding if needed.
+
+        Waits at most `wait_s` seconds (None: as long as it takes), then raises ScanPending while the work
+        goes on in the background. Raises the fetch's MirrorError when it fails, AccessDenied when policy
+        refuses the file before it is downloaded.
         """
-        blob = await self.stored_blob(request.entry)
-        if blob is not None:
-            return blob
+        known = await self.known(request.entry)
+        if known is not None:
+            return known
+        precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
+        if precheck.enforced:
+            raise AccessDenied(f"blocked by hubgate policy: {precheck.summary()}", commit=request.commit)
         entry = request.entry
-        task = self.flights.start(blob_key(entry), lambda: self._fetch_and_store(request))
+        task = self.flights.start(blob_key(entry), lambda: self._make_available(request))
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=wait_s)
         except TimeoutError:
             retry_after = max(1, math.ceil(wait_s or 1))
             msg = (
-                f"hubgate is still fetching and verifying {entry.path} ({entry.size} bytes) from upstream; "
+                f"hubgate is still fetching, verifying and scanning {entry.path} ({entry.size} bytes); "
                 f"retry in {retry_after}s"
             )
             raise ScanPending(msg, retry_after_s=retry_after, commit=request.commit) from None
 
-    async def _fetch_and_store(self, request: FetchRequest) -> BlobRecord:
+    async def _make_available(self, request: FetchRequest) -> Stored:
+        blob = await self.stored_blob(request.entry)
+        if blob is not None:  # stored but never decided (an interrupted write): decide it now
+            return await self._evaluate_stored(request, blob)
+        return await self._fetch_and_store(request)
+
+    async def _fetch_and_store(self, request: FetchRequest) -> Stored:
         entry = request.entry
         spool = Spool(self._spool_dir)
         try:
@@ -140,13 +150,25 @@ class Pipeline:
                     )
                     raise IntegrityError(msg, commit=request.commit)
                 digests = await spool.fill(response.content.iter_chunked(1 << 20), expected_size=entry.size)
-            await self._check.check(request, spool.path, digests)
+            verify_digests(request, digests)
+            assessment = await self.gate.assess(request, spool.path, digests)
             await self._store.put(digests.sha256, spool.path, size=digests.size)
+            review = await self.gate.record(request, digests, assessment)
             blob = BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1)
-            await self._repository.record_blob(blob)
-            log.info(
-                "stored %s (%d bytes) from %s@%s", entry.path, digests.size, request.repo, request.commit
+            self._stored[blob_key(entry)] = blob
+            return Stored(blob=blob, review=review)
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, spool.remove)
+
+    async def _evaluate_stored(self, request: FetchRequest, blob: BlobRecord) -> Stored:
+        spool = Spool(self._spool_dir)
+        try:
+            digests = await spool.fill(
+                self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size
             )
-            return blob
+            verify_digests(request, digests)
+            assessment = await self.gate.assess(request, spool.path, digests)
+            review = await self.gate.record(request, digests, assessment)
+            return Stored(blob=blob, review=review)
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)

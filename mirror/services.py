@@ -1,4 +1,4 @@
-"""The collaborators request handlers use, stored on the app under one typed key."""
+"""The collaborators request handlers use, stored on the app under typed keys."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from mirror.access import AccessChecker
+from mirror.admission import Admission
 from mirror.catalog import Catalog
 from mirror.config import Settings
+from mirror.downloads import DownloadLog
 from mirror.hub.client import HubClient
 from mirror.pipeline import Pipeline
+from mirror.policy import PolicyEngine
+from mirror.reviews import ReviewService
 from storage.db import Database
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
@@ -26,7 +30,12 @@ class Services:
     catalog: Catalog
     access: AccessChecker
     pipeline: Pipeline
+    policy: PolicyEngine
+    reviews: ReviewService
+    admission: Admission
+    downloads: DownloadLog
 
 
 SETTINGS = web.AppKey("settings", Settings)
+POLICY = web.AppKey("policy", PolicyEngine)
 SERVICES = web.AppKey("services", Services)

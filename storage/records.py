@@ -69,3 +69,110 @@ class MetadataDoc:
     body: bytes
     next_cursor: str | None
     fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    id: int
+    subject_kind: str  # "blob" | "revision"
+    subject: str
+    state: str
+    severity: str
+    reasons: str  # JSON list
+    repo_type: str
+    repo_id: str
+    commit: str
+    path: str
+    size: int
+    policy_version: str
+    scanner_version: str
+    waiver_by: str | None
+    waiver_reason: str | None
+    waiver_expires_at: datetime | None
+    waived_rules: str | None
+    requested_by: str | None
+    request_justification: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewReview:
+    """What the gate knows when it first decides about a subject."""
+
+    subject_kind: str
+    subject: str
+    state: str
+    severity: str
+    reasons: str
+    repo_type: str
+    repo_id: str
+    commit: str
+    path: str
+    size: int
+    policy_version: str
+    scanner_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewChange:
+    """A transition to apply: the new state and what changes with it."""
+
+    to_state: str
+    actor: str
+    role: str
+    action: str
+    reason: str = ""
+    rule_ids: str = ""
+    report_digest: str = ""
+    severity: str | None = None
+    reasons: str | None = None
+    policy_version: str | None = None
+    scanner_version: str | None = None
+    waiver: tuple[str, str, datetime | None, str] | None = (
+        None  # (by, reason, expires_at, waived rule ids JSON)
+    )
+    clear_waiver: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    review_id: int | None
+    subject: str
+    from_state: str
+    to_state: str
+    reason: str
+    rule_ids: str
+    report_digest: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadEvent:
+    blob_sha256: str
+    repo_type: str
+    repo_id: str
+    commit: str
+    path: str
+    identity: str
+    client: str
+    state: str
+    range_start: int
+    bytes: int
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: int
+    name: str
+    role: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, DatabaseUnavailable
@@ -207,6 +207,9 @@ class _GuardedSession:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
         await self._session.close()
-        if isinstance(exc, OperationalError | DBAPIError | OSError):
+        # Connection trouble means "unavailable"; constraint violations and the like are bugs and propagate.
+        if isinstance(exc, OperationalError | InterfaceError | OSError) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
             msg = f"metadata database unavailable: {type(exc).__name__}"
             raise DatabaseUnavailable(msg) from exc

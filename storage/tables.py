@@ -95,3 +95,123 @@ class MetadataDocRow(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     next_cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ScanReportRow(Base):
+    """One engine's report on one blob, with the versions that produced it."""
+
+    __tablename__ = "scan_reports"
+    __table_args__ = (Index("ix_scan_reports_blob", "blob_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    blob_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    scanner: Mapped[str] = mapped_column(String(64), nullable=False)
+    scanner_version: Mapped[str] = mapped_column(String(128), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    format: Mapped[str] = mapped_column(String(64), nullable=False)
+    report: Mapped[str] = mapped_column(Text, nullable=False)  # the ScanReport as JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ReviewRow(Base):
+    """The review state of a subject: a blob (everywhere it appears) or a repository revision."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("subject_kind", "subject", name="uq_reviews_subject"),
+        Index("ix_reviews_state", "state", "id"),
+        Index("ix_reviews_repo", "repo_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_kind: Mapped[str] = mapped_column(String(16), nullable=False)  # "blob" | "revision"
+    subject: Mapped[str] = mapped_column(String(300), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    reasons: Mapped[str] = mapped_column(
+        Text, nullable=False, default="[]"
+    )  # JSON list of {rule_id, message}
+    # Where the subject was first seen (for listing and filtering); a blob may appear in many repos.
+    repo_type: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    repo_id: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    commit: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    path: Mapped[str] = mapped_column(String(1024), nullable=False, default="")
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    policy_version: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    scanner_version: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    waiver_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    waiver_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    waiver_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    waived_rules: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of rule ids waived
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_justification: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class AuditEventRow(Base):
+    """Append-only, hash-chained: each row's hash covers its content and the previous row's hash."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    review_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    subject: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    from_state: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    to_state: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    rule_ids: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    report_digest: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditHeadRow(Base):
+    """One row: the last audit event's id and hash. Updating it first serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class DownloadRow(Base):
+    """Append-only: every file served, to whom, and the blob's review state at that moment."""
+
+    __tablename__ = "downloads"
+    __table_args__ = (
+        Index("ix_downloads_blob", "blob_sha256", "id"),
+        Index("ix_downloads_repo", "repo_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    blob_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    repo_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    repo_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    commit: Mapped[str] = mapped_column(String(40), nullable=False)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    identity: Mapped[str] = mapped_column(String(80), nullable=False)
+    client: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    range_start: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class ApiTokenRow(Base):
+    """hubgate's own API tokens (for the review API), stored as sha256 digests only."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -38,6 +38,7 @@ def _boolean(key: str, value: str) -> str:
 
 
 async def repo_info(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    services(request).admission.admit_repo(match.target)
     document = await services(request).catalog.repo_info(
         match.target, match.revision, _params(request, _INFO_PARAMS), credentials(request)
     )
@@ -48,6 +49,7 @@ async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     params = _params(request, _TREE_PARAMS)
     cursor = request.query.get("cursor")
     upstream_params = params + ((("cursor", cursor),) if cursor else ())
+    services(request).admission.admit_repo(match.target)
     document = await services(request).catalog.tree(
         match.target, match.pinned_revision, match.path, upstream_params, credentials(request)
     )
@@ -71,6 +73,7 @@ async def paths_info(request: web.Request, match: RouteMatch) -> web.StreamRespo
         raise BadRequest(f"at most {_MAX_PATHS} paths per request")
     expand = [_boolean("expand", str(value)) for value in form.getall("expand", [])]
     fields = tuple(("paths", path) for path in paths) + tuple(("expand", value) for value in expand)
+    services(request).admission.admit_repo(match.target)
     document = await services(request).catalog.paths_info(
         match.target, match.pinned_revision, fields, credentials(request)
     )

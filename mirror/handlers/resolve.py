@@ -6,21 +6,22 @@ verified first (waiting a few seconds at most, then 429 + Retry-After while the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import web
 
-from mirror.errors import EntryNotFound, MirrorError
+from mirror.errors import AccessDenied, EntryNotFound, MirrorError
+from mirror.fetch_request import FetchRequest
 from mirror.handlers.common import STALE_WARNING, credentials, services
 from mirror.hub.models import Credentials
-from mirror.pipeline import FetchRequest
+from mirror.pipeline import Stored
 from mirror.ranges import parse_range
 from mirror.revisions import Resolved
 from mirror.routes import RouteMatch
 from mirror.services import Services
 from storage.objects import ObjectMissing
-from storage.records import FileEntry
+from storage.records import DownloadEvent, FileEntry, ReviewRecord
 
 
 def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
@@ -43,8 +44,10 @@ async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse
     repo, revision = match.target, match.pinned_revision
     mirror = services(request)
     creds = credentials(request)
+    mirror.admission.admit_repo(repo)
     resolved = await mirror.catalog.resolve(repo, revision, creds, reading_files=True)
     try:
+        await mirror.admission.admit_revision(repo, resolved.commit, creds)
         return await _answer(request, match, resolved, creds)
     except MirrorError as exc:
         # Every answer about a resolved file names its commit, errors included: the client needs it.
@@ -66,47 +69,79 @@ async def _answer(
     if resolved.stale:
         headers["X-HF-Warning"] = STALE_WARNING
     if request.method == "HEAD":
+        # Metadata only: a known verdict is reported, an unknown one is never waited for.
+        known = await mirror.pipeline.known(entry)
+        if known is not None:
+            _require_servable(mirror, known.review)
         return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
-    if _matches_etag(request.headers.get("If-None-Match"), entry.etag):
-        return web.Response(status=304, headers=headers)
 
     span = parse_range(request.headers.get("Range"), entry.size)
     start, end = span if span is not None else (0, entry.size)
     fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
-    chunks = await _open_stored(mirror, fetch, start, end)
+    stored, chunks = await _open_servable(mirror, fetch, start, end)
+    if _matches_etag(request.headers.get("If-None-Match"), entry.etag):
+        await chunks.aclose()
+        return web.Response(status=304, headers=headers)
 
     response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
     response.content_length = end - start
     if span is not None:
         response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
     await response.prepare(request)
-    async for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
+    sent = 0
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+            sent += len(chunk)
+        await response.write_eof()
+    finally:
+        mirror.downloads.record(
+            DownloadEvent(
+                blob_sha256=stored.blob.sha256,
+                repo_type=repo.repo_type.value,
+                repo_id=repo.repo_id,
+                commit=resolved.commit,
+                path=entry.path,
+                identity=creds.identity[:16] if creds.token is not None else "anonymous",
+                client=request.headers.get("User-Agent", "")[:200],
+                state=stored.review.state,
+                range_start=start,
+                bytes=sent,
+            )
+        )
     return response
 
 
-async def _open_stored(mirror: Services, fetch: FetchRequest, start: int, end: int) -> AsyncIterator[bytes]:
-    """The stored bytes [start, end) of the file, fetching it first if needed.
+def _require_servable(mirror: Services, review: ReviewRecord) -> None:
+    if not mirror.reviews.servable(review):
+        raise AccessDenied(mirror.reviews.refusal_message(review))
 
-    The first chunk is read before any header is sent, so an object that vanished from the store is
-    fetched again instead of failing the client half-way.
+
+async def _open_servable(
+    mirror: Services, fetch: FetchRequest, start: int, end: int
+) -> tuple[Stored, AsyncGenerator[bytes, None]]:
+    """The approved, stored bytes [start, end) of the file, fetching, scanning and deciding it if needed.
+
+    The review is checked on every request (a decision on any replica applies at once), and the first
+    chunk is read before any header is sent, so an object that vanished from the store is fetched again
+    instead of failing the client half-way.
     """
     for attempt in (1, 2):
-        blob = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
-        chunks = mirror.store.open_range(blob.sha256, start, end)
+        stored = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
+        _require_servable(mirror, stored.review)
+        chunks = mirror.store.open_range(stored.blob.sha256, start, end)
         try:
             first = await anext(chunks, b"")
         except ObjectMissing:
             if attempt == 2:
                 raise
-            await mirror.pipeline.forget(blob)
+            await mirror.pipeline.forget(stored.blob)
             continue
-        return _prepend(first, chunks)
+        return stored, _prepend(first, chunks)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     if first:
         yield first
     async for chunk in rest:

@@ -52,6 +52,9 @@ class HubClient:
         self._settings = settings
         self._session = session
         self.endpoint = settings.endpoint
+        self._metadata_timeout = aiohttp.ClientTimeout(
+            total=settings.metadata_timeout_s, sock_connect=settings.connect_timeout_s
+        )
 
     def credentials(self, client_token: str | None) -> Credentials:
         """The client's own token when it sent one, else the configured service token, else none."""
@@ -85,7 +88,13 @@ class HubClient:
         data = aiohttp.FormData(list(form)) if form is not None else None
         try:
             async with self._session.request(
-                method, url, params=list(params), data=data, headers=headers, allow_redirects=False
+                method,
+                url,
+                params=list(params),
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._metadata_timeout,
             ) as response:
                 body = await _read_limited(response, _MAX_JSON_BYTES)
                 if response.status >= 400 or response.status in _REDIRECTS:

@@ -19,6 +19,7 @@ from tests.fakehub import (
     FakeRepo,
     Fault,
     Host,
+    RepoSettings,
     Respond,
     Slow,
     Truncate,
@@ -95,7 +96,8 @@ def test_a_slow_cold_fetch_answers_429_then_serves(make_hubgate: HubgateFactory,
 def test_offline_upstream_serves_what_is_stored(
     make_hubgate: HubgateFactory, fake_hub: FakeHub, tmp_path: Path
 ) -> None:
-    hubgate = make_hubgate(upstream={"ref_ttl_s": 0})
+    # A short metadata timeout: some dropped connections are only noticed when it runs out.
+    hubgate = make_hubgate(upstream={"ref_ttl_s": 0, "metadata_timeout_s": 2})
     api = HfApi(endpoint=hubgate.url)
     info_before = api.model_info(MODEL_ID)
     kept = hf_hub_download(MODEL_ID, "config.json", cache_dir=tmp_path / "warm", endpoint=hubgate.url)
@@ -162,7 +164,13 @@ def test_a_blob_shared_by_two_repos_is_fetched_and_stored_once(
     hubgate: RunningHubgate, fake_hub: FakeHub, tmp_path: Path
 ) -> None:
     weights = fake_hub.repo(MODEL_ID).head.files["model.safetensors"]
-    fake_hub.add(FakeRepo("acme/tiny-model-copy", [weights, FakeFile.text("config.json", "{}")]))
+    fake_hub.add(
+        FakeRepo(
+            "acme/tiny-model-copy",
+            [weights, FakeFile.text("config.json", "{}")],
+            settings=RepoSettings(card_data={"license": "mit"}),
+        )
+    )
     first = hf_hub_download(MODEL_ID, "model.safetensors", cache_dir=tmp_path / "a", endpoint=hubgate.url)
     second = hf_hub_download(
         "acme/tiny-model-copy", "model.safetensors", cache_dir=tmp_path / "b", endpoint=hubgate.url

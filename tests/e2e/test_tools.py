@@ -16,7 +16,7 @@ from huggingface_hub import hf_hub_download
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.cutting_proxy import cutting_proxy
 from tests.e2e.hubgate_server import RunningHubgate
-from tests.fakehub import FakeFile, FakeHub, FakeRepo, Host
+from tests.fakehub import FakeFile, FakeHub, FakeRepo, Host, RepoSettings
 from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, DATASET_ID, MODEL_ID, big_model_repo
 
 BIN = Path(sys.executable).parent
@@ -90,7 +90,7 @@ def minilm_repo(fake_hub: FakeHub) -> tuple[str, Path]:
         if path.is_file()
     ]
     repo_id = "sentence-transformers/all-MiniLM-L6-v2"
-    fake_hub.add(FakeRepo(repo_id, files))
+    fake_hub.add(FakeRepo(repo_id, files, settings=RepoSettings(card_data={"license": "apache-2.0"})))
     return repo_id, folder
 
 

@@ -29,6 +29,7 @@ DATASET_ID = "acme/tiny-dataset"
 SPACE_ID = "acme/tiny-space"
 MANY_FILES_ID = "acme/many-files"
 BIG_MODEL_ID = "acme/big-model"
+BASE_MODEL_ID = "acme/base-model"  # the base_model of MODEL_ID
 
 MANY_FILES_COUNT = 1500
 BIG_FILE_SIZE = 50 * 1000 * 1000
@@ -62,6 +63,13 @@ def tiny_weights() -> bytes:
     )
 
 
+def tiny_onnx_model() -> bytes:
+    """A minimal well-formed ONNX ModelProto: ir_version 8, a producer and an opset import."""
+    producer = b"fakehub"
+    opset = b"\x10\x11"  # OperatorSetIdProto.version = 17 (default domain)
+    return b"\x08\x08" + b"\x12" + bytes([len(producer)]) + producer + b"\x42" + bytes([len(opset)]) + opset
+
+
 def tiny_model_repo(repo_id: str = MODEL_ID) -> FakeRepo:
     """Text files, an LFS safetensors, nested folders; tag `v1.0` (first commit), `main` (second commit),
     branch `dev` and `refs/pr/1`, each with different content."""
@@ -76,7 +84,7 @@ def tiny_model_repo(repo_id: str = MODEL_ID) -> FakeRepo:
             FakeFile.text("config.json", json.dumps(config, indent=2)),
             FakeFile.text("tokenizer.json", json.dumps({"version": "1.0", "model": {"vocab": {"a": 0}}})),
             FakeFile.from_bytes("model.safetensors", tiny_weights()),
-            FakeFile.from_bytes("onnx/model.onnx", bytes(range(256)) * 4),
+            FakeFile.from_bytes("onnx/model.onnx", tiny_onnx_model()),
             FakeFile.text("tokenizer/vocab.txt", "[PAD]\n[UNK]\na\nb\n"),
             FakeFile.text("docs/nested/deep/notes.md", "Deeply nested notes.\n"),
         ],
@@ -107,6 +115,16 @@ def tiny_model_repo(repo_id: str = MODEL_ID) -> FakeRepo:
     return repo
 
 
+def base_model_repo() -> FakeRepo:
+    """The base model the tiny model says it was fine-tuned from (same licence)."""
+    card = {"license": "apache-2.0"}
+    return FakeRepo(
+        BASE_MODEL_ID,
+        [FakeFile.text("README.md", readme(card, "# Base model")), FakeFile.text("config.json", "{}")],
+        settings=RepoSettings(card_data=card),
+    )
+
+
 def legacy_model_repo() -> FakeRepo:
     """A one-segment repo id, like `gpt2` or `bert-base-uncased`."""
     return FakeRepo(
@@ -115,12 +133,13 @@ def legacy_model_repo() -> FakeRepo:
             FakeFile.text("config.json", '{"model_type": "legacy"}'),
             FakeFile.from_bytes("model.safetensors", tiny_weights()),
         ],
+        settings=RepoSettings(card_data={"license": "mit"}),
     )
 
 
 def gated_model_repo() -> FakeRepo:
     """Gated ("auto"); alice accepted the conditions, bob did not."""
-    card = {"license": "llama3", "extra_gated_prompt": "Accept the terms."}
+    card = {"license": "apache-2.0", "extra_gated_prompt": "Accept the terms."}
     return FakeRepo(
         GATED_MODEL_ID,
         [
@@ -140,7 +159,7 @@ def private_model_repo() -> FakeRepo:
             FakeFile.text("config.json", '{"model_type": "private"}'),
             FakeFile.from_bytes("model.safetensors", tiny_weights()),
         ],
-        settings=RepoSettings(private=True, allowed_tokens={ALICE_TOKEN}),
+        settings=RepoSettings(private=True, allowed_tokens={ALICE_TOKEN}, card_data={"license": "mit"}),
     )
 
 
@@ -176,13 +195,21 @@ def space_repo() -> FakeRepo:
 def many_files_repo(count: int = MANY_FILES_COUNT) -> FakeRepo:
     """`count` small files in folders of 100: a recursive listing spans several tree pages."""
     files = [FakeFile.text(f"data/part-{i // 100:02d}/row-{i:05d}.txt", f"row {i}\n") for i in range(count)]
-    return FakeRepo(MANY_FILES_ID, [FakeFile.text("README.md", "# Many files\n"), *files])
+    return FakeRepo(
+        MANY_FILES_ID,
+        [FakeFile.text("README.md", "# Many files\n"), *files],
+        settings=RepoSettings(card_data={"license": "mit"}),
+    )
 
 
 def big_model_repo(size: int = BIG_FILE_SIZE, *, seed: int = 1) -> FakeRepo:
     """One generated LFS file of `size` bytes: a valid safetensors header, then random weights."""
     weights = FakeFile.generated(BIG_FILE_PATH, size, seed=seed, prefix=single_tensor_prefix(size))
-    return FakeRepo(BIG_MODEL_ID, [FakeFile.text("config.json", '{"model_type": "big"}'), weights])
+    return FakeRepo(
+        BIG_MODEL_ID,
+        [FakeFile.text("config.json", '{"model_type": "big"}'), weights],
+        settings=RepoSettings(card_data={"license": "apache-2.0"}),
+    )
 
 
 def build_demo_hub(
@@ -191,6 +218,7 @@ def build_demo_hub(
     """Every fixture repo, alice and bob; the big repo only when `big_file_size` is given."""
     repos = [
         tiny_model_repo(),
+        base_model_repo(),
         legacy_model_repo(),
         gated_model_repo(),
         private_model_repo(),

@@ -10,13 +10,25 @@ from storage.db import Database
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
+from storage.s3 import MiB, S3ObjectStore
+from tests.storage.seaweed import SeaweedS3, seaweedfs
+
+__all__ = ["seaweedfs"]  # the session fixture: one SeaweedFS server for every S3 test
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["filesystem", "s3"])
 async def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
     """Every ObjectStore backend the contract suite runs against."""
     if request.param == "filesystem":
         yield FilesystemObjectStore(tmp_path / "objects")
+    elif request.param == "s3":
+        # Requested lazily so that running only the filesystem cases never starts SeaweedFS.
+        server: SeaweedS3 = request.getfixturevalue("seaweedfs")
+        # Objects from 1 MiB go up as multipart (one 5 MiB part at most), smaller ones in one PutObject.
+        settings = server.settings(server.new_bucket(), multipart_threshold=MiB, part_size=5 * MiB)
+        store = S3ObjectStore(settings)
+        yield store
+        await store.close()
     else:  # pragma: no cover - new backends are added to params above
         pytest.fail(f"unknown backend {request.param}")
 

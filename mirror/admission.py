@@ -1,0 +1,113 @@
+"""Repository-level gates: the repo allow/deny list and the licence gate at the requested commit.
+
+A licence that needs a human (or is refused) becomes a review of the revision, so a security team can
+waive it once for that commit; the decision itself is cached per commit and policy version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from cachetools import LRUCache
+
+from mirror.catalog import Catalog
+from mirror.errors import AccessDenied, MirrorError
+from mirror.hub.models import Credentials, RepoRef, RepoType
+from mirror.policy import Decision, LicenceLink, PolicyEngine
+from mirror.reviews import ReviewService, Subject
+
+log = logging.getLogger(__name__)
+
+
+class Admission:
+    def __init__(self, *, policy: PolicyEngine, catalog: Catalog, reviews: ReviewService) -> None:
+        self._policy = policy
+        self._catalog = catalog
+        self._reviews = reviews
+        self._licence_decisions: LRUCache[tuple[RepoRef, str], Decision] = LRUCache(maxsize=20_000)
+
+    def admit_repo(self, repo: RepoRef) -> None:
+        decision = self._policy.admit_repo(repo)
+        if decision.enforced:
+            raise AccessDenied(f"blocked by hubgate policy: {decision.summary()}")
+
+    async def admit_revision(self, repo: RepoRef, commit: str, credentials: Credentials) -> None:
+        """Raise AccessDenied unless the repo and its licence at `commit` may be used."""
+        self.admit_repo(repo)
+        decision = await self._licence_decision(repo, commit, credentials)
+        if not decision.reasons:
+            return
+        key = f"{repo.repo_type.api_segment}/{repo.repo_id}@{commit}"
+        review = await self._reviews.current("revision", key)
+        if review is None:
+            subject = Subject(
+                kind="revision", key=key, repo_type=repo.repo_type.value, repo_id=repo.repo_id, commit=commit
+            )
+            review = await self._reviews.record_decision(subject, decision)
+        elif review.policy_version != decision.policy_version:
+            review = await self._reviews.reconsider(review, decision)
+        if not self._reviews.servable(review):
+            raise AccessDenied(self._reviews.refusal_message(review), commit=commit)
+
+    async def _licence_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
+        cached = self._licence_decisions.get((repo, commit))
+        if cached is not None:
+            return cached
+        lineage = await self._lineage(repo, commit, credentials)
+        decision = self._policy.decide_licence(lineage)
+        self._licence_decisions[(repo, commit)] = decision
+        return decision
+
+    async def _lineage(self, repo: RepoRef, commit: str, credentials: Credentials) -> list[LicenceLink]:
+        """The repo's licences and, following `base_model`, those of its ancestors (bounded, cycle-safe)."""
+        rules = self._policy.policy.licences
+        card = await self._card(repo, commit, credentials)
+        lineage = [LicenceLink(repo_id=repo.repo_id, licences=_licences(card))]
+        if not rules.follow_base_model or repo.repo_type is not RepoType.MODEL:
+            return lineage
+        seen = {repo.repo_id}
+        frontier = _base_models(card)
+        for _depth in range(rules.max_base_model_depth):
+            next_frontier: list[str] = []
+            for base_id in frontier:
+                if base_id in seen:
+                    continue
+                seen.add(base_id)
+                base = RepoRef(repo_type=RepoType.MODEL, repo_id=base_id)
+                try:
+                    base_card = await self._card(base, None, credentials)
+                except MirrorError as exc:
+                    # An unreadable ancestor leaves its licence unknown, which the policy sends to review.
+                    log.info("base model %s of %s unreadable: %s", base_id, repo, exc.message)
+                    lineage.append(LicenceLink(repo_id=base_id, licences=((None, None),)))
+                    continue
+                lineage.append(LicenceLink(repo_id=base_id, licences=_licences(base_card)))
+                next_frontier.extend(_base_models(base_card))
+            frontier = next_frontier
+            if not frontier:
+                break
+        return lineage
+
+    async def _card(self, repo: RepoRef, commit: str | None, credentials: Credentials) -> dict[str, object]:
+        document = await self._catalog.repo_info(repo, commit, (("expand", "cardData"),), credentials)
+        info = json.loads(document.body)
+        card = info.get("cardData") if isinstance(info, dict) else None
+        return card if isinstance(card, dict) else {}
+
+
+def _licences(card: dict[str, object]) -> tuple[tuple[str | None, str | None], ...]:
+    licence = card.get("license")
+    name = card.get("license_name")
+    name_text = name if isinstance(name, str) else None
+    if isinstance(licence, str):
+        return ((licence, name_text),)
+    if isinstance(licence, list):
+        return tuple((str(item), name_text) for item in licence if isinstance(item, str)) or ((None, None),)
+    return ((None, None),)
+
+
+def _base_models(card: dict[str, object]) -> list[str]:
+    base = card.get("base_model")
+    values = [base] if isinstance(base, str) else base if isinstance(base, list) else []
+    return [value for value in values if isinstance(value, str) and value.count("/") <= 1 and value][:10]

@@ -1,0 +1,92 @@
+"""The gate: scan a verified file, let policy decide, and record the verdict with its reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirror.catalog import Catalog
+from mirror.fetch_request import FetchRequest
+from mirror.policy import Decision, FileFacts, PolicyEngine
+from mirror.reviews import ReviewService, Subject
+from mirror.scanning import ScanRunner
+from mirror.spool import Digests
+from storage.records import BlobRecord, ReviewRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    decision: Decision
+    report_rows: tuple[tuple[str, str, str, str, str], ...]  # (scanner, version, status, format, JSON)
+    report_digest: str
+
+
+class Gate:
+    def __init__(
+        self, *, runner: ScanRunner, policy: PolicyEngine, reviews: ReviewService, catalog: Catalog
+    ) -> None:
+        self.runner = runner
+        self.policy = policy
+        self.reviews = reviews
+        self._catalog = catalog
+
+    @staticmethod
+    def facts_before_fetch(request: FetchRequest) -> FileFacts:
+        return FileFacts(repo=request.repo, path=request.entry.path, size=request.entry.size)
+
+    async def assess(self, request: FetchRequest, spooled: Path, digests: Digests) -> Assessment:
+        """Scan a verified file in the process pool and let policy decide; stores nothing."""
+        entry = request.entry
+        status = await self._catalog.security_status(
+            request.repo, request.commit, entry.path, request.credentials
+        )
+        facts = FileFacts(repo=request.repo, path=entry.path, size=digests.size, hub_security=status)
+        reports = await self.runner.scan(spooled, name_hint=entry.path)
+        decision = self.policy.decide_file(facts, reports)
+        rows = tuple(
+            (
+                report.scanner,
+                self.runner.version,
+                report.status.value,
+                report.format,
+                json.dumps(report.to_dict()),
+            )
+            for report in reports
+        )
+        digest = hashlib.sha256("\n".join(row[4] for row in rows).encode()).hexdigest()
+        return Assessment(decision=decision, report_rows=rows, report_digest=digest)
+
+    async def record(self, request: FetchRequest, digests: Digests, assessment: Assessment) -> ReviewRecord:
+        """Commit blob, reports, review and audit event in one transaction."""
+        entry = request.entry
+        subject = Subject(
+            kind="blob",
+            key=digests.sha256,
+            repo_type=request.repo.repo_type.value,
+            repo_id=request.repo.repo_id,
+            commit=request.commit,
+            path=entry.path,
+            size=digests.size,
+        )
+        review = await self.reviews.record_decision(
+            subject,
+            assessment.decision,
+            scanner_version=self.runner.version,
+            reports=assessment.report_rows,
+            report_digest=assessment.report_digest,
+            blob=BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1),
+        )
+        log.info(
+            "%s@%s %s: %s (%s)",
+            request.repo,
+            request.commit,
+            entry.path,
+            review.state,
+            assessment.decision.summary(),
+        )
+        return review

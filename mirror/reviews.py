@@ -1,0 +1,300 @@
+"""ReviewService: every change of a review goes through the transition table and leaves an audit event."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mirror.approvals import SERVABLE, Action, IllegalTransition, NotPermitted, ReviewState, Role, transition
+from mirror.auth import Principal
+from mirror.errors import BadRequest, MirrorError, NotFound
+from mirror.policy import Decision
+from mirror.webhook import Webhook
+from storage.records import BlobRecord, NewReview, ReviewChange, ReviewRecord
+from storage.review_store import ReviewStore, StaleReview
+
+log = logging.getLogger(__name__)
+SYSTEM = Principal(name="hubgate", role=Role.SYSTEM)
+
+
+class ReviewNotFound(NotFound):
+    code = "ReviewNotFound"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    kind: str  # "blob" | "revision"
+    key: str  # sha256, or "<type>s/<repo>@<commit>"
+    repo_type: str
+    repo_id: str
+    commit: str
+    path: str = ""
+    size: int = 0
+
+
+def reasons_json(decision: Decision) -> str:
+    return json.dumps([reason.to_dict() for reason in decision.reasons])
+
+
+def rule_ids(decision: Decision) -> str:
+    return ",".join(sorted({reason.rule_id for reason in decision.reasons}))
+
+
+class ReviewService:
+    def __init__(
+        self, *, store: ReviewStore, webhook: Webhook, four_eyes: bool, public_url: str | None
+    ) -> None:
+        self.store = store
+        self._webhook = webhook
+        self._four_eyes = four_eyes
+        self._public_url = public_url
+
+    async def record_decision(
+        self,
+        subject: Subject,
+        decision: Decision,
+        *,
+        scanner_version: str = "",
+        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        report_digest: str = "",
+        blob: BlobRecord | None = None,
+    ) -> ReviewRecord:
+        """The gate's first decision about a subject (PENDING -> APPROVED | QUARANTINED | BLOCKED)."""
+        state = transition(ReviewState.PENDING, decision.verdict.action, Role.SYSTEM)
+        review = await self.store.create(
+            NewReview(
+                subject_kind=subject.kind,
+                subject=subject.key,
+                state=state.value,
+                severity=decision.severity,
+                reasons=reasons_json(decision),
+                repo_type=subject.repo_type,
+                repo_id=subject.repo_id,
+                commit=subject.commit,
+                path=subject.path,
+                size=subject.size,
+                policy_version=decision.policy_version,
+                scanner_version=scanner_version,
+            ),
+            actor=SYSTEM.name,
+            reason=decision.summary(),
+            report_digest=report_digest,
+            reports=reports,
+            blob=blob,
+        )
+        if review.state != ReviewState.APPROVED:
+            self._notify(
+                "quarantine" if review.state == ReviewState.QUARANTINED else "blocked", review, SYSTEM
+            )
+        return review
+
+    async def current(self, kind: str, key: str) -> ReviewRecord | None:
+        """The subject's review, with an expired waiver already turned back into a quarantine."""
+        review = await self.store.find(kind, key)
+        if review is None:
+            return None
+        expires = review.waiver_expires_at
+        if review.state == ReviewState.APPROVED and expires is not None and expires <= datetime.now(UTC):
+            review = await self._expire(review)
+        return review
+
+    async def _expire(self, review: ReviewRecord) -> ReviewRecord:
+        try:
+            return await self.apply(review, Action.EXPIRE, SYSTEM, reason="the waiver expired")
+        except StaleReview:
+            return await self.store.get(review.id) or review
+
+    def servable(self, review: ReviewRecord | None) -> bool:
+        return review is not None and ReviewState(review.state) in SERVABLE
+
+    async def get(self, review_id: int) -> ReviewRecord:
+        review = await self.store.get(review_id)
+        if review is None:
+            raise ReviewNotFound(f"there is no review {review_id}")
+        return review
+
+    async def act(
+        self,
+        review_id: int,
+        action: Action,
+        principal: Principal,
+        *,
+        reason: str,
+        expires_at: datetime | None = None,
+    ) -> ReviewRecord:
+        """A human decision (waive, block, revoke, reopen) through the API or CLI."""
+        if not reason.strip():
+            raise BadRequest("a reason is required for every decision")
+        if expires_at is not None and (action is not Action.WAIVE or expires_at <= datetime.now(UTC)):
+            raise BadRequest("an expiry applies only to an approval (waiver) and must lie in the future")
+        review = await self.current_by_id(review_id)
+        if action is Action.WAIVE and self._four_eyes and review.requested_by == principal.name:
+            raise NotPermitted(
+                f"four-eyes rule: {principal.name!r} requested this review and cannot approve it"
+            )
+        try:
+            return await self.apply(review, action, principal, reason=reason, expires_at=expires_at)
+        except StaleReview as exc:
+            raise IllegalTransition(
+                f"review {review_id} changed meanwhile; reload it and decide again"
+            ) from exc
+
+    async def current_by_id(self, review_id: int) -> ReviewRecord:
+        review = await self.get(review_id)
+        return await self.current(review.subject_kind, review.subject) or review
+
+    async def apply(
+        self,
+        review: ReviewRecord,
+        action: Action,
+        principal: Principal,
+        *,
+        reason: str,
+        expires_at: datetime | None = None,
+        decision: Decision | None = None,
+        scanner_version: str | None = None,
+        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+    ) -> ReviewRecord:
+        """Apply one transition. Raises IllegalTransition, NotPermitted or StaleReview, changing nothing."""
+        target = transition(ReviewState(review.state), action, principal.role)
+        waiver = None
+        if action is Action.WAIVE:
+            waived = json.dumps(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
+            waiver = (principal.name, reason, expires_at, waived)
+        updated = await self.store.apply(
+            review.id,
+            from_state=review.state,
+            change=ReviewChange(
+                to_state=target.value,
+                actor=principal.name,
+                role=principal.role.name.lower(),
+                action=action.value,
+                reason=reason,
+                rule_ids="" if decision is None else rule_ids(decision),
+                severity=None if decision is None else decision.severity,
+                reasons=None if decision is None else reasons_json(decision),
+                policy_version=None if decision is None else decision.policy_version,
+                scanner_version=scanner_version,
+                waiver=waiver,
+                clear_waiver=action in (Action.REVOKE, Action.EXPIRE, Action.RESCAN, Action.BLOCK),
+            ),
+            reports=reports,
+        )
+        log.info(
+            "review %d: %s -> %s by %s (%s)", review.id, review.state, updated.state, principal.name, action
+        )
+        if principal.role is not Role.SYSTEM or updated.state != ReviewState.APPROVED:
+            self._notify(action.value, updated, principal)
+        return updated
+
+    async def reconsider(
+        self,
+        review: ReviewRecord,
+        decision: Decision,
+        *,
+        scanner_version: str | None = None,
+        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+    ) -> ReviewRecord:
+        """Re-evaluate a subject under a new policy or scanner version.
+
+        What now fails is revoked (unless a waiver covers exactly those rules); a quarantine that now
+        passes is approved; a block (a human's or policy's refusal) stays until an admin reopens it.
+        """
+        state = ReviewState(review.state)
+        note = f"re-evaluated under {decision.policy_version}: {decision.summary()}"
+        if state is ReviewState.BLOCKED or state is ReviewState.PENDING:
+            return review
+        if state is ReviewState.APPROVED:
+            waived = set(json.loads(review.waived_rules or "[]"))
+            blocking = {reason.rule_id for reason in decision.enforced}
+            if not blocking or (review.waiver_by and blocking <= waived):
+                return await self._refresh(review, decision, note, scanner_version, reports)
+            return await self.apply(
+                review,
+                Action.REVOKE,
+                SYSTEM,
+                reason=note,
+                decision=decision,
+                scanner_version=scanner_version,
+                reports=reports,
+            )
+        if decision.verdict.action is Action.QUARANTINE and state is ReviewState.QUARANTINED:
+            return await self._refresh(review, decision, note, scanner_version, reports)
+        pending = await self.apply(review, Action.RESCAN, SYSTEM, reason=note)
+        return await self.apply(
+            pending,
+            decision.verdict.action,
+            SYSTEM,
+            reason=note,
+            decision=decision,
+            scanner_version=scanner_version,
+            reports=reports,
+        )
+
+    async def _refresh(
+        self,
+        review: ReviewRecord,
+        decision: Decision,
+        note: str,
+        scanner_version: str | None,
+        reports: tuple[tuple[str, str, str, str, str], ...],
+    ) -> ReviewRecord:
+        return await self.store.refresh(
+            review.id,
+            from_state=review.state,
+            reasons=reasons_json(decision),
+            severity=decision.severity,
+            policy_version=decision.policy_version,
+            scanner_version=scanner_version,
+            actor=SYSTEM.name,
+            reason=note,
+            reports=reports,
+        )
+
+    async def request(self, review_id: int, principal: Principal, *, justification: str) -> ReviewRecord:
+        if not justification.strip():
+            raise BadRequest("a justification is required to request a review")
+        await self.get(review_id)
+        review = await self.store.record_request(
+            review_id, actor=principal.name, role=principal.role.name.lower(), justification=justification
+        )
+        self._notify("request", review, principal)
+        return review
+
+    def refusal_message(self, review: ReviewRecord) -> str:
+        """What a client is told when a subject is not servable: why, the review id, how to ask."""
+        reasons = [r for r in json.loads(review.reasons) if not r.get("audit_only")]
+        why = "; ".join(f"{r['rule_id']}: {r['message']}" for r in reasons[:3]) or "awaiting review"
+        where = f" ({review.path})" if review.path else ""
+        api = (self._public_url or "") + f"/api/hubgate/v1/reviews/{review.id}/request"
+        return (
+            f"blocked by hubgate{where}: {review.state.lower()} - {why}. Review id {review.id}. "
+            f'Ask for a review: `hubgate review request {review.id} --justification "..."` or POST {api}'
+        )
+
+    def _notify(self, event: str, review: ReviewRecord, principal: Principal) -> None:
+        self._webhook.notify(
+            {
+                "event": event,
+                "review_id": review.id,
+                "state": review.state,
+                "subject_kind": review.subject_kind,
+                "subject": review.subject,
+                "repo": f"{review.repo_type}s/{review.repo_id}" if review.repo_id else "",
+                "commit": review.commit,
+                "path": review.path,
+                "severity": review.severity,
+                "reasons": json.loads(review.reasons),
+                "actor": principal.name,
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
+
+
+def parse_action(name: str) -> Action:
+    try:
+        return Action(name)
+    except ValueError:
+        raise MirrorError(f"unknown action {name!r}", status=400, code="BadRequest") from None

@@ -1,0 +1,48 @@
+"""The audit chain's hash: one canonical serialisation shared by the writer and `hubgate audit verify`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+GENESIS = "0" * 64
+
+
+def canonical_time(value: datetime) -> str:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(
+    *,
+    event_id: int,
+    at: datetime,
+    actor: str,
+    role: str,
+    action: str,
+    review_id: int | None,
+    subject: str,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    rule_ids: str,
+    report_digest: str,
+    prev_hash: str,
+) -> str:
+    fields = [
+        event_id,
+        canonical_time(at),
+        actor,
+        role,
+        action,
+        review_id,
+        subject,
+        from_state,
+        to_state,
+        reason,
+        rule_ids,
+        report_digest,
+        prev_hash,
+    ]
+    return hashlib.sha256(json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()

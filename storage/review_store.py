@@ -1,0 +1,591 @@
+"""Queries for reviews, scan reports, the audit trail, downloads and API tokens.
+
+Every state change and its audit event are written in one transaction; audit appends are serialised
+by updating the single audit_head row first, so the hash chain never forks, on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import event_hash
+from storage.db import Database
+from storage.records import (
+    ApiToken,
+    AuditEvent,
+    BlobRecord,
+    DownloadEvent,
+    NewReview,
+    ReviewChange,
+    ReviewRecord,
+)
+from storage.repository import MetadataRepository, _aware, utcnow
+from storage.tables import (
+    ApiTokenRow,
+    AuditEventRow,
+    AuditHeadRow,
+    BlobRow,
+    DownloadRow,
+    ReviewRow,
+    ScanReportRow,
+)
+
+
+class StaleReview(Exception):
+    """The review changed state between reading and writing it (another replica or request won)."""
+
+
+def _review(row: ReviewRow) -> ReviewRecord:
+    return ReviewRecord(
+        id=row.id,
+        subject_kind=row.subject_kind,
+        subject=row.subject,
+        state=row.state,
+        severity=row.severity,
+        reasons=row.reasons,
+        repo_type=row.repo_type,
+        repo_id=row.repo_id,
+        commit=row.commit,
+        path=row.path,
+        size=row.size,
+        policy_version=row.policy_version,
+        scanner_version=row.scanner_version,
+        waiver_by=row.waiver_by,
+        waiver_reason=row.waiver_reason,
+        waiver_expires_at=None if row.waiver_expires_at is None else _aware(row.waiver_expires_at),
+        waived_rules=row.waived_rules,
+        requested_by=row.requested_by,
+        request_justification=row.request_justification,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _event(row: AuditEventRow) -> AuditEvent:
+    return AuditEvent(
+        id=row.id,
+        at=_aware(row.at),
+        actor=row.actor,
+        role=row.role,
+        action=row.action,
+        review_id=row.review_id,
+        subject=row.subject,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        reason=row.reason,
+        rule_ids=row.rule_ids,
+        report_digest=row.report_digest,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class ReviewStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._meta = MetadataRepository(database)
+
+    def _session(self) -> Any:
+        return self._meta._session()
+
+    # -- audit -----------------------------------------------------------------------------------------
+
+    async def _append_audit(
+        self,
+        session: AsyncSession,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        review_id: int | None,
+        subject: str,
+        from_state: str = "",
+        to_state: str = "",
+        reason: str = "",
+        rule_ids: str = "",
+        report_digest: str = "",
+    ) -> None:
+        # Taking the head row's write lock first makes concurrent appends queue up behind each other.
+        await session.execute(
+            update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=AuditHeadRow.last_id + 1)
+        )
+        head = await session.get(AuditHeadRow, 1, populate_existing=True)
+        if head is None:  # pragma: no cover - created by the migration
+            raise RuntimeError("audit_head row missing: run `hubgate migrate`")
+        at = utcnow()
+        digest = event_hash(
+            event_id=head.last_id,
+            at=at,
+            actor=actor,
+            role=role,
+            action=action,
+            review_id=review_id,
+            subject=subject,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            rule_ids=rule_ids,
+            report_digest=report_digest,
+            prev_hash=head.last_hash,
+        )
+        session.add(
+            AuditEventRow(
+                id=head.last_id,
+                at=at,
+                actor=actor,
+                role=role,
+                action=action,
+                review_id=review_id,
+                subject=subject,
+                from_state=from_state,
+                to_state=to_state,
+                reason=reason,
+                rule_ids=rule_ids,
+                report_digest=report_digest,
+                prev_hash=head.last_hash,
+                hash=digest,
+            )
+        )
+        head.last_hash = digest
+
+    async def audit(self, *, actor: str, role: str, action: str, subject: str, reason: str = "") -> None:
+        """An audit event that changes no review (token created, policy loaded, ...)."""
+        async with self._session() as session, session.begin():
+            await self._append_audit(
+                session, actor=actor, role=role, action=action, review_id=None, subject=subject, reason=reason
+            )
+
+    async def audit_events(
+        self, *, after_id: int = 0, limit: int = 1000, review_id: int | None = None
+    ) -> list[AuditEvent]:
+        async with self._session() as session:
+            query = select(AuditEventRow).where(AuditEventRow.id > after_id)
+            if review_id is not None:
+                query = query.where(AuditEventRow.review_id == review_id)
+            rows = await session.scalars(query.order_by(AuditEventRow.id).limit(limit))
+            return [_event(row) for row in rows]
+
+    async def iter_audit(self, batch: int = 5000) -> AsyncIterator[AuditEvent]:
+        after = 0
+        while True:
+            events = await self.audit_events(after_id=after, limit=batch)
+            if not events:
+                return
+            for event in events:
+                yield event
+            after = events[-1].id
+
+    async def audit_head(self) -> tuple[int, str]:
+        async with self._session() as session:
+            head = await session.get(AuditHeadRow, 1)
+            if head is None:  # pragma: no cover
+                raise RuntimeError("audit_head row missing")
+            return head.last_id, head.last_hash
+
+    # -- reviews ---------------------------------------------------------------------------------------
+
+    async def get(self, review_id: int) -> ReviewRecord | None:
+        async with self._session() as session:
+            row = await session.get(ReviewRow, review_id)
+            return None if row is None else _review(row)
+
+    async def find(self, subject_kind: str, subject: str) -> ReviewRecord | None:
+        async with self._session() as session:
+            row = await session.scalar(
+                select(ReviewRow).where(ReviewRow.subject_kind == subject_kind, ReviewRow.subject == subject)
+            )
+            return None if row is None else _review(row)
+
+    async def states(self, subject_kind: str, subjects: Sequence[str]) -> dict[str, ReviewRecord]:
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(ReviewRow).where(
+                    ReviewRow.subject_kind == subject_kind, ReviewRow.subject.in_(subjects)
+                )
+            )
+            return {row.subject: _review(row) for row in rows}
+
+    async def create(
+        self,
+        review: NewReview,
+        *,
+        actor: str,
+        reason: str,
+        report_digest: str = "",
+        reports: Sequence[tuple[str, str, str, str, str]] = (),
+        blob: BlobRecord | None = None,
+    ) -> ReviewRecord:
+        """Insert the first review of a subject with its reports and audit event, or return the existing one.
+
+        `reports` are (scanner, scanner_version, status, format, report JSON) rows stored with it.
+        """
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            if blob is not None:
+                # The blob row commits with its first verdict: no stored blob is ever without a review.
+                await session.execute(
+                    self._meta._insert(BlobRow)
+                    .values(
+                        sha256=blob.sha256,
+                        size=blob.size,
+                        git_sha1=blob.git_sha1,
+                        stored_at=now,
+                        last_access_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                )
+            # Insert-or-nothing, so that two requests deciding the same subject at once cannot collide.
+            inserted = await session.scalar(
+                self._meta._insert(ReviewRow)
+                .values(
+                    subject_kind=review.subject_kind,
+                    subject=review.subject,
+                    state=review.state,
+                    severity=review.severity,
+                    reasons=review.reasons,
+                    repo_type=review.repo_type,
+                    repo_id=review.repo_id,
+                    commit=review.commit,
+                    path=review.path,
+                    size=review.size,
+                    policy_version=review.policy_version,
+                    scanner_version=review.scanner_version,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["subject_kind", "subject"])
+                .returning(ReviewRow.id)
+            )
+            row = await session.scalar(
+                select(ReviewRow).where(
+                    ReviewRow.subject_kind == review.subject_kind, ReviewRow.subject == review.subject
+                )
+            )
+            assert row is not None
+            if inserted is None:
+                return _review(row)
+            for scanner, version, status, fmt, report in reports:
+                session.add(
+                    ScanReportRow(
+                        blob_sha256=review.subject,
+                        scanner=scanner,
+                        scanner_version=version,
+                        status=status,
+                        format=fmt,
+                        report=report,
+                        created_at=now,
+                    )
+                )
+            rule_ids = ",".join(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
+            await self._append_audit(
+                session,
+                actor=actor,
+                role="system",
+                action="decide",
+                review_id=row.id,
+                subject=review.subject,
+                from_state="PENDING",
+                to_state=review.state,
+                reason=reason,
+                rule_ids=rule_ids,
+                report_digest=report_digest,
+            )
+            return _review(row)
+
+    async def apply(
+        self,
+        review_id: int,
+        *,
+        from_state: str,
+        change: ReviewChange,
+        reports: Sequence[tuple[str, str, str, str, str]] = (),
+    ) -> ReviewRecord:
+        """Move a review from `from_state` as `change` says, with its audit event, atomically.
+
+        Raises StaleReview when the review is no longer in `from_state` (a concurrent decision won).
+        """
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            values: dict[str, Any] = {"state": change.to_state, "updated_at": now}
+            for field in ("severity", "reasons", "policy_version", "scanner_version"):
+                value = getattr(change, field)
+                if value is not None:
+                    values[field] = value
+            if change.waiver is not None:
+                by, why, expires, rules = change.waiver
+                values.update(waiver_by=by, waiver_reason=why, waiver_expires_at=expires, waived_rules=rules)
+            elif change.clear_waiver:
+                values.update(waiver_by=None, waiver_reason=None, waiver_expires_at=None, waived_rules=None)
+            result = await session.execute(
+                update(ReviewRow)
+                .where(ReviewRow.id == review_id, ReviewRow.state == from_state)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise StaleReview(f"review {review_id} is no longer {from_state}")
+            row = await session.get(ReviewRow, review_id, populate_existing=True)
+            assert row is not None
+            for scanner, version, status, fmt, report in reports:
+                session.add(
+                    ScanReportRow(
+                        blob_sha256=row.subject,
+                        scanner=scanner,
+                        scanner_version=version,
+                        status=status,
+                        format=fmt,
+                        report=report,
+                        created_at=now,
+                    )
+                )
+            await self._append_audit(
+                session,
+                actor=change.actor,
+                role=change.role,
+                action=change.action,
+                review_id=review_id,
+                subject=row.subject,
+                from_state=from_state,
+                to_state=change.to_state,
+                reason=change.reason,
+                rule_ids=change.rule_ids,
+                report_digest=change.report_digest,
+            )
+            return _review(row)
+
+    async def refresh(
+        self,
+        review_id: int,
+        *,
+        from_state: str,
+        reasons: str,
+        severity: str,
+        policy_version: str,
+        scanner_version: str | None,
+        actor: str,
+        reason: str,
+        reports: Sequence[tuple[str, str, str, str, str]] = (),
+    ) -> ReviewRecord:
+        """Record a re-evaluation that keeps the state (new versions and reasons), with its audit event."""
+        change = ReviewChange(
+            to_state=from_state,
+            actor=actor,
+            role="system",
+            action="reevaluate",
+            reason=reason,
+            severity=severity,
+            reasons=reasons,
+            policy_version=policy_version,
+            scanner_version=scanner_version,
+        )
+        return await self.apply(review_id, from_state=from_state, change=change, reports=reports)
+
+    async def record_request(
+        self, review_id: int, *, actor: str, role: str, justification: str
+    ) -> ReviewRecord:
+        async with self._session() as session, session.begin():
+            row = await session.get(ReviewRow, review_id)
+            if row is None:
+                raise KeyError(review_id)
+            row.requested_by = actor
+            row.request_justification = justification
+            row.updated_at = utcnow()
+            await self._append_audit(
+                session,
+                actor=actor,
+                role=role,
+                action="request",
+                review_id=review_id,
+                subject=row.subject,
+                from_state=row.state,
+                to_state=row.state,
+                reason=justification,
+            )
+            return _review(row)
+
+    async def list_reviews(
+        self,
+        *,
+        state: str | None = None,
+        repo: str | None = None,
+        severity: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[ReviewRecord]:
+        async with self._session() as session:
+            query = select(ReviewRow).where(ReviewRow.id > after_id)
+            if state:
+                query = query.where(ReviewRow.state == state)
+            if repo:
+                query = query.where(ReviewRow.repo_id == repo)
+            if severity:
+                query = query.where(ReviewRow.severity == severity)
+            rows = await session.scalars(query.order_by(ReviewRow.id).limit(limit))
+            return [_review(row) for row in rows]
+
+    async def count_by_state(self) -> dict[str, int]:
+        async with self._session() as session:
+            rows = await session.execute(select(ReviewRow.state, func.count()).group_by(ReviewRow.state))
+            return {state: count for state, count in rows.tuples()}
+
+    async def expired_waivers(self, now: datetime) -> list[ReviewRecord]:
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(ReviewRow).where(
+                    ReviewRow.state == "APPROVED",
+                    ReviewRow.waiver_expires_at.is_not(None),
+                    ReviewRow.waiver_expires_at <= now,
+                )
+            )
+            return [_review(row) for row in rows]
+
+    async def outdated(
+        self, *, policy_version: str, scanner_version: str, after_id: int, limit: int
+    ) -> list[ReviewRecord]:
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(ReviewRow)
+                .where(
+                    ReviewRow.id > after_id,
+                    ReviewRow.subject_kind == "blob",
+                    ReviewRow.state.in_(("APPROVED", "QUARANTINED", "REVOKED")),
+                    (ReviewRow.policy_version != policy_version)
+                    | (ReviewRow.scanner_version != scanner_version),
+                )
+                .order_by(ReviewRow.id)
+                .limit(limit)
+            )
+            return [_review(row) for row in rows]
+
+    async def reports(self, blob_sha256: str) -> list[tuple[str, str, str]]:
+        """(scanner_version, created_at ISO, report JSON) of a blob, newest first."""
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(ScanReportRow)
+                .where(ScanReportRow.blob_sha256 == blob_sha256)
+                .order_by(ScanReportRow.id.desc())
+            )
+            return [(row.scanner_version, _aware(row.created_at).isoformat(), row.report) for row in rows]
+
+    # -- downloads -------------------------------------------------------------------------------------
+
+    async def record_downloads(self, events: Sequence[DownloadEvent]) -> None:
+        if not events:
+            return
+        async with self._session() as session, session.begin():
+            session.add_all(
+                DownloadRow(
+                    at=event.at or utcnow(),
+                    blob_sha256=event.blob_sha256,
+                    repo_type=event.repo_type,
+                    repo_id=event.repo_id,
+                    commit=event.commit,
+                    path=event.path,
+                    identity=event.identity,
+                    client=event.client[:200],
+                    state=event.state,
+                    range_start=event.range_start,
+                    bytes=event.bytes,
+                )
+                for event in events
+            )
+
+    async def downloads(
+        self,
+        *,
+        blob_sha256: str | None = None,
+        repo_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[tuple[int, DownloadEvent]]:
+        async with self._session() as session:
+            query = select(DownloadRow).where(DownloadRow.id > after_id)
+            if blob_sha256:
+                query = query.where(DownloadRow.blob_sha256 == blob_sha256)
+            if repo_id:
+                query = query.where(DownloadRow.repo_id == repo_id)
+            rows = await session.scalars(query.order_by(DownloadRow.id).limit(limit))
+            return [
+                (
+                    row.id,
+                    DownloadEvent(
+                        blob_sha256=row.blob_sha256,
+                        repo_type=row.repo_type,
+                        repo_id=row.repo_id,
+                        commit=row.commit,
+                        path=row.path,
+                        identity=row.identity,
+                        client=row.client,
+                        state=row.state,
+                        range_start=row.range_start,
+                        bytes=row.bytes,
+                        at=_aware(row.at),
+                    ),
+                )
+                for row in rows
+            ]
+
+    # -- API tokens ------------------------------------------------------------------------------------
+
+    async def create_token(
+        self, *, name: str, role: str, token_hash: str, expires_at: datetime | None
+    ) -> ApiToken:
+        async with self._session() as session, session.begin():
+            row = ApiTokenRow(
+                name=name, role=role, token_hash=token_hash, created_at=utcnow(), expires_at=expires_at
+            )
+            session.add(row)
+            await session.flush()
+            await self._append_audit(
+                session,
+                actor="cli",
+                role="admin",
+                action="token-create",
+                review_id=None,
+                subject=f"token:{name}",
+                reason=f"role {role}",
+            )
+            return _token(row)
+
+    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        async with self._session() as session:
+            row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
+            return None if row is None else _token(row)
+
+    async def revoke_token(self, name: str) -> bool:
+        async with self._session() as session, session.begin():
+            row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name))
+            if row is None or row.revoked_at is not None:
+                return False
+            row.revoked_at = utcnow()
+            await self._append_audit(
+                session,
+                actor="cli",
+                role="admin",
+                action="token-revoke",
+                review_id=None,
+                subject=f"token:{name}",
+            )
+            return True
+
+    async def tokens(self) -> list[ApiToken]:
+        async with self._session() as session:
+            return [
+                _token(row) for row in await session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id))
+            ]
+
+
+def _token(row: ApiTokenRow) -> ApiToken:
+    return ApiToken(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        created_at=_aware(row.created_at),
+        expires_at=None if row.expires_at is None else _aware(row.expires_at),
+        revoked_at=None if row.revoked_at is None else _aware(row.revoked_at),
+    )
