@@ -50,6 +50,11 @@ class Admission:
         if not self._reviews.servable(review):
             raise AccessDenied(self._reviews.refusal_message(review), commit=commit)
 
+    async def fresh_licence_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
+        """Decide again under the current policy (for rescans), refreshing the cached decision."""
+        self._licence_decisions.pop((repo, commit), None)
+        return await self._licence_decision(repo, commit, credentials)
+
     async def _licence_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
         cached = self._licence_decisions.get((repo, commit))
         if cached is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,8 @@ from mirror.middleware import errors, header_limits, request_ids
 from mirror.pipeline import Pipeline
 from mirror.policy import PolicyEngine
 from mirror.policy_file import load_policy
+from mirror.prefetch import Prefetcher
+from mirror.reevaluation import Reevaluator
 from mirror.reviews import ReviewService
 from mirror.revisions import RevisionResolver
 from mirror.scanning import ScanLimits, ScanRunner
@@ -95,6 +98,18 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         downloads = DownloadLog(review_store)
         downloads.start()
+        admission = Admission(policy=policy, catalog=catalog, reviews=reviews)
+        reevaluator = Reevaluator(
+            gate=gate,
+            admission=admission,
+            reviews=reviews,
+            repository=repository,
+            store=store,
+            hub=hub,
+            spool_dir=settings.spool_path,
+        )
+        prefetcher = Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission)
+        background = asyncio.ensure_future(reevaluator.loop(settings.policy.reevaluate_interval_s))
         app[SERVICES] = Services(
             settings=settings,
             hub=hub,
@@ -106,8 +121,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             pipeline=pipeline,
             policy=policy,
             reviews=reviews,
-            admission=Admission(policy=policy, catalog=catalog, reviews=reviews),
+            admission=admission,
             downloads=downloads,
+            reevaluator=reevaluator,
+            prefetcher=prefetcher,
         )
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
@@ -116,6 +133,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             policy.version,
         )
         yield
+        background.cancel()
+        await prefetcher.drain()
         await pipeline.flights.drain()
     finally:
         if downloads is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,10 +12,12 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import ValidationError
 
-from mirror import logs
+from mirror import cli_api, cli_local, logs
 from mirror.app import create_app
 from mirror.config import Settings, load_settings
+from mirror.policy_file import PolicyError, default_policy_text, load_policy
 from mirror.server import server_options
+from scanners.cli import main as scan_main
 from storage import migrate
 from storage.db import Database
 
@@ -22,11 +25,15 @@ from storage.db import Database
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
-    command: int = args.run(args)
-    return command
+    try:
+        code: int = args.run(args)
+    except cli_api.ApiError as exc:
+        print(f"hubgate: {exc.message}", file=sys.stderr)
+        return 2
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,13 +52,112 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd = sub.add_parser("migrate", help="create or upgrade the metadata database schema")
     _settings_flags(migrate_cmd)
     migrate_cmd.set_defaults(run=_migrate)
+
+    scan = sub.add_parser(
+        "scan", help="scan model files or folders (same as `python -m scanners`)", add_help=False
+    )
+    scan.add_argument("rest", nargs=argparse.REMAINDER)
+    scan.set_defaults(run=lambda args: _scan(args.rest))
+
+    policy = sub.add_parser("policy", help="check a policy file")
+    policy.add_argument("action", choices=["check", "show-default"])
+    policy.add_argument("file", nargs="?", type=Path)
+    policy.set_defaults(run=_policy)
+
+    _token_commands(sub)
+    _review_commands(sub)
+
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check that no audit row was altered, removed or inserted")
+    _settings_flags(verify)
+    verify.set_defaults(run=_local(cli_local.audit_verify))
+
+    rescan = sub.add_parser(
+        "rescan", help="re-evaluate stored artifacts under the current policy and scanner"
+    )
+    _settings_flags(rescan)
+    rescan.set_defaults(run=_local(cli_local.rescan))
+
+    prefetch = sub.add_parser("prefetch", help="fetch, verify and scan a revision ahead of users")
+    _api_flags(prefetch)
+    prefetch.add_argument("repo", metavar="org/repo[@revision]")
+    prefetch.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
+    prefetch.add_argument("--include", action="append", metavar="GLOB", help="only these paths (repeatable)")
+    prefetch.add_argument("--exclude", action="append", metavar="GLOB", help="not these paths (repeatable)")
+    prefetch.add_argument(
+        "--hf-token", default=os.environ.get("HF_TOKEN"), help="Hub token for gated/private repos"
+    )
+    prefetch.set_defaults(run=cli_api.prefetch)
     return parser
+
+
+def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    token = sub.add_parser("token", help="hubgate API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token (printed once)")
+    _settings_flags(create)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["viewer", "requester", "approver", "admin"])
+    create.add_argument(
+        "--expires-in", type=cli_local.parse_duration, metavar="DURATION", help="e.g. 12h, 30d"
+    )
+    create.set_defaults(run=_local(cli_local.token_create))
+    listing = token_sub.add_parser("list", help="list tokens")
+    _settings_flags(listing)
+    listing.set_defaults(run=_local(cli_local.token_list))
+    revoke = token_sub.add_parser("revoke", help="revoke a token")
+    _settings_flags(revoke)
+    revoke.add_argument("name")
+    revoke.set_defaults(run=_local(cli_local.token_revoke))
+
+
+def _review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    review = sub.add_parser("review", help="list, inspect and decide reviews (through the API)")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    listing = review_sub.add_parser("list")
+    _api_flags(listing)
+    listing.add_argument("--state", choices=["PENDING", "APPROVED", "QUARANTINED", "BLOCKED", "REVOKED"])
+    listing.add_argument("--repo")
+    listing.add_argument("--severity", choices=["critical", "high", "medium", "low", "info"])
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(run=cli_api.review_list)
+    show = review_sub.add_parser("show")
+    _api_flags(show)
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=cli_api.review_show)
+    for decision in ("approve", "block", "revoke", "reopen"):
+        command = review_sub.add_parser(decision)
+        _api_flags(command)
+        command.add_argument("id", type=int)
+        command.add_argument("--reason", required=True)
+        if decision == "approve":
+            command.add_argument("--expires-in", type=cli_local.parse_duration, metavar="DURATION")
+        command.set_defaults(run=cli_api.review_decide, decision=decision)
+    request = review_sub.add_parser("request", help="ask the security team for a review")
+    _api_flags(request)
+    request.add_argument("id", type=int)
+    request.add_argument("--justification", required=True)
+    request.set_defaults(run=cli_api.review_request)
+    rescan = review_sub.add_parser("rescan")
+    _api_flags(rescan)
+    rescan.add_argument("id", type=int)
+    rescan.add_argument("--reason")
+    rescan.set_defaults(run=cli_api.review_rescan)
 
 
 def _settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (or $HUBGATE_CONFIG)")
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="where the default disk store and SQLite live"
+    )
+
+
+def _api_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=os.environ.get("HUBGATE_URL", "http://127.0.0.1:8080"))
+    parser.add_argument(
+        "--token", default=os.environ.get("HUBGATE_TOKEN"), help="hgt_... (or $HUBGATE_TOKEN)"
     )
 
 
@@ -68,18 +174,41 @@ def _load(args: argparse.Namespace) -> Settings | None:
         return None
 
 
+def _local(command: cli_local.LocalCommand) -> cli_local.Runner:
+    def run(args: argparse.Namespace) -> int:
+        settings = _load(args)
+        if settings is None:
+            return 2
+        logs.configure(level="WARNING", fmt="text")
+        try:
+            return command(settings, args)
+        except PolicyError as exc:
+            print(f"hubgate: {exc}", file=sys.stderr)
+            return 2
+        except migrate.SchemaOutOfDate as exc:
+            print(f"hubgate: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(args)
     if settings is None:
         return 2
     logs.configure(level=settings.log.level, fmt=settings.log.format)
+    try:
+        app = create_app(settings)
+    except PolicyError as exc:
+        print(f"hubgate: {exc}", file=sys.stderr)
+        return 2
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.server.host,
         port=settings.server.port,
         shutdown_timeout=settings.server.shutdown_grace_s,
-        **server_options(settings),
         print=lambda text: print(text, file=sys.stderr),
+        **server_options(settings),
     )
     return 0
 
@@ -99,6 +228,23 @@ def _migrate(args: argparse.Namespace) -> int:
 
     before, after = asyncio.run(run())
     print(f"database schema: {before or 'empty'} -> {after}")
+    return 0
+
+
+def _scan(rest: Sequence[str]) -> int:
+    return scan_main(list(rest))
+
+
+def _policy(args: argparse.Namespace) -> int:
+    if args.action == "show-default":
+        print(default_policy_text(), end="")
+        return 0
+    try:
+        policy = load_policy(args.file)
+    except PolicyError as exc:
+        print(f"hubgate: {exc}", file=sys.stderr)
+        return 2
+    print(f"policy OK: {policy.fingerprint}")
     return 0
 
 

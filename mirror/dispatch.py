@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from mirror import routes
-from mirror.handlers import api, health, resolve
+from mirror.handlers import admin, api, health, resolve
 from mirror.routes import Route, RouteMatch
 
 Handler = Callable[[web.Request, RouteMatch], Awaitable[web.StreamResponse]]
@@ -21,6 +21,17 @@ HANDLERS: dict[Route, Handler] = {
     Route.XET_READ_TOKEN: api.xet_read_token,
     Route.AUTH_CHECK: api.auth_check,
     Route.RESOLVE: resolve.resolve,
+    Route.ADMIN_OPENAPI: admin.openapi,
+    Route.ADMIN_WHOAMI: admin.whoami,
+    Route.ADMIN_REVIEWS: admin.list_reviews,
+    Route.ADMIN_REVIEW: admin.show_review,
+    Route.ADMIN_REVIEW_ACTION: admin.review_action,
+    Route.ADMIN_AUDIT: admin.audit,
+    Route.ADMIN_AUDIT_VERIFY: admin.audit_verify,
+    Route.ADMIN_BLOB_DOWNLOADS: admin.blob_downloads,
+    Route.ADMIN_PREFETCH: admin.start_prefetch,
+    Route.ADMIN_PREFETCH_JOB: admin.prefetch_job,
+    Route.ADMIN_UNKNOWN: admin.unknown,
 }
 
 

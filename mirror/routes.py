@@ -24,6 +24,17 @@ class Route(StrEnum):
     RESOLVE = "resolve"
     HEALTHZ = "healthz"
     READYZ = "readyz"
+    ADMIN_OPENAPI = "admin_openapi"
+    ADMIN_WHOAMI = "admin_whoami"
+    ADMIN_REVIEWS = "admin_reviews"
+    ADMIN_REVIEW = "admin_review"
+    ADMIN_REVIEW_ACTION = "admin_review_action"
+    ADMIN_AUDIT = "admin_audit"
+    ADMIN_AUDIT_VERIFY = "admin_audit_verify"
+    ADMIN_BLOB_DOWNLOADS = "admin_blob_downloads"
+    ADMIN_PREFETCH = "admin_prefetch"
+    ADMIN_PREFETCH_JOB = "admin_prefetch_job"
+    ADMIN_UNKNOWN = "admin_unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +43,10 @@ class RouteMatch:
     repo: RepoRef | None = None
     revision: str | None = None  # None: the repository's default branch
     path: str = ""
+    params: tuple[tuple[str, str], ...] = ()  # other named parts of the URL (review id, sha256, job id)
+
+    def param(self, name: str) -> str:
+        return dict(self.params)[name]
 
     @property
     def target(self) -> RepoRef:
@@ -52,9 +67,33 @@ _REPO = r"(?P<repo>[^/]+(?:/[^/]+)?)"
 _API = r"/api/(?P<type>[^/]+)/" + _REPO
 _REV = r"(?P<rev>[^/]+)"
 
+_ADMIN = "/api/hubgate/v1"
+
 _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     (frozenset({"GET"}), re.compile(r"/healthz"), Route.HEALTHZ),
     (frozenset({"GET"}), re.compile(r"/readyz"), Route.READYZ),
+    # hubgate's own API comes before the Hub's /api/{type}/... patterns, which would swallow it.
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/openapi\.json"), Route.ADMIN_OPENAPI),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/whoami"), Route.ADMIN_WHOAMI),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/reviews"), Route.ADMIN_REVIEWS),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/reviews/(?P<id>[0-9]{1,12})"), Route.ADMIN_REVIEW),
+    (
+        frozenset({"POST"}),
+        re.compile(
+            _ADMIN + r"/reviews/(?P<id>[0-9]{1,12})/(?P<action>request|approve|block|revoke|reopen|rescan)"
+        ),
+        Route.ADMIN_REVIEW_ACTION,
+    ),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/audit"), Route.ADMIN_AUDIT),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/audit/verify"), Route.ADMIN_AUDIT_VERIFY),
+    (
+        frozenset({"GET"}),
+        re.compile(_ADMIN + r"/blobs/(?P<sha256>[0-9a-f]{64})/downloads"),
+        Route.ADMIN_BLOB_DOWNLOADS,
+    ),
+    (frozenset({"POST"}), re.compile(_ADMIN + r"/prefetch"), Route.ADMIN_PREFETCH),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/prefetch/(?P<job>[0-9a-f]{1,32})"), Route.ADMIN_PREFETCH_JOB),
+    (frozenset({"GET", "POST"}), re.compile(_ADMIN + r"(?:/.*)?"), Route.ADMIN_UNKNOWN),
     (frozenset({"GET"}), re.compile(_API + r"/revision/" + _REV), Route.REPO_INFO),
     (frozenset({"GET"}), re.compile(_API + r"/tree/" + _REV + r"(?:/(?P<path>.*))?"), Route.TREE),
     (frozenset({"POST"}), re.compile(_API + r"/paths-info/" + _REV), Route.PATHS_INFO),
@@ -97,7 +136,7 @@ def match(method: str, raw_path: str) -> RouteMatch:
 def _build(route: Route, found: re.Match[str]) -> RouteMatch:
     groups = found.groupdict()
     if "repo" not in groups:
-        return RouteMatch(route=route)
+        return RouteMatch(route=route, params=tuple((k, v) for k, v in groups.items() if v is not None))
     repo_type = _repo_type(groups)
     repo = RepoRef(repo_type=repo_type, repo_id=parse_repo_id(unquote(groups["repo"])))
     raw_rev = groups.get("rev")

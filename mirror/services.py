@@ -14,6 +14,8 @@ from mirror.downloads import DownloadLog
 from mirror.hub.client import HubClient
 from mirror.pipeline import Pipeline
 from mirror.policy import PolicyEngine
+from mirror.prefetch import Prefetcher
+from mirror.reevaluation import Reevaluator
 from mirror.reviews import ReviewService
 from storage.db import Database
 from storage.objects import ObjectStore
@@ -34,6 +36,8 @@ class Services:
     reviews: ReviewService
     admission: Admission
     downloads: DownloadLog
+    reevaluator: Reevaluator
+    prefetcher: Prefetcher
 
 
 SETTINGS = web.AppKey("settings", Settings)

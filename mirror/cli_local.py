@@ -1,0 +1,121 @@
+"""CLI commands that work on the database directly: tokens, audit verification, rescans."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from aiohttp import web
+
+from mirror.app import create_app
+from mirror.approvals import Role
+from mirror.auth import generate_token, hash_token
+from mirror.config import Settings
+from mirror.handlers.admin import verify_chain
+from mirror.services import SERVICES, Services
+from storage import migrate
+from storage.db import Database
+from storage.review_store import ReviewStore
+
+T = TypeVar("T")
+LocalCommand = Callable[[Settings, argparse.Namespace], int]
+Runner = Callable[[argparse.Namespace], int]
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90m, 12h, 30d or 2w")
+    return timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])
+
+
+async def _with_store(settings: Settings, work: Callable[[ReviewStore], Awaitable[T]]) -> T:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    try:
+        await migrate.require_current(database)
+        return await work(ReviewStore(database))
+    finally:
+        await database.close()
+
+
+async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """The whole app's services without serving HTTP (for jobs such as rescans)."""
+    app = create_app(settings)
+    runner = web.AppRunner(app)  # set up (startup and cleanup contexts) but never bound to a port
+    await runner.setup()
+    try:
+        return await work(app[SERVICES])
+    finally:
+        await runner.cleanup()
+
+
+def token_create(settings: Settings, args: argparse.Namespace) -> int:
+    role = Role.parse(args.role)
+    token = generate_token()
+    expires = None if args.expires_in is None else datetime.now(UTC) + args.expires_in
+    created = asyncio.run(
+        _with_store(
+            settings,
+            lambda store: store.create_token(
+                name=args.name, role=role.name.lower(), token_hash=hash_token(token), expires_at=expires
+            ),
+        )
+    )
+    print(token)
+    until = "never" if created.expires_at is None else created.expires_at.isoformat()
+    print(
+        f"token {created.name!r}: role {created.role}, expires {until}. Shown once; store it now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def token_list(settings: Settings, args: argparse.Namespace) -> int:
+    tokens = asyncio.run(_with_store(settings, lambda store: store.tokens()))
+    now = datetime.now(UTC)
+    for token in tokens:
+        if token.revoked_at is not None:
+            status = f"revoked {token.revoked_at:%Y-%m-%d}"
+        elif token.expires_at is not None and token.expires_at <= now:
+            status = f"expired {token.expires_at:%Y-%m-%d}"
+        else:
+            status = "active" if token.expires_at is None else f"active until {token.expires_at:%Y-%m-%d}"
+        print(f"{token.name:<24} {token.role:<10} {status}")
+    return 0
+
+
+def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = asyncio.run(_with_store(settings, lambda store: store.revoke_token(args.name)))
+    if not revoked:
+        print(f"hubgate: no active token named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.name!r} revoked")
+    return 0
+
+
+def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_services(settings, verify_chain))
+    if result["ok"]:
+        print(f"audit trail intact: {result['events']} events, head {result['head']}")
+        return 0
+    print(f"audit trail BROKEN at event {result['first_bad_id']}: {result['problem']}", file=sys.stderr)
+    return 1
+
+
+def rescan(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(services: Services) -> int:
+        return await services.reevaluator.run_once()
+
+    changed = asyncio.run(_with_services(settings, run))
+    print(
+        f"re-evaluated stored artifacts under the current policy and scanner: {changed} reviews changed state"
+    )
+    return 0

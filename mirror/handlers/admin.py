@@ -1,0 +1,333 @@
+"""The review API under /api/hubgate/v1: reviews, decisions, audit trail, downloads and prefetch."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from mirror.approvals import Action, ReviewState, Role
+from mirror.auth import Principal, authenticate, require
+from mirror.errors import BadRequest, NotFound
+from mirror.handlers.common import public_base, services
+from mirror.hub.models import RepoRef, RepoType
+from mirror.openapi import OPENAPI
+from mirror.routes import RouteMatch, parse_repo_id, parse_revision
+from mirror.services import Services
+from storage.audit import event_hash
+from storage.records import AuditEvent, ReviewRecord
+
+_PAGE_MAX = 500
+_DECISIONS = {
+    "approve": Action.WAIVE,
+    "block": Action.BLOCK,
+    "revoke": Action.REVOKE,
+    "reopen": Action.REOPEN,
+}
+
+
+async def _principal(request: web.Request, role: Role) -> Principal:
+    principal = await authenticate(request, services(request).reviews.store)
+    require(principal, role)
+    return principal
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError:
+        raise BadRequest("the request body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool = False, limit: int = 4000) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
+        raise BadRequest(f"{key!r} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _int_query(request: web.Request, key: str, default: int, *, low: int = 0, high: int = 10**12) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{key} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def review_json(review: ReviewRecord) -> dict[str, Any]:
+    return {
+        "id": review.id,
+        "subject_kind": review.subject_kind,
+        "subject": review.subject,
+        "state": review.state,
+        "severity": review.severity,
+        "reasons": json.loads(review.reasons),
+        "repo": f"{review.repo_type}s/{review.repo_id}" if review.repo_id else "",
+        "repo_type": review.repo_type,
+        "repo_id": review.repo_id,
+        "commit": review.commit,
+        "path": review.path,
+        "size": review.size,
+        "policy_version": review.policy_version,
+        "scanner_version": review.scanner_version,
+        "waiver": None
+        if review.waiver_by is None
+        else {
+            "by": review.waiver_by,
+            "reason": review.waiver_reason,
+            "expires_at": None if review.waiver_expires_at is None else review.waiver_expires_at.isoformat(),
+            "rules": json.loads(review.waived_rules or "[]"),
+        },
+        "request": None
+        if review.requested_by is None
+        else {"by": review.requested_by, "justification": review.request_justification},
+        "created_at": review.created_at.isoformat(),
+        "updated_at": review.updated_at.isoformat(),
+    }
+
+
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "action": event.action,
+        "review_id": event.review_id,
+        "subject": event.subject,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "reason": event.reason,
+        "rule_ids": event.rule_ids.split(",") if event.rule_ids else [],
+        "report_digest": event.report_digest,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+async def openapi(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    return web.json_response(OPENAPI)
+
+
+async def whoami(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    principal = await _principal(request, Role.VIEWER)
+    return web.json_response({"name": principal.name, "role": principal.role.name.lower()})
+
+
+async def list_reviews(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.VIEWER)
+    state = request.query.get("state")
+    if state is not None and state.upper() not in ReviewState.__members__:
+        raise BadRequest(f"unknown state {state!r}: use one of {', '.join(ReviewState.__members__)}")
+    severity = request.query.get("severity")
+    limit = _int_query(request, "limit", 100, low=1, high=_PAGE_MAX)
+    after = _int_query(request, "after", 0)
+    repo = request.query.get("repo")
+    if repo is not None:
+        repo = parse_repo_id(
+            repo.split("/", 1)[1] if repo.startswith(("models/", "datasets/", "spaces/")) else repo
+        )
+    items = await services(request).reviews.store.list_reviews(
+        state=None if state is None else state.upper(),
+        repo=repo,
+        severity=severity,
+        after_id=after,
+        limit=limit,
+    )
+    body: dict[str, Any] = {"items": [review_json(item) for item in items], "next": None}
+    if len(items) == limit:
+        query = {k: v for k, v in request.query.items() if k != "after"} | {"after": str(items[-1].id)}
+        body["next"] = f"{public_base(request)}{request.path}?{urlencode(query)}"
+    return web.json_response(body)
+
+
+async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.VIEWER)
+    mirror = services(request)
+    review = await mirror.reviews.current_by_id(int(match.param("id")))
+    body = review_json(review)
+    if review.subject_kind == "blob":
+        body["reports"] = [
+            {"scanner_version": version, "created_at": at, **json.loads(report)}
+            for version, at, report in await mirror.reviews.store.reports(review.subject)
+        ]
+        downloads = await mirror.reviews.store.downloads(blob_sha256=review.subject, limit=_PAGE_MAX)
+        body["downloads"] = {
+            "count": len(downloads),
+            "identities": sorted({event.identity for _, event in downloads}),
+            "latest": [_download_json(i, e) for i, e in downloads[-20:]],
+        }
+    body["audit"] = [event_json(e) for e in await mirror.reviews.store.audit_events(review_id=review.id)]
+    return web.json_response(body)
+
+
+async def review_action(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    action = match.param("action")
+    mirror = services(request)
+    review_id = int(match.param("id"))
+    data = await _body(request)
+    if action == "request":
+        principal = await _principal(request, Role.REQUESTER)
+        review = await mirror.reviews.request(
+            review_id, principal, justification=_text(data, "justification")
+        )
+    elif action == "rescan":
+        principal = await _principal(request, Role.APPROVER)
+        current = await mirror.reviews.current_by_id(review_id)
+        review = await mirror.reevaluator.rescan(current, principal, reason=_text(data, "reason"))
+    else:
+        principal = await _principal(request, Role.ADMIN if action == "reopen" else Role.APPROVER)
+        review = await mirror.reviews.act(
+            review_id,
+            _DECISIONS[action],
+            principal,
+            reason=_text(data, "reason", required=True),
+            expires_at=_expiry(data),
+        )
+    return web.json_response(review_json(review))
+
+
+def _expiry(data: dict[str, Any]) -> datetime | None:
+    if "expires_in_s" in data:
+        seconds = data["expires_in_s"]
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            raise BadRequest("expires_in_s must be a positive number of seconds")
+        return datetime.now(UTC) + timedelta(seconds=float(seconds))
+    raw = data.get("expires_at")
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise BadRequest("expires_at must be an ISO 8601 date and time") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+async def audit(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.VIEWER)
+    limit = _int_query(request, "limit", 500, low=1, high=5000)
+    after = _int_query(request, "after", 0)
+    review_id = request.query.get("review_id")
+    events = await services(request).reviews.store.audit_events(
+        after_id=after,
+        limit=limit,
+        review_id=None if review_id is None else _int_query(request, "review_id", 0),
+    )
+    return web.json_response({"items": [event_json(event) for event in events]})
+
+
+async def audit_verify(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.VIEWER)
+    result = await verify_chain(services(request))
+    return web.json_response(result, status=200 if result["ok"] else 409)
+
+
+async def verify_chain(mirror: Services) -> dict[str, Any]:
+    """Walk the audit trail and check every row's hash and link; report the first broken row."""
+    prev = "0" * 64
+    count = 0
+    expected_id = 1
+    async for event in mirror.reviews.store.iter_audit():
+        digest = event_hash(
+            event_id=event.id,
+            at=event.at,
+            actor=event.actor,
+            role=event.role,
+            action=event.action,
+            review_id=event.review_id,
+            subject=event.subject,
+            from_state=event.from_state,
+            to_state=event.to_state,
+            reason=event.reason,
+            rule_ids=event.rule_ids,
+            report_digest=event.report_digest,
+            prev_hash=event.prev_hash,
+        )
+        problem = None
+        if event.id != expected_id:
+            problem = f"row {expected_id} is missing"
+        elif event.prev_hash != prev:
+            problem = f"row {event.id} does not link to the row before it"
+        elif digest != event.hash:
+            problem = f"row {event.id} was altered (its hash does not match its content)"
+        if problem is not None:
+            return {"ok": False, "events": count, "first_bad_id": event.id, "problem": problem}
+        prev, count, expected_id = event.hash, count + 1, event.id + 1
+    head_id, head_hash = await mirror.reviews.store.audit_head()
+    if (head_id, head_hash) != (count, prev):
+        return {
+            "ok": False,
+            "events": count,
+            "first_bad_id": count + 1,
+            "problem": "rows after the last one are missing",
+        }
+    return {"ok": True, "events": count, "head": prev}
+
+
+def _download_json(row_id: int, event: Any) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "at": None if event.at is None else event.at.isoformat(),
+        "repo": f"{event.repo_type}s/{event.repo_id}",
+        "commit": event.commit,
+        "path": event.path,
+        "identity": event.identity,
+        "client": event.client,
+        "state": event.state,
+        "range_start": event.range_start,
+        "bytes": event.bytes,
+    }
+
+
+async def blob_downloads(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.VIEWER)
+    after = _int_query(request, "after", 0)
+    rows = await services(request).reviews.store.downloads(
+        blob_sha256=match.param("sha256"), after_id=after, limit=_PAGE_MAX
+    )
+    return web.json_response({"items": [_download_json(i, e) for i, e in rows]})
+
+
+async def start_prefetch(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.REQUESTER)
+    data = await _body(request)
+    repo_type = _text(data, "repo_type") or "model"
+    if repo_type not in ("model", "dataset", "space"):
+        raise BadRequest("repo_type must be model, dataset or space")
+    repo = RepoRef(repo_type=RepoType(repo_type), repo_id=parse_repo_id(_text(data, "repo", required=True)))
+    revision = parse_revision(_text(data, "revision") or "main")
+    patterns = {key: data.get(key, []) for key in ("include", "exclude")}
+    for key, value in patterns.items():
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise BadRequest(f"{key} must be a list of glob patterns")
+    # The caller's Authorization is a hubgate token, never relayed: upstream sees the Hub token given in
+    # the body (for gated or private repos) or hubgate's service token.
+    hf_token = _text(data, "hf_token") or None
+    upstream_credentials = services(request).hub.credentials(hf_token)
+    job = services(request).prefetcher.start(
+        repo, revision, upstream_credentials, include=patterns["include"], exclude=patterns["exclude"]
+    )
+    return web.json_response(job.to_dict(), status=202)
+
+
+async def prefetch_job(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    await _principal(request, Role.VIEWER)
+    job = services(request).prefetcher.get(match.param("job"))
+    if job is None:
+        raise NotFound(f"no prefetch job {match.param('job')} on this replica")
+    return web.json_response(job.to_dict())
+
+
+async def unknown(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    raise NotFound(
+        f"hubgate's API has no endpoint {request.method} {request.path}; see /api/hubgate/v1/openapi.json"
+    )

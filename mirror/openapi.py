@@ -1,0 +1,183 @@
+"""The OpenAPI 3.1 document of hubgate's own API (/api/hubgate/v1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _op(
+    summary: str, role: str, *, body: str | None = None, ok: str = "200", params: list[Any] | None = None
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Needs a token with the {role} role (or higher).",
+        "security": [{"bearer": []}],
+        "parameters": params or [],
+        "responses": {
+            ok: {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": _ERROR,
+            "401": _ERROR,
+            "403": _ERROR,
+            "404": _ERROR,
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": body}}},
+        }
+    return operation
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_REVIEW_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_DECISION = {
+    "post": {
+        **_op(
+            "Approve (waive), block, revoke or reopen",
+            "approver (reopen: admin)",
+            body="#/components/schemas/Decision",
+        ),
+        "responses": {
+            "200": {"description": "The updated review"},
+            "400": _ERROR,
+            "401": _ERROR,
+            "403": _ERROR,
+            "404": _ERROR,
+            "409": _ERROR,
+        },
+    },
+    "parameters": [_REVIEW_ID],
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "hubgate review API",
+        "version": "1",
+        "description": "Reviews of quarantined artifacts, decisions, audit trail, downloads, prefetch.",
+    },
+    "servers": [{"url": "/api/hubgate/v1"}],
+    "paths": {
+        "/whoami": {"get": _op("The token's name and role", "viewer")},
+        "/reviews": {
+            "get": _op(
+                "List reviews (paginated by id)",
+                "viewer",
+                params=[
+                    _query("state", "PENDING, APPROVED, QUARANTINED, BLOCKED or REVOKED", {"type": "string"}),
+                    _query(
+                        "repo", "org/name (optionally models/, datasets/, spaces/ first)", {"type": "string"}
+                    ),
+                    _query("severity", "critical, high, medium, low or info", {"type": "string"}),
+                    _query("after", "the last id of the previous page", {"type": "integer", "minimum": 0}),
+                    _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 500}),
+                ],
+            )
+        },
+        "/reviews/{id}": {
+            "get": _op("One review with its reports, findings, downloads and audit events", "viewer"),
+            "parameters": [_REVIEW_ID],
+        },
+        "/reviews/{id}/request": {
+            "post": _op(
+                "Ask for a review, with a justification", "requester", body="#/components/schemas/Request"
+            ),
+            "parameters": [_REVIEW_ID],
+        },
+        "/reviews/{id}/approve": _DECISION,
+        "/reviews/{id}/block": _DECISION,
+        "/reviews/{id}/revoke": _DECISION,
+        "/reviews/{id}/reopen": _DECISION,
+        "/reviews/{id}/rescan": {
+            "post": _op(
+                "Scan and decide again under the current rules",
+                "approver",
+                body="#/components/schemas/Rescan",
+            ),
+            "parameters": [_REVIEW_ID],
+        },
+        "/audit": {
+            "get": _op(
+                "The hash-chained audit trail",
+                "viewer",
+                params=[
+                    _query("after", "the last id already read", {"type": "integer", "minimum": 0}),
+                    _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 5000}),
+                    _query("review_id", "only events of this review", {"type": "integer", "minimum": 1}),
+                ],
+            )
+        },
+        "/audit/verify": {"get": _op("Check the whole audit chain (409 when broken)", "viewer")},
+        "/blobs/{sha256}/downloads": {
+            "get": _op("Who downloaded this blob, when, in which state", "viewer"),
+            "parameters": [
+                {
+                    "name": "sha256",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                }
+            ],
+        },
+        "/prefetch": {
+            "post": _op(
+                "Fetch, verify and scan a revision ahead of users",
+                "requester",
+                body="#/components/schemas/Prefetch",
+                ok="202",
+            )
+        },
+        "/prefetch/{job}": {
+            "get": _op("Progress and result of a prefetch job", "viewer"),
+            "parameters": [{"name": "job", "in": "path", "required": True, "schema": {"type": "string"}}],
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "hgt_... token"}},
+        "responses": {
+            "Error": {
+                "description": "A coded error (X-Error-Code and X-Error-Message headers)",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"error": {"type": "string"}}}
+                    }
+                },
+            }
+        },
+        "schemas": {
+            "Decision": {
+                "type": "object",
+                "required": ["reason"],
+                "properties": {
+                    "reason": {"type": "string", "minLength": 1},
+                    "expires_at": {"type": "string", "format": "date-time", "description": "approve only"},
+                    "expires_in_s": {"type": "number", "exclusiveMinimum": 0, "description": "approve only"},
+                },
+            },
+            "Request": {
+                "type": "object",
+                "required": ["justification"],
+                "properties": {"justification": {"type": "string", "minLength": 1}},
+            },
+            "Rescan": {"type": "object", "properties": {"reason": {"type": "string"}}},
+            "Prefetch": {
+                "type": "object",
+                "required": ["repo"],
+                "properties": {
+                    "repo": {"type": "string"},
+                    "repo_type": {"type": "string", "enum": ["model", "dataset", "space"]},
+                    "revision": {"type": "string"},
+                    "include": {"type": "array", "items": {"type": "string"}},
+                    "exclude": {"type": "array", "items": {"type": "string"}},
+                    "hf_token": {"type": "string", "description": "a Hub token for gated or private repos"},
+                },
+            },
+        },
+    },
+}
