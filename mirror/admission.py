@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from mirror.catalog import Catalog
 from mirror.errors import AccessDenied, MirrorError
 from mirror.hub.models import Credentials, RepoRef, RepoType
-from mirror.policy import Decision, LicenceLink, PolicyEngine
+from mirror.policy import Decision, LicenceLink, PolicyEngine, Verdict
 from mirror.reviews import ReviewService, Subject
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ class Admission:
         """Raise AccessDenied unless the repo and its licence at `commit` may be used."""
         self.admit_repo(repo)
         decision = await self._licence_decision(repo, commit, credentials)
-        if not decision.reasons:
-            return
+        if all(reason.verdict is Verdict.ALLOW for reason in decision.reasons):
+            return  # nothing for a human: no review to keep (audit-only findings do get one)
         key = f"{repo.repo_type.api_segment}/{repo.repo_id}@{commit}"
         review = await self._reviews.current("revision", key)
         if review is None:

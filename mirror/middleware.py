@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -81,6 +82,11 @@ def error_response(request: web.Request, error: MirrorError) -> web.Response:
     headers = {"X-Error-Code": error.code, "X-Error-Message": message, **error.headers}
     if error.commit:
         headers["X-Repo-Commit"] = error.commit
+    if error.code == "GatedRepo":
+        # Libraries that swallow GatedRepoError (transformers falls back to "file not found") still show
+        # this: huggingface_hub logs every X-HF-Warning, once per topic, errors included.
+        topic = "hubgate-" + hashlib.sha1(message.encode(), usedforsecurity=False).hexdigest()[:10]
+        headers.setdefault("X-HF-Warning", f"{topic}; {message}")
     if error.status >= 500 or error.status == 429:
         log.warning(
             "%s %s -> %d %s: %s", request.method, request.rel_url.path, error.status, error.code, message

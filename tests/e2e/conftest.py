@@ -43,8 +43,8 @@ def make_hubgate(upstream: FakeHubServer, tmp_path: Path) -> Iterator[HubgateFac
     started = itertools.count()
     with contextlib.ExitStack() as stack:
 
-        def start(**sections: Any) -> RunningHubgate:
-            data_dir = tmp_path / f"hubgate-{next(started)}"
+        def start(data_dir: Path | None = None, **sections: Any) -> RunningHubgate:
+            data_dir = data_dir or tmp_path / f"hubgate-{next(started)}"
             settings = hubgate_settings(data_dir, upstream.url, **sections)
             return stack.enter_context(hubgate_in_thread(settings))
 
