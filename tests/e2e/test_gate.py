@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ BERT_CONFIG = json.dumps(
 )
 
 
-def _repo(repo_id: str, files: list[FakeFile], card: dict[str, object]) -> FakeRepo:
+def _repo(repo_id: str, files: list[FakeFile], card: Mapping[str, object]) -> FakeRepo:
     return FakeRepo(
         repo_id, [FakeFile.text("config.json", BERT_CONFIG), *files], settings=RepoSettings(card_data=card)
     )
