@@ -42,7 +42,7 @@ BERT_CONFIG = json.dumps(
 
 def _repo(repo_id: str, files: list[FakeFile], card: Mapping[str, object]) -> FakeRepo:
     return FakeRepo(
-        repo_id, [FakeFile.text("config.json", BERT_CONFIG), *files], settings=RepoSettings(card_data=card)
+        repo_id, [FakeFile.text("config.json", BERT_CONFIG), *files], settings=RepoSettings(card_data=dict(card))
     )
 
 
