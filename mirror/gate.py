@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mirror.catalog import Catalog
 from mirror.fetch_request import FetchRequest
-from mirror.policy import Decision, FileFacts, PolicyEngine
+from mirror.policy import Decision, FileFacts, PolicyEngine, Verdict
 from mirror.reviews import ReviewService, Subject
 from mirror.scanning import ScanRunner
 from mirror.spool import Digests
@@ -24,6 +26,12 @@ class Assessment:
     decision: Decision
     report_rows: tuple[tuple[str, str, str, str, str], ...]  # (scanner, version, status, format, JSON)
     report_digest: str
+
+
+def _write_sparse(path: Path, header: bytes, size: int) -> None:
+    with path.open("wb") as handle:
+        handle.write(header)
+        handle.truncate(size)
 
 
 class Gate:
@@ -60,6 +68,25 @@ class Gate:
         )
         digest = hashlib.sha256("\n".join(row[4] for row in rows).encode()).hexdigest()
         return Assessment(decision=decision, report_rows=rows, report_digest=digest)
+
+    async def header_allows_streaming(
+        self, request: FetchRequest, header: bytes, size: int, scratch: Path
+    ) -> bool:
+        """Whether a safetensors file may stream to clients before it is complete.
+
+        `header` is the file's first 8 + N bytes. They are scanned as a sparse file of the full size, so
+        the header checks (offsets, coverage of the data section, metadata) see the real layout.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, _write_sparse, scratch, header, size)
+        try:
+            reports = await self.runner.scan(scratch, name_hint=request.entry.path)
+        finally:
+            await loop.run_in_executor(None, partial(scratch.unlink, missing_ok=True))
+        if not reports or reports[0].format != "safetensors":
+            return False
+        facts = FileFacts(repo=request.repo, path=request.entry.path, size=size)
+        return self.policy.decide_file(facts, reports).verdict is Verdict.ALLOW
 
     async def record(self, request: FetchRequest, digests: Digests, assessment: Assessment) -> ReviewRecord:
         """Commit blob, reports, review and audit event in one transaction."""

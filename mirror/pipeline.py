@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mirror.errors import AccessDenied, IntegrityError, ScanPending
 from mirror.fetch_request import FetchRequest
 from mirror.gate import Gate
 from mirror.hub.client import HubClient
+from mirror.live import HOLDBACK_BYTES, LiveFile
 from mirror.singleflight import SingleFlight
 from mirror.spool import Digests, Spool
 from storage.objects import ObjectStore
@@ -27,6 +29,7 @@ from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
 
 log = logging.getLogger(__name__)
+_MAX_STREAMED_HEADER = 16 << 20  # a larger header waits for the full scan instead of streaming
 
 
 def blob_key(entry: FileEntry) -> str:
@@ -46,6 +49,18 @@ def verify_digests(request: FetchRequest, digests: Digests) -> None:
     if entry.lfs_sha256 is None and digests.git_sha1 != entry.git_oid:
         msg = f"{entry.path}: git blob sha1 {digests.git_sha1} does not match the Hub's {entry.git_oid}"
         raise IntegrityError(msg, commit=request.commit)
+
+
+def _check_announced_size(request: FetchRequest, announced: int | None) -> None:
+    if announced is not None and announced != request.entry.size:
+        entry = request.entry
+        msg = f"{entry.path}: upstream announced {announced} bytes, the Hub's metadata {entry.size}"
+        raise IntegrityError(msg, commit=request.commit)
+
+
+def _read_prefix(path: Path, length: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,7 @@ class Pipeline:
         self._spool_dir = spool_dir
         self.gate = gate
         self.flights: SingleFlight[str, Stored] = SingleFlight()
+        self._live: dict[str, LiveFile] = {}  # fetches that clients may read while they download
         # Blobs known to be stored, by blob key: a warm request touches neither the blobs table nor the store.
         self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
 
@@ -130,35 +146,99 @@ class Pipeline:
             )
             raise ScanPending(msg, retry_after_s=retry_after, commit=request.commit) from None
 
+    @staticmethod
+    def streamable(entry: FileEntry) -> bool:
+        """Worth streaming while downloading: a safetensors file larger than what is held back."""
+        return entry.path.endswith(".safetensors") and entry.size > 2 * HOLDBACK_BYTES
+
+    async def ensure_live(self, request: FetchRequest, *, wait_s: float) -> Stored | LiveFile:
+        """Like ensure(), but a cold safetensors file is handed out as a LiveFile once its header passed."""
+        known = await self.known(request.entry)
+        if known is not None:
+            return known
+        entry = request.entry
+        key = blob_key(entry)
+        live = self._live.get(key)
+        if live is None and not self.flights.running(key):
+            precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
+            if precheck.enforced:
+                raise AccessDenied(f"blocked by hubgate policy: {precheck.summary()}", commit=request.commit)
+            spool = Spool(self._spool_dir)
+            live = LiveFile(spool.path, entry.size)
+            self._live[key] = live
+            task = self.flights.start(key, lambda: self._fetch_and_store(request, spool=spool, live=live))
+            task.add_done_callback(lambda _done: self._live.pop(key, None))
+        if live is None:
+            return await self.ensure(request, wait_s=wait_s)
+        try:
+            if await live.wait_header(wait_s):
+                return live
+        except TimeoutError:
+            pass
+        # Not streamable (the header failed, or is not safetensors): wait for the whole verdict instead.
+        return await self.ensure(request, wait_s=0 if live.outcome.done() else wait_s)
+
     async def _make_available(self, request: FetchRequest) -> Stored:
         blob = await self.stored_blob(request.entry)
         if blob is not None:  # stored but never decided (an interrupted write): decide it now
             return await self._evaluate_stored(request, blob)
         return await self._fetch_and_store(request)
 
-    async def _fetch_and_store(self, request: FetchRequest) -> Stored:
+    async def _fetch_and_store(
+        self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None
+    ) -> Stored:
         entry = request.entry
-        spool = Spool(self._spool_dir)
+        spool = spool or Spool(self._spool_dir)
+        on_progress = None if live is None else self._streaming_progress(request, spool, live)
         try:
             async with self._hub.open_file(
                 request.repo, request.commit, entry.path, credentials=request.credentials
             ) as response:
-                announced = response.content_length
-                if announced is not None and announced != entry.size:
-                    msg = (
-                        f"{entry.path}: upstream announced {announced} bytes, the Hub's metadata {entry.size}"
-                    )
-                    raise IntegrityError(msg, commit=request.commit)
-                digests = await spool.fill(response.content.iter_chunked(1 << 20), expected_size=entry.size)
+                _check_announced_size(request, response.content_length)
+                digests = await spool.fill(
+                    response.content.iter_chunked(1 << 20), expected_size=entry.size, on_progress=on_progress
+                )
             verify_digests(request, digests)
             assessment = await self.gate.assess(request, spool.path, digests)
             await self._store.put(digests.sha256, spool.path, size=digests.size)
             review = await self.gate.record(request, digests, assessment)
             blob = BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1)
             self._stored[blob_key(entry)] = blob
+            if live is not None:
+                live.finish(servable=self.gate.reviews.servable(review))
             return Stored(blob=blob, review=review)
+        except BaseException as exc:
+            if live is not None:
+                live.finish(servable=False, error=exc)
+            raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
+
+    def _streaming_progress(
+        self, request: FetchRequest, spool: Spool, live: LiveFile
+    ) -> Callable[[int], None]:
+        """The spool's progress callback: feeds readers, and starts the header check once it has arrived."""
+        started: list[asyncio.Task[None]] = []
+
+        def progress(available: int) -> None:
+            live.progress(available)
+            if not started and available >= 8:
+                started.append(asyncio.ensure_future(self._check_header(request, spool, live)))
+
+        return progress
+
+    async def _check_header(self, request: FetchRequest, spool: Spool, live: LiveFile) -> None:
+        loop = asyncio.get_running_loop()
+        prefix = await loop.run_in_executor(None, _read_prefix, spool.path, 8)
+        header_len = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < header_len <= _MAX_STREAMED_HEADER or header_len + 8 > live.size:
+            live.header_checked(False)
+            return
+        if not await live.wait_available(8 + header_len):
+            return
+        header = await loop.run_in_executor(None, _read_prefix, spool.path, 8 + header_len)
+        scratch = spool.path.with_name(spool.path.name + ".header")
+        live.header_checked(await self.gate.header_allows_streaming(request, header, live.size, scratch))
 
     async def _evaluate_stored(self, request: FetchRequest, blob: BlobRecord) -> Stored:
         spool = Spool(self._spool_dir)

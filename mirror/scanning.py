@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import resource
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -42,8 +43,15 @@ def _scan_in_worker(path: str, name_hint: str) -> list[dict[str, object]]:
 class ScanRunner:
     def __init__(self, limits: ScanLimits) -> None:
         self._limits = limits
+        # Workers come from a fork server, never forked from this process: a fork would inherit every open
+        # client and upstream socket, and a socket the server closes would then stay open in the worker.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["scanners"])
         self._pool = ProcessPool(
-            max_workers=limits.workers, initializer=_limit_memory, initargs=(limits.memory_mb,)
+            max_workers=limits.workers,
+            initializer=_limit_memory,
+            initargs=(limits.memory_mb,),
+            context=context,
         )
         self.version = scanners.SCANNER_VERSION
 

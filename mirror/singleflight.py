@@ -28,6 +28,8 @@ class SingleFlight(Generic[K, V]):
         task = asyncio.ensure_future(work())
         self._tasks[key] = task
         task.add_done_callback(lambda _done: self._tasks.pop(key, None))
+        # Readers of a streaming download may never await the task; its failure reaches them another way.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
 
     def running(self, key: K) -> bool:

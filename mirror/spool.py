@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,11 +34,20 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.path = directory / f"{uuid.uuid4().hex}.spool"
 
-    async def fill(self, stream: AsyncIterable[bytes], *, expected_size: int) -> Digests:
-        """Write `stream` to the spool file and hash it. Raises IntegrityError past `expected_size`."""
+    async def fill(
+        self,
+        stream: AsyncIterable[bytes],
+        *,
+        expected_size: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Digests:
+        """Write `stream` to the spool file and hash it. Raises IntegrityError past `expected_size`.
+
+        `on_progress(n)` is called whenever the first n bytes are on disk (readable by other handles).
+        """
         loop = asyncio.get_running_loop()
         handle = await loop.run_in_executor(None, _open_for_write, self.path)
-        writer = _BlockWriter(loop, handle, expected_size=expected_size)
+        writer = _BlockWriter(loop, handle, expected_size=expected_size, on_progress=on_progress)
         size = 0
         block: list[bytes] = []
         block_len = 0
@@ -55,7 +64,6 @@ class Spool:
                     block, block_len = [], 0
             await writer.submit(b"".join(block))
             await writer.finish()
-            await loop.run_in_executor(None, handle.flush)
         finally:
             await writer.abandon()
             await loop.run_in_executor(None, handle.close)
@@ -68,15 +76,26 @@ class Spool:
 
 def _open_for_write(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("xb")
+    # Unbuffered: what a block's write returns is on disk for readers streaming the file as it grows.
+    return path.open("xb", buffering=0)
 
 
 class _BlockWriter:
     """Writes and hashes one block in worker threads while the caller gathers the next."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, handle: BinaryIO, *, expected_size: int) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handle: BinaryIO,
+        *,
+        expected_size: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
         self._loop = loop
         self._handle = handle
+        self._on_progress = on_progress
+        self._written = 0  # bytes of finished blocks
+        self._pending_len = 0
         self._sha256 = hashlib.sha256()
         # The git blob header needs the length up front; a different real length fails the size check anyway.
         self._git_sha1 = hashlib.sha1(b"blob %d\x00" % expected_size, usedforsecurity=False)
@@ -85,19 +104,27 @@ class _BlockWriter:
     async def submit(self, data: bytes) -> None:
         await self.finish()
         if data:
+            self._pending_len = len(data)
             self._pending = [
                 self._loop.run_in_executor(None, self._write_and_sha256, data),
                 self._loop.run_in_executor(None, self._git_sha1.update, data),
             ]
 
     def _write_and_sha256(self, data: bytes) -> None:
-        self._handle.write(data)
+        view = memoryview(data)
+        while view:
+            written = self._handle.write(view)
+            view = view[written:]
         self._sha256.update(data)
 
     async def finish(self) -> None:
         pending, self._pending = self._pending, []
         if pending:
             await asyncio.gather(*pending)
+            self._written += self._pending_len
+            self._pending_len = 0
+            if self._on_progress is not None:
+                self._on_progress(self._written)
 
     async def abandon(self) -> None:
         """Let in-flight thread work end before the file is closed (after an error)."""

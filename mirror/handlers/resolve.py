@@ -6,6 +6,7 @@ verified first (waiting a few seconds at most, then 429 + Retry-After while the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from mirror.errors import AccessDenied, EntryNotFound, MirrorError
 from mirror.fetch_request import FetchRequest
 from mirror.handlers.common import STALE_WARNING, credentials, services
 from mirror.hub.models import Credentials
+from mirror.live import LiveFile
 from mirror.pipeline import Stored
 from mirror.ranges import parse_range
 from mirror.revisions import Resolved
@@ -22,6 +24,8 @@ from mirror.routes import RouteMatch
 from mirror.services import Services
 from storage.objects import ObjectMissing
 from storage.records import DownloadEvent, FileEntry, ReviewRecord
+
+log = logging.getLogger(__name__)
 
 
 def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
@@ -78,6 +82,12 @@ async def _answer(
     span = parse_range(request.headers.get("Range"), entry.size)
     start, end = span if span is not None else (0, entry.size)
     fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
+    # Only a request that reaches the end of the file may stream while downloading: the held-back tail
+    # is what keeps a failed download from looking complete.
+    if end == entry.size and mirror.pipeline.streamable(entry):
+        ready = await mirror.pipeline.ensure_live(fetch, wait_s=mirror.settings.server.fetch_wait_s)
+        if isinstance(ready, LiveFile):
+            return await _stream_live(request, ready, headers=headers, span=span, creds=creds, fetch=fetch)
     stored, chunks = await _open_servable(mirror, fetch, start, end)
     if _matches_etag(request.headers.get("If-None-Match"), entry.etag):
         await chunks.aclose()
@@ -95,21 +105,82 @@ async def _answer(
             sent += len(chunk)
         await response.write_eof()
     finally:
-        mirror.downloads.record(
-            DownloadEvent(
-                blob_sha256=stored.blob.sha256,
-                repo_type=repo.repo_type.value,
-                repo_id=repo.repo_id,
-                commit=resolved.commit,
-                path=entry.path,
-                identity=creds.identity[:16] if creds.token is not None else "anonymous",
-                client=request.headers.get("User-Agent", "")[:200],
-                state=stored.review.state,
-                range_start=start,
-                bytes=sent,
-            )
+        _record_download(
+            request,
+            fetch,
+            creds,
+            sha256=stored.blob.sha256,
+            state=stored.review.state,
+            start=start,
+            sent=sent,
         )
     return response
+
+
+async def _stream_live(
+    request: web.Request,
+    live: LiveFile,
+    *,
+    headers: dict[str, str],
+    span: tuple[int, int] | None,
+    creds: Credentials,
+    fetch: FetchRequest,
+) -> web.StreamResponse:
+    start, end = span if span is not None else (0, live.size)
+    handle = await live.open()
+    response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+    response.content_length = end - start
+    if span is not None:
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{live.size}"
+    await response.prepare(request)
+    sent = 0
+    state = "APPROVED"
+    try:
+        async for chunk in live.read(handle, start, end):
+            await response.write(chunk)
+            sent += len(chunk)
+        await response.write_eof()
+    except (MirrorError, OSError) as exc:
+        # Headers are gone: the only honest answer left is a broken connection, never a complete file.
+        state = "CUT"
+        log.warning("cut %s mid-stream after %d bytes: %s", fetch.entry.path, sent, exc)
+        if request.transport is not None:
+            request.transport.abort()
+    finally:
+        _record_download(
+            request, fetch, creds, sha256=live_sha256(fetch), state=state, start=start, sent=sent
+        )
+    return response
+
+
+def live_sha256(fetch: FetchRequest) -> str:
+    return fetch.entry.lfs_sha256 or ""
+
+
+def _record_download(
+    request: web.Request,
+    fetch: FetchRequest,
+    creds: Credentials,
+    *,
+    sha256: str,
+    state: str,
+    start: int,
+    sent: int,
+) -> None:
+    services(request).downloads.record(
+        DownloadEvent(
+            blob_sha256=sha256,
+            repo_type=fetch.repo.repo_type.value,
+            repo_id=fetch.repo.repo_id,
+            commit=fetch.commit,
+            path=fetch.entry.path,
+            identity=creds.identity[:16] if creds.token is not None else "anonymous",
+            client=request.headers.get("User-Agent", "")[:200],
+            state=state,
+            range_start=start,
+            bytes=sent,
+        )
+    )
 
 
 def _require_servable(mirror: Services, review: ReviewRecord) -> None:

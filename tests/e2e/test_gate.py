@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
 import sqlite3
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from huggingface_hub import hf_hub_download
@@ -20,7 +23,8 @@ from tests.e2e.conftest import HubgateFactory
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
 from tests.e2e.payloads import marker_pickle, plain_state_pickle, torch_zip, unusual_but_benign_pickle
-from tests.fakehub import FakeFile, FakeHub, FakeRepo, RepoSettings
+from tests.fakehub import FakeFile, FakeHub, FakeRepo, Fault, Host, RepoSettings, Slow, WrongDigest
+from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, big_model_repo
 
 EVIL = "acme/evil-model"
 ODD = "acme/odd-model"
@@ -42,7 +46,9 @@ BERT_CONFIG = json.dumps(
 
 def _repo(repo_id: str, files: list[FakeFile], card: Mapping[str, object]) -> FakeRepo:
     return FakeRepo(
-        repo_id, [FakeFile.text("config.json", BERT_CONFIG), *files], settings=RepoSettings(card_data=dict(card))
+        repo_id,
+        [FakeFile.text("config.json", BERT_CONFIG), *files],
+        settings=RepoSettings(card_data=dict(card)),
     )
 
 
@@ -343,3 +349,46 @@ def test_a_tampered_audit_row_is_detected(hubgate: RunningHubgate, gate_hub: Fak
     )
     assert cli.returncode == 1
     assert "BROKEN" in cli.stderr
+
+
+def test_safetensors_stream_while_downloading_and_a_bad_tail_cuts_the_connection(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    big = fake_hub.add(big_model_repo())
+    weights = big.head.files[BIG_FILE_PATH]
+    hubgate = make_hubgate(server={"fetch_wait_s": 30})
+    url = f"{hubgate.url}/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}"
+    # Throttled upstream: the first bytes reach the client long before the download ends.
+    fake_hub.faults.add(Fault(Slow(bytes_per_second=25_000_000), host=Host.CDN, times=1))
+    first_byte, done = _timed_get(url)
+    assert done[0] == 200
+    assert hashlib.sha256(done[1]).hexdigest() == weights.sha256
+    assert first_byte < 1.0 < done[2], (first_byte, done[2])
+
+    # Same again on a fresh hubgate, with the last byte corrupted upstream: the client receives the
+    # streamed head of the file, then a broken connection, never the whole size.
+    fresh = make_hubgate(server={"fetch_wait_s": 30})
+    fake_hub.faults.add(Fault(WrongDigest(at_end=True), host=Host.CDN, times=1))
+    fake_hub.faults.add(Fault(Slow(bytes_per_second=25_000_000), host=Host.CDN, times=1))
+    with pytest.raises(http.client.IncompleteRead) as caught:
+        _timed_get(f"{fresh.url}/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}")
+    assert 0 < len(caught.value.partial) < weights.size
+    assert fresh.stored_objects() == []
+    retry = request("GET", f"{fresh.url}/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}")
+    assert retry.status == 200  # the fault was one-off: fetched, verified and approved this time
+    assert hashlib.sha256(retry.body).hexdigest() == weights.sha256
+
+
+def _timed_get(url: str) -> tuple[float, tuple[int, bytes, float]]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+    try:
+        started = time.monotonic()
+        connection.request("GET", parts.path)
+        response = connection.getresponse()
+        first = response.read(1)
+        first_byte = time.monotonic() - started
+        rest = response.read()
+        return first_byte, (response.status, first + rest, time.monotonic() - started)
+    finally:
+        connection.close()

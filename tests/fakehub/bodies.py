@@ -121,15 +121,18 @@ async def _stream(
     rate = min(
         (e.bytes_per_second for e in effects if isinstance(e, Slow) and e.bytes_per_second), default=None
     )
-    corrupt = any(isinstance(e, WrongDigest) for e in effects)
+    corrupt_first = any(isinstance(e, WrongDigest) and not e.at_end for e in effects)
+    corrupt_last = any(isinstance(e, WrongDigest) and e.at_end for e in effects)
     stop = span.stop if cut is None else min(span.stop, span.start + cut)
     chunk_size = CHUNK_SIZE if rate is None else max(1, min(CHUNK_SIZE, rate // 20))
     offset = span.start
     while offset < stop:
         length = min(chunk_size, stop - offset)
         chunk = await _read(source, offset, length)
-        if corrupt and offset == span.start and chunk:
+        if corrupt_first and offset == span.start and chunk:
             chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+        if corrupt_last and offset + len(chunk) == span.stop and chunk:
+            chunk = chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
         await response.write(chunk)
         offset += len(chunk)
         if rate is not None:

@@ -43,7 +43,10 @@ class Truncate:
 
 @dataclass(frozen=True)
 class WrongDigest:
-    """Serve different bytes of the same length (the first byte of every answered body is flipped)."""
+    """Serve different bytes of the same length: the first byte of the body is flipped, or with
+    `at_end=True` the last one (a corruption that only the final digest check can catch)."""
+
+    at_end: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""A file that clients may read while it downloads: only safetensors, only after its header passed.
+
+The danger of a safetensors file lies in its header alone, so once the header has been scanned and
+allowed, the bytes can flow to clients as they arrive. The final bytes are held back until the whole
+file is verified against the Hub's digest and approved; on any failure the reader raises, and the
+handler cuts the connection, so a client never holds a complete-looking bad file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from mirror.errors import AccessDenied
+
+HOLDBACK_BYTES = 1 << 20
+_READ = 1 << 20
+
+
+class LiveFile:
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.available = 0
+        self.header_verdict: bool | None = None  # None until the header was checked
+        self.outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # True: servable
+        self._changed = asyncio.Event()
+
+    def progress(self, available: int) -> None:
+        self.available = available
+        self._signal()
+
+    def header_checked(self, allowed: bool) -> None:
+        self.header_verdict = allowed
+        self._signal()
+
+    def finish(self, *, servable: bool, error: BaseException | None = None) -> None:
+        if not self.outcome.done():
+            if error is not None:
+                self.outcome.set_exception(error)
+                self.outcome.exception()  # mark retrieved: readers may be gone
+            else:
+                self.outcome.set_result(servable)
+        self._signal()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_header(self, timeout_s: float) -> bool:
+        """True once the header passed; False if it failed or the fetch ended first; else TimeoutError."""
+        async with asyncio.timeout(timeout_s):
+            while self.header_verdict is None and not self.outcome.done():
+                await self._changed.wait()
+        return bool(self.header_verdict) and not (
+            self.outcome.done() and self.outcome.exception() is not None
+        )
+
+    async def wait_available(self, length: int) -> bool:
+        """Wait until the first `length` bytes are on disk; False if the fetch ended first."""
+        while self.available < length and not self.outcome.done():
+            await self._changed.wait()
+        return self.available >= length
+
+    async def open(self) -> BinaryIO:
+        # Opened before the spool file can be removed: the handle keeps the bytes readable after unlink.
+        return await asyncio.get_running_loop().run_in_executor(None, _open_binary, self.path)
+
+    async def read(self, handle: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes [start, end) as they arrive; the last HOLDBACK_BYTES only once the file is approved."""
+        loop = asyncio.get_running_loop()
+        release_limit = max(0, self.size - HOLDBACK_BYTES)
+        position = start
+        try:
+            while position < end:
+                approved = self.outcome.done() and self.outcome.result()
+                if self.outcome.done() and not approved:
+                    raise AccessDenied(
+                        f"{self.path.name}: the file failed verification or review while streaming"
+                    )
+                limit = end if approved else min(end, release_limit, self.available)
+                if position < limit:
+                    length = min(_READ, limit - position)
+                    chunk = await loop.run_in_executor(None, _pread, handle, position, length)
+                    position += len(chunk)
+                    yield chunk
+                    continue
+                waiter = self._changed
+                await waiter.wait()
+        finally:
+            await loop.run_in_executor(None, handle.close)
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
+def _pread(handle: BinaryIO, position: int, length: int) -> bytes:
+    handle.seek(position)
+    return handle.read(length)
