@@ -1,0 +1,96 @@
+"""Single-stream compression wrappers (gzip, bz2, xz, lzma-alone, zlib, joblib's old ZF files): inflate
+within the size and ratio limits and scan what is inside."""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from .blobs import Blob
+from .formats import FileFormat, sniff
+from .inflate import DECOMPRESSION_ERRORS, Inflater
+from .limits import MalformedInput
+from .zipread import check_inflation
+
+if TYPE_CHECKING:
+    from .engine import ScanContext
+
+_CHUNK = 1 << 20
+_COMPRESSION_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".lzma", ".z", ".zlib"}
+_ZFILE_HEADER = 2 + 19  # b"ZF" + hex length field, as joblib < 0.10 wrote it
+
+
+_FACTORIES: dict[FileFormat, Callable[[], Inflater]] = {
+    FileFormat.GZIP: lambda: Inflater(zlib.decompressobj(16 + zlib.MAX_WBITS)),
+    FileFormat.ZLIB: lambda: Inflater(zlib.decompressobj()),
+    FileFormat.JOBLIB_ZFILE: lambda: Inflater(zlib.decompressobj()),
+    FileFormat.BZIP2: lambda: Inflater(bz2.BZ2Decompressor()),
+    FileFormat.XZ: lambda: Inflater(lzma.LZMADecompressor(lzma.FORMAT_XZ)),
+    FileFormat.LZMA: lambda: Inflater(lzma.LZMADecompressor(lzma.FORMAT_ALONE)),
+}
+
+
+class CompressedScanner:
+    name = "compressed"
+
+    def scan(self, blob: Blob, ctx: ScanContext, *, name_hint: str | None) -> str | None:
+        fmt, _ = sniff(blob, name_hint, ctx.limits)
+        factory = _FACTORIES.get(fmt)
+        if factory is None:
+            raise MalformedInput(f"no decompressor for {fmt.value}")
+        start = _zfile_data_start(blob) if fmt is FileFormat.JOBLIB_ZFILE else 0
+        label = f"{blob.label}:{fmt.value}"
+        inner = ctx.spool(_inflate(blob, start, factory, ctx, fmt), label=label)
+        inner_format = ctx.scan_nested(inner, name_hint=_strip_suffix(name_hint))
+        return f"{fmt.value}+{inner_format}"
+
+
+def _inflate(
+    blob: Blob, start: int, factory: Callable[[], Inflater], ctx: ScanContext, fmt: FileFormat
+) -> Iterator[bytes]:
+    inflater = factory()
+    produced = consumed = 0
+    offset = start
+    try:
+        while offset < blob.size:
+            chunk = blob.read_at(offset, _CHUNK)
+            offset += len(chunk)
+            consumed += len(chunk)
+            while chunk:
+                for data in inflater.feed(chunk):
+                    produced += len(data)
+                    check_inflation(produced, consumed, ctx.limits, what=f"{fmt.value} stream")
+                    if data:
+                        yield data
+                if not inflater.eof:
+                    break
+                chunk = inflater.unused_data
+                if fmt is not FileFormat.GZIP or not chunk.strip(b"\x00"):
+                    return  # bytes after a single stream are ignored by every reader
+                inflater = factory()  # concatenated gzip members
+    except DECOMPRESSION_ERRORS as exc:
+        # A reader consumes what inflated before the damage, so that part is still scanned.
+        ctx.error(blob.label, f"corrupt {fmt.value} stream: {exc}")
+        return
+    if not inflater.eof:
+        ctx.error(blob.label, f"{fmt.value} stream is truncated")
+
+
+def _zfile_data_start(blob: Blob) -> int:
+    header = blob.read_exact(0, _ZFILE_HEADER + 1)
+    try:
+        int(header[2:_ZFILE_HEADER].decode("ascii").strip().rstrip("L"), 16)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedInput("joblib ZF header has no length") from exc
+    return _ZFILE_HEADER + (1 if header[_ZFILE_HEADER : _ZFILE_HEADER + 1] == b" " else 0)
+
+
+def _strip_suffix(name_hint: str | None) -> str | None:
+    if not name_hint:
+        return None
+    path = PurePosixPath(name_hint)
+    return str(path.with_suffix("")) if path.suffix.lower() in _COMPRESSION_SUFFIXES else name_hint
