@@ -88,7 +88,7 @@ def tree_entry(repo: FakeRepo, commit: Commit, path: str, *, expand: bool, xet_h
         changed = repo.last_change(commit, path)
         entry["lastCommit"] = {"id": changed.sha, "title": changed.title, "date": iso_date(changed.date)}
         if file is not None:
-            entry["securityFileStatus"] = _security_status(file)
+            entry["securityFileStatus"] = _security_status(file, unsafe=path in repo.settings.unsafe_paths)
     return entry
 
 
@@ -199,13 +199,13 @@ def _tags(repo: FakeRepo) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def _security_status(file: FakeFile) -> dict[str, Any]:
+def _security_status(file: FakeFile, *, unsafe: bool) -> dict[str, Any]:
     pickle_scan = (
         {"highestSafetyLevel": "innocuous", "imports": []} if file.path.endswith(_PICKLE_SUFFIXES) else None
     )
     return {
-        "status": "safe",
-        "avScan": {"virusFound": False, "virusNames": None},
+        "status": "unsafe" if unsafe else "safe",
+        "avScan": {"virusFound": unsafe, "virusNames": ["Fake.Test.Signature"] if unsafe else None},
         "pickleImportScan": pickle_scan,
     }
 

@@ -113,6 +113,8 @@ class RepoSettings:
     downloads: int = 0
     likes: int = 0
     created_at: datetime = FIRST_COMMIT_DATE
+    # Paths the Hub's own scanner reports as unsafe in `securityFileStatus` (expand=true listings).
+    unsafe_paths: set[str] = field(default_factory=set)
 
 
 class FakeRepo:
