@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,11 +53,14 @@ def _wait_for(url: str, popen: subprocess.Popen[str], timeout_s: float = 600) ->
 
 
 @contextlib.contextmanager
-def fakehub_process(*, big_file_size: int) -> Iterator[Process]:
+def fakehub_process(
+    *, big_file_size: int, module: str = "tests.fakehub", extra_args: Sequence[str] = ()
+) -> Iterator[Process]:
+    """`module` is the fake Hub's script (bench.fakehub_extra adds repos); `extra_args` go to it."""
     port = free_port()
     popen = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakehub", "--port", str(port), "--big-file-size", str(big_file_size),
-         "--no-xet-hints"],
+        [sys.executable, "-m", module, "--port", str(port), "--big-file-size", str(big_file_size),
+         "--no-xet-hints", *extra_args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

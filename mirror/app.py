@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from mirror.access import AccessChecker
 from mirror.admission import Admission
 from mirror.catalog import Catalog
-from mirror.config import Settings
+from mirror.config import Settings, store_choice
 from mirror.dispatch import dispatch
 from mirror.downloads import DownloadLog
 from mirror.gate import Gate
@@ -30,7 +31,8 @@ from mirror.services import POLICY, SERVICES, SETTINGS, Services
 from mirror.webhook import Webhook
 from storage import migrate
 from storage.db import Database, PoolSettings
-from storage.filesystem import FilesystemObjectStore
+from storage.factory import open_store
+from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
 from storage.review_store import ReviewStore
 
@@ -73,6 +75,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     webhook = Webhook(settings.webhook.url, session, timeout_s=settings.webhook.timeout_s)
     downloads: DownloadLog | None = None
+    store: ObjectStore | None = None
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database.migrate_on_start:
@@ -82,7 +85,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         hub = HubClient(settings.upstream, session)
         repository = MetadataRepository(database)
         review_store = ReviewStore(database)
-        store = FilesystemObjectStore(settings.objects_path)
+        store = open_store(store_choice(settings))
         access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
         resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
         catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
@@ -134,6 +137,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         yield
         background.cancel()
+        # Wait for the cancellation to land before the database goes away under the job.
+        with contextlib.suppress(asyncio.CancelledError):
+            await background
         await prefetcher.drain()
         await pipeline.flights.drain()
     finally:
@@ -141,5 +147,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await downloads.close()
         await webhook.drain()
         runner.close()
+        if store is not None:
+            await store.close()
         await session.close()
         await database.close()

@@ -18,6 +18,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from storage.factory import StoreChoice
+from storage.s3 import S3Settings
+
 CONFIG_ENV = "HUBGATE_CONFIG"
 
 
@@ -58,10 +61,32 @@ class UpstreamSettings(_Section):
         return value.rstrip("/")
 
 
+class S3StoreSettings(_Section):
+    bucket: str = ""
+    prefix: str = "blobs/"
+    endpoint_url: str | None = None  # None for AWS; set for MinIO, SeaweedFS, Ceph
+    region: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Unset: boto3's default chain (env, IRSA web identity, instance role, shared config).
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = None
+    sse_kms_key_id: str | None = None
+    checksum_sha256: bool = True
+    part_size_mb: int = Field(default=64, ge=5, le=5120)
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    presign_endpoint_url: str | None = None  # the endpoint as clients see it, when it differs
+
+
 class StorageSettings(_Section):
-    backend: Literal["filesystem"] = "filesystem"
-    # Defaults to <data_dir>/objects.
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    # filesystem: defaults to <data_dir>/objects.
     path: Path | None = None
+    s3: S3StoreSettings = S3StoreSettings()
+    # "stream": hubgate sends the bytes; "redirect": a 302 to a short-lived presigned URL (S3 only).
+    serve_mode: Literal["stream", "redirect"] = "stream"
+    presign_expires_s: int = Field(default=300, ge=10, le=86400)
 
 
 class DatabaseSettings(_Section):
@@ -131,6 +156,43 @@ class Settings(BaseSettings):
         if self.database.url is not None:
             return self.database.url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.data_dir / 'hubgate.db').absolute()}"
+
+
+def store_choice(settings: Settings) -> StoreChoice:
+    """The object store the settings describe, as storage/ understands it."""
+    storage = settings.storage
+    if storage.backend == "filesystem":
+        return StoreChoice(backend="filesystem", path=settings.objects_path)
+    s3 = storage.s3
+    if not s3.bucket:
+        msg = "storage.backend is s3 but storage.s3.bucket is not set"
+        raise ValueError(msg)
+
+    def reveal(secret: SecretStr | None) -> str | None:
+        return None if secret is None else secret.get_secret_value()
+
+    return StoreChoice(
+        backend="s3",
+        path=settings.objects_path,
+        s3=S3Settings(
+            bucket=s3.bucket,
+            prefix=s3.prefix,
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            addressing_style=s3.addressing_style,
+            access_key_id=reveal(s3.access_key_id),
+            secret_access_key=reveal(s3.secret_access_key),
+            session_token=reveal(s3.session_token),
+            server_side_encryption=s3.server_side_encryption,
+            sse_kms_key_id=s3.sse_kms_key_id,
+            checksum_sha256=s3.checksum_sha256,
+            part_size=s3.part_size_mb << 20,
+            multipart_threshold=s3.part_size_mb << 20,
+            max_concurrency=s3.max_concurrency,
+            presign_expires_s=max(storage.presign_expires_s, 1),
+            presign_endpoint_url=s3.presign_endpoint_url,
+        ),
+    )
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -141,6 +141,9 @@ class FilesystemObjectStore:
                 found.append(ObjectInfo(key=path.name, size=path.stat().st_size))
         return found
 
+    async def close(self) -> None:
+        return None  # nothing held open between calls
+
     async def check(self) -> None:
         def _probe() -> None:
             self._root.mkdir(parents=True, exist_ok=True)

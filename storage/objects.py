@@ -73,3 +73,7 @@ class ObjectStore(Protocol):
     async def check(self) -> None:
         """Raise ObjectStoreError unless the store is reachable and writable (readiness probe)."""
         ...
+
+    async def close(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""
+        ...

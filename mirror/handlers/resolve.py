@@ -82,6 +82,10 @@ async def _answer(
     span = parse_range(request.headers.get("Range"), entry.size)
     start, end = span if span is not None else (0, entry.size)
     fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
+    if mirror.settings.storage.serve_mode == "redirect":
+        redirect = await _presigned_redirect(request, fetch, headers=headers, creds=creds)
+        if redirect is not None:
+            return redirect
     # Only a request that reaches the end of the file may stream while downloading: the held-back tail
     # is what keeps a failed download from looking complete.
     if end == entry.size and mirror.pipeline.streamable(entry):
@@ -115,6 +119,30 @@ async def _answer(
             sent=sent,
         )
     return response
+
+
+async def _presigned_redirect(
+    request: web.Request, fetch: FetchRequest, *, headers: dict[str, str], creds: Credentials
+) -> web.StreamResponse | None:
+    """A 302 to a short-lived presigned URL of the approved object, or None when the store has none.
+
+    The 302 carries the headers the client needs to name and size the file (it does not follow them to
+    the store for that), and the client drops its Authorization header for the store's host.
+    """
+    mirror = services(request)
+    stored = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
+    _require_servable(mirror, stored.review)
+    url = await mirror.store.presign_get(
+        stored.blob.sha256, expires_s=mirror.settings.storage.presign_expires_s
+    )
+    if url is None:
+        return None
+    redirect_headers = {**headers, "Location": url, "X-Linked-Size": str(stored.blob.size)}
+    redirect_headers["X-Linked-Etag"] = f'"{fetch.entry.etag}"'
+    _record_download(
+        request, fetch, creds, sha256=stored.blob.sha256, state=stored.review.state, start=0, sent=0
+    )
+    return web.Response(status=302, headers=redirect_headers)
 
 
 async def _stream_live(
