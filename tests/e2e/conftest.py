@@ -1,9 +1,14 @@
-"""End-to-end fixtures: the fake Hub upstream and the real hubgate, both on loopback threads."""
+"""End-to-end fixtures: the fake Hub upstream and the real hubgate, both on loopback threads.
+
+The whole suite runs on either backend configuration, chosen by HUBGATE_TEST_BACKEND:
+`disk-sqlite` (the embedded default) or `s3-postgres` (SeaweedFS + PostgreSQL, as in production).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,14 @@ import pytest
 from tests.e2e.hubgate_server import RunningHubgate, hubgate_in_thread, hubgate_settings
 from tests.fakehub import FakeHub, FakeHubServer, fakehub_in_thread
 from tests.fakehub.fixtures import build_demo_hub
+from tests.pg import PostgresServer
+from tests.storage.seaweed import SeaweedS3
+
+BACKEND = os.environ.get("HUBGATE_TEST_BACKEND", "disk-sqlite")
+if BACKEND not in ("disk-sqlite", "s3-postgres"):
+    raise RuntimeError(f"HUBGATE_TEST_BACKEND must be disk-sqlite or s3-postgres, not {BACKEND!r}")
+
+HubgateFactory = Callable[..., RunningHubgate]
 
 
 @pytest.fixture
@@ -28,27 +41,64 @@ def upstream(fake_hub: FakeHub) -> Iterator[FakeHubServer]:
 
 
 @pytest.fixture
-def hubgate(upstream: FakeHubServer, tmp_path: Path) -> Iterator[RunningHubgate]:
-    settings = hubgate_settings(tmp_path / "hubgate", upstream.url, server={"fetch_wait_s": 60.0})
-    with hubgate_in_thread(settings) as running:
-        yield running
+def backend_sections(request: pytest.FixtureRequest) -> Callable[[Path], dict[str, Any]]:
+    """Settings sections that put a hubgate (identified by its data dir) on the chosen backends."""
+    if BACKEND == "disk-sqlite":
+        return lambda _data_dir: {}
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    seaweed: SeaweedS3 = request.getfixturevalue("seaweedfs")
+    by_data_dir: dict[Path, dict[str, Any]] = {}
+
+    def sections(data_dir: Path) -> dict[str, Any]:
+        # Two hubgates on one data dir share one database and one bucket, like replicas.
+        if data_dir not in by_data_dir:
+            by_data_dir[data_dir] = {
+                "database": {"url": postgres.url(postgres.create_database())},
+                "storage": {
+                    "backend": "s3",
+                    "s3": {
+                        "bucket": seaweed.new_bucket(),
+                        "endpoint_url": seaweed.endpoint_url,
+                        "addressing_style": "path",
+                        "access_key_id": seaweed.access_key_id,
+                        "secret_access_key": seaweed.secret_access_key,
+                        "part_size_mb": 5,
+                    },
+                },
+            }
+        return by_data_dir[data_dir]
+
+    return sections
 
 
-HubgateFactory = Callable[..., RunningHubgate]
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and key in merged else value
+    return merged
 
 
 @pytest.fixture
-def make_hubgate(upstream: FakeHubServer, tmp_path: Path) -> Iterator[HubgateFactory]:
+def make_hubgate(
+    upstream: FakeHubServer, tmp_path: Path, backend_sections: Callable[[Path], dict[str, Any]]
+) -> Iterator[HubgateFactory]:
     """Start hubgate with extra settings sections, e.g. make_hubgate(upstream={"ref_ttl_s": 0})."""
     started = itertools.count()
     with contextlib.ExitStack() as stack:
 
         def start(data_dir: Path | None = None, **sections: Any) -> RunningHubgate:
             data_dir = data_dir or tmp_path / f"hubgate-{next(started)}"
-            settings = hubgate_settings(data_dir, upstream.url, **sections)
+            settings = hubgate_settings(
+                data_dir, upstream.url, **_merge(backend_sections(data_dir), sections)
+            )
             return stack.enter_context(hubgate_in_thread(settings))
 
         yield start
+
+
+@pytest.fixture
+def hubgate(make_hubgate: HubgateFactory) -> RunningHubgate:
+    return make_hubgate(server={"fetch_wait_s": 60.0})
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import text
 
 from mirror.app import create_app
 from mirror.config import Settings, load_settings
@@ -35,8 +37,48 @@ class RunningHubgate:
         """Run a coroutine on hubgate's own loop (to inspect its database or store from a test)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
-    def stored_objects(self) -> list[Path]:
-        return sorted(path for path in self.settings.objects_path.rglob("*") if path.is_file())
+    def stored_objects(self) -> list[str]:
+        """The keys (sha256) of every object in hubgate's store, whatever the backend."""
+
+        async def keys() -> list[str]:
+            return sorted([info.key async for info in self.services.store.iter_keys()])
+
+        result: list[str] = self.run(keys())
+        return result
+
+    def delete_objects(self) -> None:
+        async def delete_all() -> None:
+            keys = [info.key async for info in self.services.store.iter_keys()]
+            for key in keys:
+                await self.services.store.delete(key)
+
+        self.run(delete_all())
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment for a `hubgate` CLI process that must use this server's database and store."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
+        env["HUBGATE_DATA_DIR"] = str(self.settings.data_dir)
+        env["HUBGATE_DATABASE__URL"] = self.settings.database_url
+        storage = self.settings.storage
+        env["HUBGATE_STORAGE__BACKEND"] = storage.backend
+        if storage.backend == "s3":
+            s3 = storage.s3
+            env["HUBGATE_STORAGE__S3__BUCKET"] = s3.bucket
+            env["HUBGATE_STORAGE__S3__ENDPOINT_URL"] = s3.endpoint_url or ""
+            for name in ("access_key_id", "secret_access_key"):
+                secret = getattr(s3, name)
+                if secret is not None:
+                    env[f"HUBGATE_STORAGE__S3__{name.upper()}"] = secret.get_secret_value()
+        return env
+
+    def execute_sql(self, statement: str) -> None:
+        """Run one SQL statement on hubgate's own database (to simulate tampering)."""
+
+        async def run() -> None:
+            async with self.services.database.engine.begin() as connection:
+                await connection.execute(text(statement))
+
+        self.run(run())
 
 
 def hubgate_settings(data_dir: Path, upstream_url: str, **sections: Any) -> Settings:

@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -334,14 +333,13 @@ def test_a_tampered_audit_row_is_detected(hubgate: RunningHubgate, gate_hub: Fak
     assert request("GET", f"{hubgate.url}/{ODD}/resolve/main/training_state.bin").status == 403
     viewer = make_token(hubgate, "viewer", "viewer")
     assert ok(call(hubgate, "GET", "/audit/verify", viewer))["ok"]
-    database = hubgate.settings.data_dir / "hubgate.db"
-    with sqlite3.connect(database) as connection:
-        connection.execute("UPDATE audit_events SET reason = 'nothing to see' WHERE action = 'decide'")
+    hubgate.execute_sql("UPDATE audit_events SET reason = 'nothing to see' WHERE action = 'decide'")
     broken = call(hubgate, "GET", "/audit/verify", viewer)
     assert broken.status == 409
     assert "altered" in json.loads(broken.body)["problem"]
     cli = subprocess.run(
-        [sys.executable, "-m", "mirror.cli", "audit", "verify", "--data-dir", str(hubgate.settings.data_dir)],
+        [sys.executable, "-m", "mirror.cli", "audit", "verify"],
+        env=hubgate.cli_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -97,7 +97,12 @@ def test_prefetch_and_review_from_the_cli(hubgate: RunningHubgate, mixed_repo: F
     )
     review_id = listing.stdout.split()[0]
     shown = subprocess.run(
-        [*cli, "review", "show", review_id], env=env, capture_output=True, text=True, timeout=60, check=True
+        [*cli, "review", "show", review_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert "acme_tools.configs.build_config" in shown.stdout
     approve = subprocess.run(
@@ -187,10 +192,11 @@ def test_the_hubs_own_unsafe_verdict_sends_a_file_to_review(
 
 
 def test_tokens_from_the_cli(hubgate: RunningHubgate, tmp_path: Path) -> None:
-    data_dir = str(hubgate.settings.data_dir)
+    env = hubgate.cli_env()
     cli = [sys.executable, "-m", "mirror.cli", "token"]
     created = subprocess.run(
-        [*cli, "create", "--name", "bob", "--role", "approver", "--data-dir", data_dir],
+        [*cli, "create", "--name", "bob", "--role", "approver"],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -200,7 +206,8 @@ def test_tokens_from_the_cli(hubgate: RunningHubgate, tmp_path: Path) -> None:
     assert token.startswith("hgt_")
     assert ok(call(hubgate, "GET", "/whoami", token)) == {"name": "bob", "role": "approver"}
     bad_role = subprocess.run(
-        [*cli, "create", "--name", "eve", "--role", "god", "--data-dir", data_dir],
+        [*cli, "create", "--name", "eve", "--role", "god"],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -208,15 +215,11 @@ def test_tokens_from_the_cli(hubgate: RunningHubgate, tmp_path: Path) -> None:
     )
     assert bad_role.returncode == 2
     assert "invalid choice" in bad_role.stderr
-    subprocess.run(
-        [*cli, "revoke", "bob", "--data-dir", data_dir], capture_output=True, timeout=60, check=True
-    )
+    subprocess.run([*cli, "revoke", "bob"], env=env, capture_output=True, timeout=60, check=True)
     revoked = call(hubgate, "GET", "/whoami", token)
     assert revoked.status == 401
     assert "revoked" in (revoked.header("X-Error-Message") or "")
-    listing = subprocess.run(
-        [*cli, "list", "--data-dir", data_dir], capture_output=True, text=True, timeout=60, check=True
-    )
+    listing = subprocess.run([*cli, "list"], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert "bob" in listing.stdout
     assert "revoked" in listing.stdout
 

@@ -156,7 +156,7 @@ def test_twenty_clients_share_one_upstream_download(
     assert digests == [weights.sha256] * 20
     assert fake_hub.log.count(method="GET", host=Host.CDN) == 1
     assert fake_hub.log.count(method="GET", host=Host.HUB, path=f"*/resolve/*/{BIG_FILE_PATH}") == 1
-    assert [p.name for p in hubgate.stored_objects()] == [weights.sha256]
+    assert hubgate.stored_objects() == [weights.sha256]
 
 
 def test_a_blob_shared_by_two_repos_is_fetched_and_stored_once(
@@ -176,14 +176,13 @@ def test_a_blob_shared_by_two_repos_is_fetched_and_stored_once(
     )
     assert Path(first).read_bytes() == Path(second).read_bytes()
     assert fake_hub.log.count(method="GET", host=Host.CDN) == 1
-    assert [p.name for p in hubgate.stored_objects()] == [weights.sha256]
+    assert hubgate.stored_objects() == [weights.sha256]
 
 
 def test_a_missing_object_is_fetched_again(hubgate: RunningHubgate, fake_hub: FakeHub) -> None:
     url = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
     assert request("GET", url).status == 200
-    for path in hubgate.stored_objects():
-        path.unlink()
+    hubgate.delete_objects()
     answer = request("GET", url)
     assert answer.status == 200
     assert fake_hub.log.count(method="GET", host=Host.CDN) == 2

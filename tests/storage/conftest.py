@@ -11,9 +11,8 @@ from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
 from storage.s3 import MiB, S3ObjectStore
-from tests.storage.seaweed import SeaweedS3, seaweedfs
-
-__all__ = ["seaweedfs"]  # the session fixture: one SeaweedFS server for every S3 test
+from tests.pg import PostgresServer
+from tests.storage.seaweed import SeaweedS3
 
 
 @pytest.fixture(params=["filesystem", "s3"])
@@ -33,9 +32,14 @@ async def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         pytest.fail(f"unknown backend {request.param}")
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The same migrations and queries on SQLite (embedded default) and PostgreSQL (production)."""
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        db = Database(server.url(server.create_database()))
+    else:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
     await migrate.upgrade(db)
     yield db
     await db.close()
