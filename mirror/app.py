@@ -18,7 +18,8 @@ from mirror.dispatch import dispatch
 from mirror.downloads import DownloadLog
 from mirror.gate import Gate
 from mirror.hub.client import HubClient
-from mirror.middleware import errors, header_limits, request_ids
+from mirror.metrics import Metrics
+from mirror.middleware import errors, header_limits, observe, request_ids
 from mirror.pipeline import Pipeline
 from mirror.policy import PolicyEngine
 from mirror.policy_file import load_policy
@@ -43,7 +44,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the app. Raises PolicyError at once for an invalid policy file."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[request_ids, errors, header_limits(settings.server.max_field_size)],
+        middlewares=[observe, request_ids, errors, header_limits(settings.server.max_field_size)],
     )
     app[SETTINGS] = settings
     app[POLICY] = PolicyEngine(load_policy(settings.policy.path))
@@ -95,9 +96,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             four_eyes=settings.auth.four_eyes,
             public_url=settings.server.public_url,
         )
-        gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog)
+        metrics = Metrics()
+        gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog, metrics=metrics)
         pipeline = Pipeline(
-            hub=hub, repository=repository, store=store, spool_dir=settings.spool_path, gate=gate
+            hub=hub,
+            repository=repository,
+            store=store,
+            spool_dir=settings.spool_path,
+            gate=gate,
+            metrics=metrics,
         )
         downloads = DownloadLog(review_store)
         downloads.start()
@@ -128,6 +135,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             downloads=downloads,
             reevaluator=reevaluator,
             prefetcher=prefetcher,
+            metrics=metrics,
         )
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",

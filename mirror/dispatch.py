@@ -9,12 +9,14 @@ from aiohttp import web
 from mirror import routes
 from mirror.handlers import admin, api, health, resolve
 from mirror.routes import Route, RouteMatch
+from mirror.services import ROUTE
 
 Handler = Callable[[web.Request, RouteMatch], Awaitable[web.StreamResponse]]
 
 HANDLERS: dict[Route, Handler] = {
     Route.HEALTHZ: health.healthz,
     Route.READYZ: health.readyz,
+    Route.METRICS: health.metrics,
     Route.REPO_INFO: api.repo_info,
     Route.TREE: api.tree,
     Route.PATHS_INFO: api.paths_info,
@@ -37,4 +39,5 @@ HANDLERS: dict[Route, Handler] = {
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     matched = routes.match(request.method, request.rel_url.raw_path)
+    request[ROUTE] = matched.route.value
     return await HANDLERS[matched.route](request, matched)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mirror.catalog import Catalog
 from mirror.fetch_request import FetchRequest
+from mirror.metrics import Metrics
 from mirror.policy import Decision, FileFacts, PolicyEngine, Verdict
 from mirror.reviews import ReviewService, Subject
 from mirror.scanning import ScanRunner
@@ -36,8 +37,15 @@ def _write_sparse(path: Path, header: bytes, size: int) -> None:
 
 class Gate:
     def __init__(
-        self, *, runner: ScanRunner, policy: PolicyEngine, reviews: ReviewService, catalog: Catalog
+        self,
+        *,
+        runner: ScanRunner,
+        policy: PolicyEngine,
+        reviews: ReviewService,
+        catalog: Catalog,
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self.runner = runner
         self.policy = policy
         self.reviews = reviews
@@ -55,6 +63,9 @@ class Gate:
         )
         facts = FileFacts(repo=request.repo, path=entry.path, size=digests.size, hub_security=status)
         reports = await self.runner.scan(spooled, name_hint=entry.path)
+        for report in reports:
+            self._metrics.scan_seconds.labels(report.scanner).observe(report.duration_s)
+            self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
         decision = self.policy.decide_file(facts, reports)
         rows = tuple(
             (
@@ -108,6 +119,7 @@ class Gate:
             report_digest=assessment.report_digest,
             blob=BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1),
         )
+        self._metrics.decisions.labels(review.state).inc()
         log.info(
             "%s@%s %s: %s (%s)",
             request.repo,

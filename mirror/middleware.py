@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 import uuid
 
 from aiohttp import web
@@ -12,11 +13,33 @@ from aiohttp.typedefs import Handler, Middleware
 
 from mirror.errors import HeadersTooLarge, MirrorError, StorageUnavailable, TooLarge
 from mirror.logs import request_id
+from mirror.services import ROUTE, SERVICES
 from storage.db import DatabaseUnavailable
 from storage.objects import ObjectStoreError
 
 log = logging.getLogger(__name__)
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Requests by route and status, and their duration (to the last byte), in the app's metrics."""
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    else:
+        status = response.status
+    finally:
+        services = request.app.get(SERVICES)
+        if services is not None:
+            route = request.get(ROUTE, "unmatched")
+            services.metrics.requests.labels(route, request.method, str(status)).inc()
+            services.metrics.request_seconds.labels(route).observe(time.monotonic() - started)
+    return response
 
 
 @web.middleware

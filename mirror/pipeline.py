@@ -22,6 +22,7 @@ from mirror.fetch_request import FetchRequest
 from mirror.gate import Gate
 from mirror.hub.client import HubClient
 from mirror.live import HOLDBACK_BYTES, LiveFile
+from mirror.metrics import Metrics
 from mirror.singleflight import SingleFlight
 from mirror.spool import Digests, Spool
 from storage.objects import ObjectStore
@@ -78,7 +79,9 @@ class Pipeline:
         store: ObjectStore,
         spool_dir: Path,
         gate: Gate,
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self._hub = hub
         self._repository = repository
         self._store = store
@@ -130,11 +133,15 @@ class Pipeline:
         """
         known = await self.known(request.entry)
         if known is not None:
+            self._metrics.cache.labels("hit").inc()
             return known
+        self._metrics.cache.labels("miss").inc()
         precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
         if precheck.enforced:
             raise AccessDenied(f"blocked by hubgate policy: {precheck.summary()}", commit=request.commit)
         entry = request.entry
+        if self.flights.running(blob_key(entry)):
+            self._metrics.singleflight_waits.inc()
         task = self.flights.start(blob_key(entry), lambda: self._make_available(request))
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=wait_s)
@@ -198,6 +205,7 @@ class Pipeline:
                 digests = await spool.fill(
                     response.content.iter_chunked(1 << 20), expected_size=entry.size, on_progress=on_progress
                 )
+            self._metrics.upstream_bytes.inc(digests.size)
             verify_digests(request, digests)
             assessment = await self.gate.assess(request, spool.path, digests)
             await self._store.put(digests.sha256, spool.path, size=digests.size)
@@ -206,8 +214,10 @@ class Pipeline:
             self._stored[blob_key(entry)] = blob
             if live is not None:
                 live.finish(servable=self.gate.reviews.servable(review))
+            self._metrics.upstream_fetches.labels("ok").inc()
             return Stored(blob=blob, review=review)
         except BaseException as exc:
+            self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
             if live is not None:
                 live.finish(servable=False, error=exc)
             raise

@@ -24,6 +24,7 @@ class Route(StrEnum):
     RESOLVE = "resolve"
     HEALTHZ = "healthz"
     READYZ = "readyz"
+    METRICS = "metrics"
     ADMIN_OPENAPI = "admin_openapi"
     ADMIN_WHOAMI = "admin_whoami"
     ADMIN_REVIEWS = "admin_reviews"
@@ -72,6 +73,7 @@ _ADMIN = "/api/hubgate/v1"
 _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     (frozenset({"GET"}), re.compile(r"/healthz"), Route.HEALTHZ),
     (frozenset({"GET"}), re.compile(r"/readyz"), Route.READYZ),
+    (frozenset({"GET"}), re.compile(r"/metrics"), Route.METRICS),
     # hubgate's own API comes before the Hub's /api/{type}/... patterns, which would swallow it.
     (frozenset({"GET"}), re.compile(_ADMIN + r"/openapi\.json"), Route.ADMIN_OPENAPI),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/whoami"), Route.ADMIN_WHOAMI),

@@ -12,6 +12,7 @@ from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.downloads import DownloadLog
 from mirror.hub.client import HubClient
+from mirror.metrics import Metrics
 from mirror.pipeline import Pipeline
 from mirror.policy import PolicyEngine
 from mirror.prefetch import Prefetcher
@@ -38,8 +39,10 @@ class Services:
     downloads: DownloadLog
     reevaluator: Reevaluator
     prefetcher: Prefetcher
+    metrics: Metrics
 
 
 SETTINGS = web.AppKey("settings", Settings)
 POLICY = web.AppKey("policy", PolicyEngine)
 SERVICES = web.AppKey("services", Services)
+ROUTE = web.RequestKey("route", str)  # the matched route name, for metrics

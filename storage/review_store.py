@@ -431,7 +431,7 @@ class ReviewStore:
     async def count_by_state(self) -> dict[str, int]:
         async with self._session() as session:
             rows = await session.execute(select(ReviewRow.state, func.count()).group_by(ReviewRow.state))
-            return {state: count for state, count in rows.tuples()}
+            return {str(row[0]): int(row[1]) for row in rows}
 
     async def expired_waivers(self, now: datetime) -> list[ReviewRecord]:
         async with self._session() as session:

@@ -195,6 +195,7 @@ def _record_download(
     start: int,
     sent: int,
 ) -> None:
+    services(request).metrics.bytes_served.inc(sent)
     services(request).downloads.record(
         DownloadEvent(
             blob_sha256=sha256,

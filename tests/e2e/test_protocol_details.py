@@ -108,3 +108,23 @@ def test_metadata_addressed_by_commit_is_cached_for_good(hubgate: RunningHubgate
     second = request("GET", url)
     assert first.body == second.body
     assert fake_hub.log.count(path="*tree*") == 0
+
+
+def test_metrics_count_requests_bytes_cache_and_verdicts(hubgate: RunningHubgate, fake_hub: FakeHub) -> None:
+    url = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+    size = fake_hub.repo(MODEL_ID).head.files["model.safetensors"].size
+    assert request("GET", url).status == 200
+    assert request("GET", url).status == 200
+    text = request("GET", f"{hubgate.url}/metrics").body.decode()
+
+    def value(sample: str) -> float:
+        line = next(line for line in text.splitlines() if line.startswith(sample + " "))
+        return float(line.split()[-1])
+
+    assert value('hubgate_requests_total{method="GET",route="resolve",status="200"}') == 2
+    assert value("hubgate_bytes_served_total") == 2 * size
+    assert value('hubgate_cache_lookups_total{result="miss"}') == 1
+    assert value('hubgate_cache_lookups_total{result="hit"}') == 1
+    assert value('hubgate_upstream_fetches_total{outcome="ok"}') == 1
+    assert value('hubgate_scan_verdicts_total{scanner="hubgate",status="clean"}') == 1
+    assert value('hubgate_reviews{state="APPROVED"}') >= 1

@@ -1,0 +1,56 @@
+"""Prometheus metrics, one registry per app (several apps can live in one process, as in tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_DURATIONS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "hubgate_requests", "HTTP requests answered", ["route", "method", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "hubgate_request_duration_seconds",
+            "Time to answer (to the last byte)",
+            ["route"],
+            buckets=_DURATIONS,
+            registry=r,
+        )
+        self.bytes_served = Counter("hubgate_bytes_served", "File bytes sent to clients", registry=r)
+        self.cache = Counter(
+            "hubgate_cache_lookups", "File requests by store hit or miss", ["result"], registry=r
+        )
+        self.upstream_fetches = Counter(
+            "hubgate_upstream_fetches", "File downloads from upstream by outcome", ["outcome"], registry=r
+        )
+        self.upstream_bytes = Counter(
+            "hubgate_upstream_bytes", "File bytes downloaded from upstream", registry=r
+        )
+        self.scan_seconds = Histogram(
+            "hubgate_scan_duration_seconds",
+            "Scan time per engine",
+            ["scanner"],
+            buckets=_DURATIONS,
+            registry=r,
+        )
+        self.verdicts = Counter(
+            "hubgate_scan_verdicts", "Scan reports by engine and status", ["scanner", "status"], registry=r
+        )
+        self.decisions = Counter(
+            "hubgate_gate_decisions", "First decisions of the gate by state", ["state"], registry=r
+        )
+        self.reviews = Gauge(
+            "hubgate_reviews", "Reviews by state (quarantine size = QUARANTINED)", ["state"], registry=r
+        )
+        self.singleflight_waits = Counter(
+            "hubgate_singleflight_waits", "Requests that joined a download already running", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
