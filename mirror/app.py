@@ -18,6 +18,7 @@ from mirror.dispatch import dispatch
 from mirror.downloads import DownloadLog
 from mirror.gate import Gate
 from mirror.hub.client import HubClient
+from mirror.leasing import FetchLeases
 from mirror.metrics import Metrics
 from mirror.middleware import errors, header_limits, observe, request_ids
 from mirror.pipeline import Pipeline
@@ -33,6 +34,7 @@ from mirror.webhook import Webhook
 from storage import migrate
 from storage.db import Database, PoolSettings
 from storage.factory import open_store
+from storage.leases import LeaseStore
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
 from storage.review_store import ReviewStore
@@ -105,6 +107,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             spool_dir=settings.spool_path,
             gate=gate,
             metrics=metrics,
+            leases=FetchLeases(LeaseStore(database), ttl_s=settings.upstream.lease_ttl_s),
         )
         downloads = DownloadLog(review_store)
         downloads.start()

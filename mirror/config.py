@@ -51,6 +51,8 @@ class UpstreamSettings(_Section):
     ref_ttl_s: float = Field(default=60.0, ge=0)
     access_ttl_s: float = Field(default=300.0, ge=0)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    # Across replicas one holds a blob's download lease; a dead holder's lease lapses after this long.
+    lease_ttl_s: float = Field(default=30.0, ge=1)
 
     @field_validator("endpoint")
     @classmethod

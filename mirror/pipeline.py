@@ -21,6 +21,7 @@ from mirror.errors import AccessDenied, IntegrityError, ScanPending
 from mirror.fetch_request import FetchRequest
 from mirror.gate import Gate
 from mirror.hub.client import HubClient
+from mirror.leasing import FetchLeases
 from mirror.live import HOLDBACK_BYTES, LiveFile
 from mirror.metrics import Metrics
 from mirror.singleflight import SingleFlight
@@ -80,7 +81,9 @@ class Pipeline:
         spool_dir: Path,
         gate: Gate,
         metrics: Metrics,
+        leases: FetchLeases,
     ) -> None:
+        self._leases = leases
         self._metrics = metrics
         self._hub = hub
         self._repository = repository
@@ -173,7 +176,7 @@ class Pipeline:
             spool = Spool(self._spool_dir)
             live = LiveFile(spool.path, entry.size)
             self._live[key] = live
-            task = self.flights.start(key, lambda: self._fetch_and_store(request, spool=spool, live=live))
+            task = self.flights.start(key, lambda: self._make_available(request, spool=spool, live=live))
             task.add_done_callback(lambda _done: self._live.pop(key, None))
         if live is None:
             return await self.ensure(request, wait_s=wait_s)
@@ -185,11 +188,30 @@ class Pipeline:
         # Not streamable (the header failed, or is not safetensors): wait for the whole verdict instead.
         return await self.ensure(request, wait_s=0 if live.outcome.done() else wait_s)
 
-    async def _make_available(self, request: FetchRequest) -> Stored:
-        blob = await self.stored_blob(request.entry)
-        if blob is not None:  # stored but never decided (an interrupted write): decide it now
-            return await self._evaluate_stored(request, blob)
-        return await self._fetch_and_store(request)
+    async def _make_available(
+        self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None
+    ) -> Stored:
+        """Fetch (or decide) under the cross-replica lease; wait for the replica that holds it otherwise."""
+        key = blob_key(request.entry)
+        while True:
+            known = await self.known(request.entry)
+            if known is not None:  # another replica finished it meanwhile
+                if live is not None:
+                    live.finish(servable=self.gate.reviews.servable(known.review))
+                return known
+            if await self._leases.acquire(key):
+                try:
+                    blob = await self.stored_blob(request.entry)
+                    if blob is not None:  # stored but never decided (an interrupted write): decide it now
+                        if live is not None:
+                            live.header_checked(False)
+                        return await self._evaluate_stored(request, blob)
+                    return await self._fetch_and_store(request, spool=spool, live=live)
+                finally:
+                    await self._leases.release(key)
+            if live is not None:
+                live.header_checked(False)  # another replica is downloading: nothing to stream from here
+            await asyncio.sleep(self._leases.poll_s)
 
     async def _fetch_and_store(
         self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None

@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -138,7 +139,9 @@ class FilesystemObjectStore:
             if path.name.endswith(_TEMP_SUFFIX):
                 continue
             with contextlib.suppress(FileNotFoundError):
-                found.append(ObjectInfo(key=path.name, size=path.stat().st_size))
+                stat = path.stat()
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                found.append(ObjectInfo(key=path.name, size=stat.st_size, modified_at=modified))
         return found
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +37,7 @@ def validate_key(key: str) -> str:
 class ObjectInfo:
     key: str
     size: int
+    modified_at: datetime | None = None  # when the object was written (for garbage collection)
 
 
 @runtime_checkable

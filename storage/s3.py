@@ -366,7 +366,7 @@ class S3ObjectStore:
                 name = item["Key"][len(prefix) :]
                 # Anything else under the prefix (an operator's note, another tool's files) is not ours.
                 if _SHA256_NAME.fullmatch(name):
-                    yield ObjectInfo(key=name, size=item["Size"])
+                    yield ObjectInfo(key=name, size=item["Size"], modified_at=item.get("LastModified"))
 
     def _pages(self) -> Iterator[ListObjectsV2OutputTypeDef]:
         paginator = self._client.get_paginator("list_objects_v2")

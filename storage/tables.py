@@ -215,3 +215,24 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FetchLeaseRow(Base):
+    """Which replica is downloading a blob from upstream, until when (so the others wait, not fetch)."""
+
+    __tablename__ = "fetch_leases"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class PinRow(Base):
+    """A revision whose blobs retention must keep (`hubgate pin org/repo@rev`)."""
+
+    __tablename__ = "pins"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    commit: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pinned_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
