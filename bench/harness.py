@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,14 +76,25 @@ def fakehub_process(
 
 
 @contextlib.contextmanager
-def hubgate_process(upstream: str, data_dir: Path) -> Iterator[Process]:
+def hubgate_process(
+    upstream: str,
+    data_dir: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[Process]:
+    """`extra_env` is added to (and overrides) the environment, e.g. HUBGATE_STORAGE__* for S3;
+    `log_path`, when given, receives hubgate's stdout and stderr (otherwise discarded)."""
     port = free_port()
     env = {**os.environ, "HUBGATE_SERVER__FETCH_WAIT_S": "600", "HUBGATE_LOG__LEVEL": "WARNING"}
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "mirror.cli", "serve", "--port", str(port), "--upstream", upstream,
-         "--data-dir", str(data_dir)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    env.update(extra_env or {})
+    with contextlib.ExitStack() as files:
+        log = files.enter_context(log_path.open("ab")) if log_path is not None else subprocess.DEVNULL
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "mirror.cli", "serve", "--port", str(port), "--upstream", upstream,
+             "--data-dir", str(data_dir)],
+            cwd=ROOT, env=env, stdout=log, stderr=log, text=True,
+        )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for(url, popen)

@@ -17,6 +17,7 @@ from mirror.config import Settings, store_choice
 from mirror.dispatch import dispatch
 from mirror.downloads import DownloadLog
 from mirror.gate import Gate
+from mirror.housekeeping import Housekeeper
 from mirror.hub.client import HubClient
 from mirror.leasing import FetchLeases
 from mirror.metrics import Metrics
@@ -35,8 +36,8 @@ from storage import migrate
 from storage.db import Database, PoolSettings
 from storage.factory import open_store
 from storage.leases import LeaseStore
-from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
+from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 
 log = logging.getLogger(__name__)
@@ -77,68 +78,21 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         ScanLimits(timeout_s=rules.timeout_s, memory_mb=rules.memory_mb, workers=settings.scanning.workers)
     )
     webhook = Webhook(settings.webhook.url, session, timeout_s=settings.webhook.timeout_s)
-    downloads: DownloadLog | None = None
-    store: ObjectStore | None = None
+    services: Services | None = None
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database.migrate_on_start:
             await migrate.upgrade(database)
         else:
             await migrate.require_current(database)
-        hub = HubClient(settings.upstream, session)
-        repository = MetadataRepository(database)
-        review_store = ReviewStore(database)
-        store = open_store(store_choice(settings))
-        access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
-        resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
-        catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
-        reviews = ReviewService(
-            store=review_store,
-            webhook=webhook,
-            four_eyes=settings.auth.four_eyes,
-            public_url=settings.server.public_url,
+        services = _build(
+            settings, policy=policy, database=database, session=session, runner=runner, webhook=webhook
         )
-        metrics = Metrics()
-        gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog, metrics=metrics)
-        pipeline = Pipeline(
-            hub=hub,
-            repository=repository,
-            store=store,
-            spool_dir=settings.spool_path,
-            gate=gate,
-            metrics=metrics,
-            leases=FetchLeases(LeaseStore(database), ttl_s=settings.upstream.lease_ttl_s),
-        )
-        downloads = DownloadLog(review_store)
-        downloads.start()
-        admission = Admission(policy=policy, catalog=catalog, reviews=reviews)
-        reevaluator = Reevaluator(
-            gate=gate,
-            admission=admission,
-            reviews=reviews,
-            repository=repository,
-            store=store,
-            hub=hub,
-            spool_dir=settings.spool_path,
-        )
-        prefetcher = Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission)
-        background = asyncio.ensure_future(reevaluator.loop(settings.policy.reevaluate_interval_s))
-        app[SERVICES] = Services(
-            settings=settings,
-            hub=hub,
-            database=database,
-            repository=repository,
-            store=store,
-            catalog=catalog,
-            access=access,
-            pipeline=pipeline,
-            policy=policy,
-            reviews=reviews,
-            admission=admission,
-            downloads=downloads,
-            reevaluator=reevaluator,
-            prefetcher=prefetcher,
-            metrics=metrics,
+        app[SERVICES] = services
+        services.downloads.start()
+        background = asyncio.gather(
+            services.reevaluator.loop(settings.policy.reevaluate_interval_s),
+            services.housekeeper.loop(settings.storage.housekeeping_interval_s),
         )
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
@@ -151,14 +105,87 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         # Wait for the cancellation to land before the database goes away under the job.
         with contextlib.suppress(asyncio.CancelledError):
             await background
-        await prefetcher.drain()
-        await pipeline.flights.drain()
+        await services.prefetcher.drain()
+        await services.pipeline.flights.drain()
     finally:
-        if downloads is not None:
-            await downloads.close()
+        if services is not None:
+            await services.downloads.close()
         await webhook.drain()
         runner.close()
-        if store is not None:
-            await store.close()
+        if services is not None:
+            await services.store.close()
         await session.close()
         await database.close()
+
+
+def _build(
+    settings: Settings,
+    *,
+    policy: PolicyEngine,
+    database: Database,
+    session: aiohttp.ClientSession,
+    runner: ScanRunner,
+    webhook: Webhook,
+) -> Services:
+    """Wire every collaborator; nothing here does I/O."""
+    hub = HubClient(settings.upstream, session)
+    repository = MetadataRepository(database)
+    review_store = ReviewStore(database)
+    store = open_store(store_choice(settings))
+    access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
+    resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
+    catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
+    reviews = ReviewService(
+        store=review_store,
+        webhook=webhook,
+        four_eyes=settings.auth.four_eyes,
+        public_url=settings.server.public_url,
+    )
+    metrics = Metrics()
+    gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog, metrics=metrics)
+    pipeline = Pipeline(
+        hub=hub,
+        repository=repository,
+        store=store,
+        spool_dir=settings.spool_path,
+        gate=gate,
+        metrics=metrics,
+        leases=FetchLeases(LeaseStore(database), ttl_s=settings.upstream.lease_ttl_s),
+    )
+    retention = RetentionStore(database)
+    admission = Admission(policy=policy, catalog=catalog, reviews=reviews)
+    reevaluator = Reevaluator(
+        gate=gate,
+        admission=admission,
+        reviews=reviews,
+        repository=repository,
+        store=store,
+        hub=hub,
+        spool_dir=settings.spool_path,
+    )
+    housekeeper = Housekeeper(
+        store=store,
+        retention=retention,
+        evict=pipeline.evict,
+        max_bytes=settings.storage.max_bytes if settings.storage.backend == "filesystem" else 0,
+        orphan_grace_s=settings.storage.orphan_grace_s,
+    )
+    return Services(
+        settings=settings,
+        hub=hub,
+        database=database,
+        repository=repository,
+        store=store,
+        catalog=catalog,
+        access=access,
+        pipeline=pipeline,
+        policy=policy,
+        reviews=reviews,
+        admission=admission,
+        downloads=DownloadLog(review_store, retention),
+        reevaluator=reevaluator,
+        prefetcher=Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission),
+        metrics=metrics,
+        retention=retention,
+        housekeeper=housekeeper,
+    )

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from mirror import cli_api, cli_local, logs
 from mirror.app import create_app
 from mirror.config import Settings, load_settings
+from mirror.errors import MirrorError
 from mirror.policy_file import PolicyError, default_policy_text, load_policy
 from mirror.server import server_options
 from scanners.cli import main as scan_main
@@ -78,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     _settings_flags(rescan)
     rescan.set_defaults(run=_local(cli_local.rescan))
+
+    gc = sub.add_parser("gc", help="delete orphaned objects (crashed writes) and enforce the disk budget")
+    _settings_flags(gc)
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    gc.set_defaults(run=_local(cli_local.gc))
+
+    for name, helptext, command in (
+        ("pin", "keep a revision's blobs whatever the retention budget", cli_local.pin),
+        ("unpin", "remove a revision's pin (all pins of the repo without @revision)", cli_local.unpin),
+    ):
+        pinning = sub.add_parser(name, help=helptext)
+        _settings_flags(pinning)
+        pinning.add_argument("repo", metavar="org/repo[@revision]")
+        pinning.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
+        pinning.add_argument("--by", default=os.environ.get("USER", "cli"), help="who pins (recorded)")
+        pinning.set_defaults(run=_local(command))
 
     prefetch = sub.add_parser("prefetch", help="fetch, verify and scan a revision ahead of users")
     _api_flags(prefetch)
@@ -187,6 +204,9 @@ def _local(command: cli_local.LocalCommand) -> cli_local.Runner:
             return 2
         except migrate.SchemaOutOfDate as exc:
             print(f"hubgate: {exc}", file=sys.stderr)
+            return 2
+        except MirrorError as exc:
+            print(f"hubgate: {exc.message}", file=sys.stderr)
             return 2
 
     return run

@@ -17,6 +17,8 @@ from mirror.approvals import Role
 from mirror.auth import generate_token, hash_token
 from mirror.config import Settings
 from mirror.handlers.admin import verify_chain
+from mirror.hub.models import RepoRef, RepoType
+from mirror.routes import parse_repo_id, parse_revision
 from mirror.services import SERVICES, Services
 from storage import migrate
 from storage.db import Database
@@ -119,3 +121,52 @@ def rescan(settings: Settings, args: argparse.Namespace) -> int:
         f"re-evaluated stored artifacts under the current policy and scanner: {changed} reviews changed state"
     )
     return 0
+
+
+def gc(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(services: Services) -> str:
+        orphans = await services.housekeeper.collect_orphans(dry_run=args.dry_run)
+        evicted = await services.housekeeper.enforce_budget() if not args.dry_run else None
+        verb = "would delete" if args.dry_run else "deleted"
+        line = f"orphaned objects: {verb} {orphans.objects} ({orphans.bytes} bytes)"
+        if evicted is not None:
+            line += f"; evicted for the size budget: {evicted.objects} ({evicted.bytes} bytes)"
+        return line
+
+    print(asyncio.run(_with_services(settings, run)))
+    return 0
+
+
+def pin(settings: Settings, args: argparse.Namespace) -> int:
+    repo, revision = _repo_and_revision(args)
+
+    async def run(services: Services) -> str:
+        credentials = services.hub.credentials(None)
+        resolved = await services.catalog.resolve(repo, revision, credentials, reading_files=False)
+        await services.retention.pin(repo.key, resolved.commit, by=args.by)
+        return resolved.commit
+
+    commit = asyncio.run(_with_services(settings, run))
+    print(f"pinned {repo}@{commit}: retention keeps its blobs")
+    return 0
+
+
+def unpin(settings: Settings, args: argparse.Namespace) -> int:
+    repo, revision = _repo_and_revision(args)
+
+    async def run(services: Services) -> int:
+        commit = None
+        if revision is not None:
+            credentials = services.hub.credentials(None)
+            commit = (await services.catalog.resolve(repo, revision, credentials, reading_files=False)).commit
+        return await services.retention.unpin(repo.key, commit)
+
+    removed = asyncio.run(_with_services(settings, run))
+    print(f"removed {removed} pin(s) of {repo}")
+    return 0 if removed else 1
+
+
+def _repo_and_revision(args: argparse.Namespace) -> tuple[RepoRef, str | None]:
+    name, _, revision = args.repo.partition("@")
+    repo = RepoRef(repo_type=RepoType(args.repo_type), repo_id=parse_repo_id(name))
+    return repo, (parse_revision(revision) if revision else None)

@@ -89,6 +89,12 @@ class StorageSettings(_Section):
     # "stream": hubgate sends the bytes; "redirect": a 302 to a short-lived presigned URL (S3 only).
     serve_mode: Literal["stream", "redirect"] = "stream"
     presign_expires_s: int = Field(default=300, ge=10, le=86400)
+    # Local disk only: evict the least recently served unpinned blobs beyond this size (0: no budget).
+    # S3 keeps every approved blob by default: it is what survives an upstream outage.
+    max_bytes: int = Field(default=0, ge=0)
+    # `hubgate gc` deletes objects no blob row names once they are this old (younger: a write in flight).
+    orphan_grace_s: float = Field(default=3600.0, ge=0)
+    housekeeping_interval_s: float = Field(default=60.0, gt=0)
 
 
 class DatabaseSettings(_Section):

@@ -10,6 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.db import DatabaseUnavailable
 from storage.records import DownloadEvent
+from storage.repository import utcnow
+from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 
 log = logging.getLogger(__name__)
@@ -18,8 +20,9 @@ _MAX_BATCH = 500
 
 
 class DownloadLog:
-    def __init__(self, store: ReviewStore) -> None:
+    def __init__(self, store: ReviewStore, retention: RetentionStore) -> None:
         self._store = store
+        self._retention = retention
         self._queue: asyncio.Queue[DownloadEvent] = asyncio.Queue(maxsize=100_000)
         self._task: asyncio.Task[None] | None = None
 
@@ -42,6 +45,7 @@ class DownloadLog:
             batch = [self._queue.get_nowait() for _ in range(min(_MAX_BATCH, self._queue.qsize()))]
             try:
                 await self._store.record_downloads(batch)
+                await self._retention.touch([event.blob_sha256 for event in batch if event.bytes], utcnow())
             except (DatabaseUnavailable, SQLAlchemyError) as exc:
                 log.warning("download log write failed (%s); retrying later", exc)
                 for event in batch:

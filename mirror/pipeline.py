@@ -119,6 +119,13 @@ class Pipeline:
             self._stored.pop(key, None)
         await self._repository.forget_blob(blob.sha256)
 
+    async def evict(self, blob: BlobRecord) -> None:
+        """Drop a blob from the store for space (retention); its review stays for when it comes back."""
+        await self._store.delete(blob.sha256)
+        for key in (blob.sha256, f"git-sha1:{blob.git_sha1}"):
+            self._stored.pop(key, None)
+        await self._repository.forget_blob(blob.sha256)
+
     async def known(self, entry: FileEntry) -> Stored | None:
         """The stored blob and its current review, without fetching anything (for HEAD)."""
         blob = await self.stored_blob(entry)

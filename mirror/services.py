@@ -11,6 +11,7 @@ from mirror.admission import Admission
 from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.downloads import DownloadLog
+from mirror.housekeeping import Housekeeper
 from mirror.hub.client import HubClient
 from mirror.metrics import Metrics
 from mirror.pipeline import Pipeline
@@ -21,6 +22,7 @@ from mirror.reviews import ReviewService
 from storage.db import Database
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
+from storage.retention import RetentionStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class Services:
     reevaluator: Reevaluator
     prefetcher: Prefetcher
     metrics: Metrics
+    retention: RetentionStore
+    housekeeper: Housekeeper
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -59,6 +59,7 @@ class RunningHubgate:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
         env["HUBGATE_DATA_DIR"] = str(self.settings.data_dir)
         env["HUBGATE_DATABASE__URL"] = self.settings.database_url
+        env["HUBGATE_UPSTREAM__ENDPOINT"] = self.settings.upstream.endpoint
         storage = self.settings.storage
         env["HUBGATE_STORAGE__BACKEND"] = storage.backend
         if storage.backend == "s3":

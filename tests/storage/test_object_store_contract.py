@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,12 @@ async def test_keys_must_be_sha256(object_store: ObjectStore) -> None:
 
 async def test_store_is_ready(object_store: ObjectStore) -> None:
     await object_store.check()
+
+
+async def test_listing_tells_when_objects_were_written(object_store: ObjectStore, tmp_path: Path) -> None:
+    source, key = _blob(tmp_path, 10)
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    await object_store.put(key, source, size=10)
+    [info] = [info async for info in object_store.iter_keys()]
+    assert info.modified_at is not None
+    assert info.modified_at > before
