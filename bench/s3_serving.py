@@ -121,7 +121,7 @@ class CpuMeter:
 
     @contextlib.contextmanager
     def phase(self, into: dict[str, float]) -> Iterator[None]:
-        """Fills `into` with the wall time and the CPU seconds of each role over the block."""
+        """Adds the wall time and the CPU seconds of each role over the block to `into`."""
         busy_start, start = _busy_ticks(), _proc_stats()
         wall_start = time.perf_counter()
         yield
@@ -132,11 +132,11 @@ class CpuMeter:
         for pid, role in self._roles(end).items():
             before = start[pid][1] if pid in start else 0
             used[role] += end[pid][1] - before
-        into.clear()
-        into["wall"] = wall
+        into["wall"] = into.get("wall", 0.0) + wall
         for role in sorted(set(self._roots.values())):
-            into[role] = used[role] / hz
-        into["others"] = max(0.0, (busy_end - busy_start - used.total()) / hz)
+            into[role] = into.get(role, 0.0) + used[role] / hz
+        others = max(0.0, (busy_end - busy_start - used.total()) / hz)
+        into["others"] = into.get("others", 0.0) + others
 
 
 def _cpu_line(cpu: Mapping[str, float]) -> str:
@@ -149,6 +149,16 @@ def _cpu_line(cpu: Mapping[str, float]) -> str:
         if role != "wall" and (role == "others" or seconds / wall >= 0.005)
     ]
     return f"cpu cores used over {wall:.1f} s: " + ", ".join(parts)
+
+
+def _cpu_per(cpu: Mapping[str, float], amount: float, unit: str) -> str:
+    """CPU seconds of each role per `unit`, for the roles that used any."""
+    parts = [
+        f"{role} {seconds / amount:.2f}"
+        for role, seconds in cpu.items()
+        if role != "wall" and (role == "others" or seconds / amount >= 0.005)
+    ]
+    return ", ".join(parts) + f" CPU-s/{unit}"
 
 
 def _find_pid(match: Callable[[int, str, str], bool]) -> int | None:
@@ -254,7 +264,8 @@ class BigResult:
     stored_s: float = 0.0
     hubgate_s: list[float] = field(default_factory=list)
     boto3_s: list[float] = field(default_factory=list)
-    cpu: dict[str, float] = field(default_factory=dict)
+    hubgate_cpu: dict[str, float] = field(default_factory=dict)
+    boto3_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def _stream_to_nowhere(base: str, path: str, *, digest: bool = False) -> tuple[int, str, Mapping[str, str]]:
@@ -307,16 +318,17 @@ def measure_big(gate: Process, s3: S3Client, bucket: str, size: int, meter: CpuM
     stored = s3.head_object(Bucket=bucket, Key=result.key)
     if stored["ContentLength"] != size:
         raise RuntimeError(f"{result.key}: {stored['ContentLength']} bytes in the bucket, expected {size}")
-    with meter.phase(result.cpu):
-        for _ in range(ROUNDS):  # interleaved, so both see the same background load
+    for _ in range(ROUNDS):  # interleaved, so both see the same background load
+        with meter.phase(result.hubgate_cpu):
             seconds, (got, _, _) = _timed(lambda: _stream_to_nowhere(gate.url, path))
-            if got != size:
-                raise RuntimeError(f"warm GET through hubgate: {got} bytes, expected {size}")
-            result.hubgate_s.append(seconds)
+        if got != size:
+            raise RuntimeError(f"warm GET through hubgate: {got} bytes, expected {size}")
+        result.hubgate_s.append(seconds)
+        with meter.phase(result.boto3_cpu):
             seconds, got = _timed(lambda: _boto3_to_nowhere(s3, bucket, result.key))
-            if got != size:
-                raise RuntimeError(f"boto3 get_object: {got} bytes, expected {size}")
-            result.boto3_s.append(seconds)
+        if got != size:
+            raise RuntimeError(f"boto3 get_object: {got} bytes, expected {size}")
+        result.boto3_s.append(seconds)
     return result
 
 
@@ -410,7 +422,9 @@ def _check_location(result: RedirectResult, seaweed: SeaweedS3, bucket: str, exp
 class LoadResult:
     files: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    first_ms: list[float] = field(default_factory=list)  # each client's first request: includes connect
     errors: Counter[str] = field(default_factory=Counter)
+    listen_overflows: int = 0
     wall_s: float = 0.0
     timed_out: bool = False
     cpu: dict[str, float] = field(default_factory=dict)
@@ -459,6 +473,8 @@ async def _load(
                     result.errors["wrong body"] += 1
                 else:
                     result.latencies_ms.append(elapsed)
+                    if index == 0:
+                        result.first_ms.append(elapsed)
 
         started = time.perf_counter()
         try:
@@ -477,9 +493,20 @@ def measure_load(
     files = _warm_small_files(gate)
     _warm_small_files(gate)  # the second pass is all warm: stored, scanned, rows cached
     result = LoadResult(files=len(files))
+    overflows = _listen_overflows()
     with meter.phase(result.cpu):
         asyncio.run(_load(gate.url, files, clients, per_client, budget_s, result))
+    result.listen_overflows = _listen_overflows() - overflows
     return result
+
+
+def _listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full (all sockets)."""
+    lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names[0] == "TcpExt:" and "ListenOverflows" in names:
+            return int(values[names.index("ListenOverflows")])
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -627,7 +654,9 @@ def _report(
     table.row(
         "1", "warm via hubgate / straight from S3", f"{s3_s / hub_s:.2f}x", ">= 0.8x", s3_s / hub_s >= 0.8
     )
-    table.note(_cpu_line(big.cpu))
+    gib = big.size / (1 << 30) * ROUNDS
+    table.note("via hubgate: " + _cpu_per(big.hubgate_cpu, gib, "GiB") + "; " + _cpu_line(big.hubgate_cpu))
+    table.note("S3 direct:   " + _cpu_per(big.boto3_cpu, gib, "GiB") + "; " + _cpu_line(big.boto3_cpu))
 
     r = redirected
     added = statistics.median(r.redirect_ms) - statistics.median(r.head_ms)
@@ -673,7 +702,15 @@ def _report(
             f"{_percentile(ok_ms, 0.5):.0f} / {_percentile(ok_ms, 0.95):.0f} / "
             f"{_percentile(ok_ms, 0.99):.0f} ms ({max(ok_ms):.0f} ms)",
         )
-        table.row("3", "throughput", f"{len(ok_ms) / load.wall_s:.0f} requests/s over {load.wall_s:.1f} s")
+        rate = len(ok_ms) / load.wall_s
+        table.row("3", "throughput", f"{rate:.0f} requests/s over {load.wall_s:.1f} s")
+        first = load.first_ms or [0.0]
+        table.note(
+            f"first request of each client (includes TCP connect): p50 {_percentile(first, 0.5):.0f} ms, "
+            f"max {max(first):.0f} ms; listen-queue overflows {load.listen_overflows}; "
+            f"hubgate CPU {load.cpu.get('hubgate', 0.0) / len(ok_ms) * 1000:.2f} ms/request; "
+            f"clients / throughput = {args.clients / rate * 1000:.0f} ms"
+        )
     if load.errors:
         table.note(f"errors: {dict(load.errors)}{' (time budget exhausted)' if load.timed_out else ''}")
     table.note(_cpu_line(load.cpu))
