@@ -1,0 +1,111 @@
+"""S3 or PostgreSQL down for a while: coded 503s, readiness says so, and hubgate recovers by itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.conftest import HubgateFactory
+from tests.e2e.http import request
+from tests.e2e.hubgate_server import RunningHubgate
+from tests.e2e.toggle_proxy import Switch, toggle_proxy
+from tests.fakehub import FakeHub
+from tests.fakehub.fixtures import MODEL_ID
+from tests.pg import PostgresServer
+from tests.storage.seaweed import SeaweedS3
+
+
+@pytest.fixture
+def behind_proxies(
+    make_hubgate: HubgateFactory, postgres: PostgresServer, seaweedfs: SeaweedS3
+) -> Iterator[tuple[RunningHubgate, Switch, Switch]]:
+    s3 = urlsplit(seaweedfs.endpoint_url)
+    with (
+        toggle_proxy(postgres.host, postgres.port) as db_switch,
+        toggle_proxy(s3.hostname or "", s3.port or 0) as s3_switch,
+    ):
+        database = postgres.create_database()
+        hubgate = make_hubgate(
+            database={"url": f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{db_switch.port}/{database}"},
+            storage={
+                "backend": "s3",
+                "s3": {
+                    "bucket": seaweedfs.new_bucket(),
+                    "endpoint_url": f"http://127.0.0.1:{s3_switch.port}",
+                    "addressing_style": "path",
+                    "access_key_id": seaweedfs.access_key_id,
+                    "secret_access_key": seaweedfs.secret_access_key,
+                },
+            },
+        )
+        yield hubgate, db_switch, s3_switch
+
+
+def _ready(hubgate: RunningHubgate) -> tuple[int, dict[str, str]]:
+    answer = request("GET", f"{hubgate.url}/readyz")
+    checks: dict[str, str] = json.loads(answer.body)["checks"]
+    return answer.status, checks
+
+
+def test_an_object_store_outage(
+    behind_proxies: tuple[RunningHubgate, Switch, Switch], fake_hub: FakeHub
+) -> None:
+    hubgate, _db, s3 = behind_proxies
+    url = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+    expected = fake_hub.repo(MODEL_ID).head.files["model.safetensors"]
+    assert request("GET", url).status == 200
+
+    s3.take_down()
+    answer = request("GET", url)
+    assert answer.status == 503
+    assert answer.header("X-Error-Code") == "StorageUnavailable"
+    status, checks = _ready(hubgate)
+    assert status == 503
+    assert checks["object_store"].startswith("unavailable")
+    assert checks["database"] == "ok"
+    # Metadata still answers while the store is away.
+    assert request("HEAD", url).status == 200
+
+    s3.bring_up()
+    assert _ready(hubgate)[0] == 200
+    again = request("GET", url)
+    assert again.status == 200
+    assert again.body == expected.blob.read(0, expected.size)
+
+
+def test_a_database_outage(behind_proxies: tuple[RunningHubgate, Switch, Switch], fake_hub: FakeHub) -> None:
+    hubgate, db, _s3 = behind_proxies
+    url = f"{hubgate.url}/{MODEL_ID}/resolve/main/config.json"
+    assert request("GET", url).status == 200
+
+    db.take_down()
+    answer = request("GET", f"{hubgate.url}/api/models/{MODEL_ID}/tree/main?recursive=true")
+    assert answer.status == 503
+    assert answer.header("X-Error-Code") == "StorageUnavailable"
+    status, checks = _ready(hubgate)
+    assert status == 503
+    assert checks["database"].startswith("unavailable")
+
+    db.bring_up()
+    assert _ready(hubgate)[0] == 200
+    assert request("GET", url).status == 200
+    tree = request("GET", f"{hubgate.url}/api/models/{MODEL_ID}/tree/main?recursive=true")
+    assert tree.status == 200
+
+
+def test_nothing_is_half_written_when_the_store_fails_mid_fetch(
+    behind_proxies: tuple[RunningHubgate, Switch, Switch], fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    hubgate, _db, s3 = behind_proxies
+    s3.take_down()
+    url = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+    assert request("GET", url).status == 503
+    s3.bring_up()
+    assert hubgate.stored_objects() == []
+    # No blob row was committed for the object that never got stored: the retry fetches and serves it.
+    assert request("GET", url).status == 200
+    assert hubgate.stored_objects() == [fake_hub.repo(MODEL_ID).head.files["model.safetensors"].sha256]

@@ -1,0 +1,104 @@
+"""SIGTERM: hubgate stops taking connections but lets in-flight downloads finish within its grace period."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.fakehub import FakeHub, FakeHubServer
+from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, big_model_repo
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_sigterm_finishes_in_flight_downloads(
+    upstream: FakeHubServer, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    weights = fake_hub.add(big_model_repo()).head.files[BIG_FILE_PATH]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
+    env.update({"HUBGATE_SERVER__SHUTDOWN_GRACE_S": "30", "HUBGATE_SERVER__FETCH_WAIT_S": "60"})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mirror.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--upstream",
+            upstream.url,
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port)
+        # Warm the file, then read it slowly so that the download is in flight when SIGTERM arrives.
+        _get_all(port, f"/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}")
+        result: dict[str, bytes] = {}
+        reader = threading.Thread(
+            target=lambda: result.update(
+                body=_get_all(port, f"/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}", slow=True)
+            )
+        )
+        reader.start()
+        time.sleep(0.5)
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        refused = False
+        try:
+            _get_all(port, "/healthz")
+        except OSError:
+            refused = True
+        assert refused, "a draining hubgate takes no new connections"
+        reader.join(timeout=60)
+        assert hashlib.sha256(result["body"]).hexdigest() == weights.sha256
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            _get_all(port, "/healthz")
+        except OSError:
+            time.sleep(0.1)
+        else:
+            return
+    raise TimeoutError("hubgate did not start")
+
+
+def _get_all(port: int, path: str, *, slow: bool = False) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        chunks = []
+        while chunk := response.read(1 << 20):
+            chunks.append(chunk)
+            if slow:
+                time.sleep(0.05)  # about 20 MB/s: the 50 MB body takes a few seconds
+        return b"".join(chunks)
+    finally:
+        connection.close()

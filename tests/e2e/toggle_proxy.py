@@ -1,0 +1,81 @@
+"""A loopback TCP proxy that can be taken down and brought back, to simulate a dependency's outage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Switch:
+    port: int = 0
+    down: bool = False
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    def take_down(self) -> None:
+        """New connections are refused (closed at once) and open ones are cut."""
+        self.down = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._cut_all)
+
+    def bring_up(self) -> None:
+        self.down = False
+
+    def _cut_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+
+@contextlib.contextmanager
+def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
+    switch = Switch()
+    started = threading.Event()
+    stop: dict[str, asyncio.Event] = {}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while chunk := await reader.read(1 << 16):
+                writer.write(chunk)
+                await writer.drain()
+        with contextlib.suppress(Exception):
+            writer.close()
+
+    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if switch.down:
+            client_writer.transport.abort()
+            return
+        try:
+            server_reader, server_writer = await asyncio.open_connection(host, port)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        switch._writers.update({client_writer, server_writer})
+        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+        switch._writers.difference_update({client_writer, server_writer})
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        switch.port = server.sockets[0].getsockname()[1]
+        switch._loop = asyncio.get_running_loop()
+        stop["event"] = asyncio.Event()
+        started.set()
+        async with server:
+            await stop["event"].wait()
+            switch._cut_all()
+            await asyncio.sleep(0.05)  # let the aborted transports finish closing
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), name="toggle-proxy", daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield switch
+    finally:
+        loop = switch._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(stop["event"].set)
+        thread.join(timeout=10)
