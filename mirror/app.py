@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -90,9 +89,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICES] = services
         services.downloads.start()
+        stop = asyncio.Event()
         background = asyncio.gather(
-            services.reevaluator.loop(settings.policy.reevaluate_interval_s),
-            services.housekeeper.loop(settings.storage.housekeeping_interval_s),
+            services.reevaluator.loop(settings.policy.reevaluate_interval_s, stop),
+            services.housekeeper.loop(settings.storage.housekeeping_interval_s, stop),
         )
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
@@ -101,10 +101,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             policy.version,
         )
         yield
-        background.cancel()
-        # Wait for the cancellation to land before the database goes away under the job.
-        with contextlib.suppress(asyncio.CancelledError):
-            await background
+        # Let a round in progress finish: cancelled mid-transaction, a database connection can wedge shutdown.
+        stop.set()
+        try:
+            await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
+        except TimeoutError:
+            log.warning("background jobs did not finish within the grace period; stopping them")
         await services.prefetcher.drain()
         await services.pipeline.flights.drain()
     finally:

@@ -88,8 +88,10 @@ class Housekeeper:
             log.info("evicted %d blobs (%d bytes) to stay within %d bytes", count, freed, self._max_bytes)
         return Swept(objects=count, bytes=freed)
 
-    async def loop(self, interval_s: float) -> None:
-        while True:
+    async def loop(self, interval_s: float, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; a round in progress finishes (never cancelled mid-transaction)."""
+        while not stop.is_set():
             with contextlib.suppress(DatabaseUnavailable, ObjectStoreError):
                 await self.enforce_budget()
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)

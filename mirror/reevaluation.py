@@ -143,11 +143,12 @@ class Reevaluator:
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
 
-    async def loop(self, interval_s: float) -> None:
-        """Run forever (cancelled at shutdown); a failed round is logged and retried next time."""
-        while True:
+    async def loop(self, interval_s: float, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; a round in progress finishes (never cancelled mid-transaction)."""
+        while not stop.is_set():
             with contextlib.suppress(DatabaseUnavailable, ObjectStoreError):
                 changed = await self.run_once()
                 if changed:
                     log.info("re-evaluation changed %d reviews", changed)
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
