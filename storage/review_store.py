@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import event_hash
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 from storage.records import (
     ApiToken,
     AuditEvent,
@@ -65,6 +66,15 @@ def _review(row: ReviewRow) -> ReviewRecord:
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
     )
+
+
+def _review_from_mapping(row: Any) -> ReviewRecord:
+    values = dict(row)
+    for name in ("created_at", "updated_at"):
+        values[name] = _aware(values[name])
+    if values["waiver_expires_at"] is not None:
+        values["waiver_expires_at"] = _aware(values["waiver_expires_at"])
+    return ReviewRecord(**values)
 
 
 def _event(row: AuditEventRow) -> AuditEvent:
@@ -196,11 +206,15 @@ class ReviewStore:
             return None if row is None else _review(row)
 
     async def find(self, subject_kind: str, subject: str) -> ReviewRecord | None:
-        async with self._session() as session:
-            row = await session.scalar(
-                select(ReviewRow).where(ReviewRow.subject_kind == subject_kind, ReviewRow.subject == subject)
-            )
-            return None if row is None else _review(row)
+        # On every file request: a Core query on a pooled connection, no ORM session bookkeeping.
+        table = ReviewRow.__table__
+        query = select(table).where(table.c.subject_kind == subject_kind, table.c.subject == subject)
+        try:
+            async with self._db.engine.connect() as connection:
+                row = (await connection.execute(query)).mappings().first()
+        except (OperationalError, InterfaceError, OSError) as exc:
+            raise DatabaseUnavailable(f"metadata database unavailable: {type(exc).__name__}") from exc
+        return None if row is None else _review_from_mapping(row)
 
     async def states(self, subject_kind: str, subjects: Sequence[str]) -> dict[str, ReviewRecord]:
         async with self._session() as session:
