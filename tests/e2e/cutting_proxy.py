@@ -53,12 +53,20 @@ def cutting_proxy(target_url: str, *, cut_after_bytes: int) -> Iterator[tuple[st
             with contextlib.suppress(Exception):
                 writer.close()
 
+    open_writers: set[asyncio.StreamWriter] = set()
+
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         server_reader, server_writer = await asyncio.open_connection(parts.hostname, parts.port)
-        await asyncio.gather(
-            pipe(client_reader, server_writer, downstream=False, peer=client_writer),
-            pipe(server_reader, client_writer, downstream=True, peer=server_writer),
-        )
+        open_writers.update({client_writer, server_writer})
+        try:
+            await asyncio.gather(
+                pipe(client_reader, server_writer, downstream=False, peer=client_writer),
+                pipe(server_reader, client_writer, downstream=True, peer=server_writer),
+            )
+        finally:
+            open_writers.difference_update({client_writer, server_writer})
+            for writer in (client_writer, server_writer):
+                writer.transport.abort()
 
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -67,6 +75,10 @@ def cutting_proxy(target_url: str, *, cut_after_bytes: int) -> Iterator[tuple[st
         started.set()
         async with server:
             await stop.wait()
+            # Keep-alive connections still open would be dropped unclosed with the loop: close them.
+            for writer in list(open_writers):
+                writer.transport.abort()
+            await asyncio.sleep(0.05)
 
     thread = threading.Thread(target=lambda: asyncio.run(main()), name="cutting-proxy", daemon=True)
     thread.start()
