@@ -41,7 +41,7 @@ def cutting_proxy(target_url: str, *, cut_after_bytes: int) -> Iterator[tuple[st
                     state.cuts_left -= 1
                     writer.write(chunk[: max(0, state.cut_after_bytes - sent)])
                     await writer.drain()
-                    writer.transport.abort()
+                    _close(writer)
                     peer.transport.abort()
                     return
                 sent += len(chunk)
@@ -66,7 +66,7 @@ def cutting_proxy(target_url: str, *, cut_after_bytes: int) -> Iterator[tuple[st
         finally:
             open_writers.difference_update({client_writer, server_writer})
             for writer in (client_writer, server_writer):
-                writer.transport.abort()
+                _close(writer)
 
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -77,7 +77,7 @@ def cutting_proxy(target_url: str, *, cut_after_bytes: int) -> Iterator[tuple[st
             await stop.wait()
             # Keep-alive connections still open would be dropped unclosed with the loop: close them.
             for writer in list(open_writers):
-                writer.transport.abort()
+                _close(writer)
             await asyncio.sleep(0.05)
 
     thread = threading.Thread(target=lambda: asyncio.run(main()), name="cutting-proxy", daemon=True)
@@ -92,3 +92,9 @@ def cutting_proxy(target_url: str, *, cut_after_bytes: int) -> Iterator[tuple[st
         assert isinstance(stop_event, asyncio.Event)
         loop.call_soon_threadsafe(stop_event.set)
         thread.join(timeout=10)
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection and close the writer, so nothing is left for the garbage collector."""
+    writer.transport.abort()
+    writer.close()

@@ -27,7 +27,7 @@ class Switch:
 
     def _cut_all(self) -> None:
         for writer in list(self._writers):
-            writer.transport.abort()
+            _close(writer)
         self._writers.clear()
 
 
@@ -47,12 +47,12 @@ def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
 
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         if switch.down:
-            client_writer.transport.abort()
+            _close(client_writer)
             return
         try:
             server_reader, server_writer = await asyncio.open_connection(host, port)
         except OSError:
-            client_writer.transport.abort()
+            _close(client_writer)
             return
         switch._writers.update({client_writer, server_writer})
         await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
@@ -79,3 +79,9 @@ def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
         if loop is not None:
             loop.call_soon_threadsafe(stop["event"].set)
         thread.join(timeout=10)
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection and close the writer, so nothing is left for the garbage collector."""
+    writer.transport.abort()
+    writer.close()
