@@ -128,40 +128,23 @@ class ReviewStore:
         head = await session.get(AuditHeadRow, 1, populate_existing=True)
         if head is None:  # pragma: no cover - created by the migration
             raise RuntimeError("audit_head row missing: run `hubgate migrate`")
-        at = utcnow()
-        digest = event_hash(
-            event_id=head.last_id,
-            at=at,
-            actor=actor,
-            role=role,
-            action=action,
-            review_id=review_id,
-            subject=subject,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason,
-            rule_ids=rule_ids,
-            report_digest=report_digest,
-            prev_hash=head.last_hash,
-        )
-        session.add(
-            AuditEventRow(
-                id=head.last_id,
-                at=at,
-                actor=actor,
-                role=role,
-                action=action,
-                review_id=review_id,
-                subject=subject,
-                from_state=from_state,
-                to_state=to_state,
-                reason=reason,
-                rule_ids=rule_ids,
-                report_digest=report_digest,
-                prev_hash=head.last_hash,
-                hash=digest,
-            )
-        )
+        # One field set feeds both the hash and the row, so the two can never disagree.
+        fields: dict[str, Any] = {
+            "at": utcnow(),
+            "actor": actor,
+            "role": role,
+            "action": action,
+            "review_id": review_id,
+            "subject": subject,
+            "from_state": from_state,
+            "to_state": to_state,
+            "reason": reason,
+            "rule_ids": rule_ids,
+            "report_digest": report_digest,
+            "prev_hash": head.last_hash,
+        }
+        digest = event_hash(event_id=head.last_id, **fields)
+        session.add(AuditEventRow(id=head.last_id, hash=digest, **fields))
         head.last_hash = digest
 
     async def audit(self, *, actor: str, role: str, action: str, subject: str, reason: str = "") -> None:
