@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 REGION = "us-east-1"
 _STARTUP_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
+# Every bucket is a collection that gets two volumes of its own. Left alone, `weed mini` caps the volume
+# count at free disk / volume size (1 GiB), so a suite that takes a bucket per test ran out of volumes on
+# a small CI disk and PutObject answered 500 InternalError. Volumes are sparse files: a fixed cap only
+# bounds bookkeeping, and a smaller volume size keeps what a test writes in few of them.
+_MAX_VOLUMES = 1000
+_VOLUME_SIZE_LIMIT_MB = 256
 # Every listener `weed mini` opens; each gets its own free loopback port so parallel runs never collide.
 _PORT_FLAGS = (
     "master.port",
@@ -182,6 +188,8 @@ def _start(workdir: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3, list[int]
         "-admin.ui=false",
         "-master.telemetry=false",  # no traffic off this machine
         "-volume.preStopSeconds=0",
+        f"-volume.max={_MAX_VOLUMES}",
+        f"-master.volumeSizeLimitMB={_VOLUME_SIZE_LIMIT_MB}",
     ]
     log = (workdir / "weed.log").open("wb")
     # A minimal environment: no developer's AWS_* or WEED_* variables, no ~/.seaweedfs config files.
