@@ -236,3 +236,32 @@ class PinRow(Base):
     commit: Mapped[str] = mapped_column(String(40), primary_key=True)
     pinned_by: Mapped[str] = mapped_column(String(200), nullable=False)
     pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class SignatureCheckRow(Base):
+    """The outcome of checking a revision's model signature (`model.sig`) against the trust policy.
+
+    One row per repo revision, replaced when the revision is checked again (a new trust policy)."""
+
+    __tablename__ = "signature_checks"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    commit: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # verified | failed | unsigned | not-required
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    method: Mapped[str] = mapped_column(String(16), nullable=False, default="")  # key | certificate | keyless
+    signer: Mapped[str] = mapped_column(String(500), nullable=False, default="")  # key fingerprint or identity
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    trust_rule: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ApprovedPinRow(Base):
+    """A repo whose branches and tags resolve to the newest approved commit, not upstream's newest
+    (`hubgate pin org/repo --approved`); the policy file can turn this on by glob as well."""
+
+    __tablename__ = "approved_pins"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    pinned_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
