@@ -13,6 +13,10 @@ make_venv .venv -e ".[test,model]"
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
+# Chromium for the review page's browser tests (Playwright drives it; it never downloads a browser itself).
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 echo "== ruff and mypy"
 .venv/bin/ruff check .
@@ -23,8 +27,8 @@ echo "== tests (latest huggingface_hub, local disk + SQLite)"
 .venv/bin/pytest "$@"
 
 echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL"
-HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -m "not model" -p no:cacheprovider
+HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -m "not model and not browser" -p no:cacheprovider
 
 echo "== end-to-end tests on huggingface_hub 0.36.x"
 make_venv .venv-hub036 -e ".[test]" "huggingface_hub>=0.36,<0.37"
-.venv-hub036/bin/pytest tests/e2e -m "not model" -p no:cacheprovider
+.venv-hub036/bin/pytest tests/e2e -m "not model and not browser" -p no:cacheprovider
