@@ -408,16 +408,17 @@ class ReviewStore:
     async def list_reviews(
         self,
         *,
-        state: str | None = None,
+        states: Sequence[str] = (),
         repo: str | None = None,
         severity: str | None = None,
         after_id: int = 0,
         limit: int = 100,
     ) -> list[ReviewRecord]:
+        """Reviews in any of `states` (all states when empty), by id, after `after_id`."""
         async with self._session() as session:
             query = select(ReviewRow).where(ReviewRow.id > after_id)
-            if state:
-                query = query.where(ReviewRow.state == state)
+            if states:
+                query = query.where(ReviewRow.state.in_(states))
             if repo:
                 query = query.where(ReviewRow.repo_id == repo)
             if severity:
