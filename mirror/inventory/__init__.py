@@ -1,0 +1,1 @@
+"""Inventory and SBOM: every revision hubgate served, its origin, licence, reviews and downloads."""

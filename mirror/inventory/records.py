@@ -1,0 +1,302 @@
+"""The inventory as reports and SBOMs read it: one view per served revision, with everything joined.
+
+Views are built from what storage holds, plus the publisher table; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mirror.approvals import ReviewState
+from mirror.inventory.publishers import Publisher, PublisherTable
+from storage.inventory_store import (
+    EVERYTHING,
+    DownloadTally,
+    InventoryStore,
+    ReviewMark,
+    Scope,
+    StoredFile,
+    StoredRevision,
+)
+from storage.records import RepoKey
+
+NOT_REQUIRED = "not-required"  # a revision whose licence needed no human: no review was kept
+NOT_FETCHED = "not-fetched"  # a file hubgate knows of but never fetched: no verdict yet
+UNCHECKED = "unchecked"  # a revision whose signature was never checked
+UNRECORDED = "unrecorded"  # a revision served before the gate recorded licences
+
+
+@dataclass(frozen=True, slots=True)
+class Licence:
+    """One licence as a model card states it (`license`, and for `other`: `license_name`)."""
+
+    licence: str | None
+    name: str | None = None
+    link: str | None = None
+
+    @property
+    def shown(self) -> str:
+        if (self.licence or "").lower() == "other":
+            return f"other ({self.name})" if self.name else "other"
+        return self.licence or "none stated"
+
+
+@dataclass(frozen=True, slots=True)
+class Ancestor:
+    repo_id: str
+    licences: tuple[Licence, ...]
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    pipeline_tag: str = ""
+    library_name: str = ""
+    base_models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    downloads: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(downloads=self.downloads + other.downloads, bytes=self.bytes + other.bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class FileView:
+    path: str
+    size: int
+    sha256: str | None
+    git_oid: str
+    lfs: bool
+    review_state: str  # a review state, or "not-fetched"
+    review_id: int | None
+    served: Tally
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionView:
+    repo_type: str  # model | dataset | space
+    repo_id: str
+    commit: str
+    publisher: Publisher
+    licences: tuple[Licence, ...]
+    licence_bucket: str  # the strictest over the lineage, as the gate resolved it; or "unrecorded"
+    licence_verdict: str  # allow | review | deny, or "" when unrecorded
+    policy_version: str
+    lineage: tuple[Ancestor, ...]
+    card: Card
+    signature: str  # verified | failed | unsigned | not-required | unchecked
+    signer: str
+    review_state: str  # the revision review's state, or "not-required"
+    review_id: int | None
+    first_served_at: datetime
+    last_served_at: datetime
+    files: tuple[FileView, ...]
+    by_identity: Mapping[str, Tally] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.repo_id.split("/", 1)[1] if "/" in self.repo_id else self.repo_id
+
+    @property
+    def namespace(self) -> str | None:
+        return self.repo_id.split("/", 1)[0] if "/" in self.repo_id else None
+
+    @property
+    def served(self) -> Tally:
+        return sum(self.by_identity.values(), Tally())
+
+    @property
+    def served_paths(self) -> tuple[str, ...]:
+        return tuple(view.path for view in self.files if view.served.downloads)
+
+    @property
+    def licence_shown(self) -> str:
+        return " + ".join(licence.shown for licence in self.licences) if self.licences else UNRECORDED
+
+    @property
+    def approved(self) -> bool:
+        """The gate let the revision through: its licence (if a human was needed) and every file it
+        fetched are approved."""
+        revision_ok = self.review_state in (NOT_REQUIRED, ReviewState.APPROVED.value)
+        files_ok = all(view.review_state in (NOT_FETCHED, ReviewState.APPROVED.value) for view in self.files)
+        return revision_ok and files_ok and self.licence_verdict != ""
+
+    def to_dict(self) -> dict[str, Any]:
+        served = self.served
+        return {
+            "repo_type": self.repo_type,
+            "repo_id": self.repo_id,
+            "commit": self.commit,
+            "origin": {
+                "org": self.publisher.org,
+                "organisation": self.publisher.organisation,
+                "country": self.publisher.country,
+                "family": self.publisher.family,
+            },
+            "licence": {
+                "stated": [
+                    {"licence": item.licence, "name": item.name, "link": item.link} for item in self.licences
+                ],
+                "bucket": self.licence_bucket,
+                "verdict": self.licence_verdict,
+                "policy_version": self.policy_version,
+                "lineage": [
+                    {
+                        "repo_id": ancestor.repo_id,
+                        "licences": [item.shown for item in ancestor.licences],
+                        "bucket": ancestor.bucket,
+                    }
+                    for ancestor in self.lineage
+                ],
+            },
+            "card": {
+                "pipeline_tag": self.card.pipeline_tag,
+                "library_name": self.card.library_name,
+                "base_model": list(self.card.base_models),
+                "datasets": list(self.card.datasets),
+                "language": list(self.card.languages),
+            },
+            "signature": {"status": self.signature, "signer": self.signer},
+            "review": {"state": self.review_state, "id": self.review_id},
+            "approved": self.approved,
+            "first_served_at": self.first_served_at.isoformat(),
+            "last_served_at": self.last_served_at.isoformat(),
+            "downloads": {
+                "count": served.downloads,
+                "bytes": served.bytes,
+                "by_identity": {
+                    identity: {"count": tally.downloads, "bytes": tally.bytes}
+                    for identity, tally in sorted(self.by_identity.items())
+                },
+            },
+            "files": [
+                {
+                    "path": view.path,
+                    "size": view.size,
+                    "sha256": view.sha256,
+                    "git_oid": view.git_oid,
+                    "lfs": view.lfs,
+                    "review": {"state": view.review_state, "id": view.review_id},
+                    "downloads": {"count": view.served.downloads, "bytes": view.served.bytes},
+                }
+                for view in self.files
+            ],
+        }
+
+
+class Inventory:
+    """Reads the inventory: served revisions with their origin, licence, files, reviews and downloads."""
+
+    def __init__(self, store: InventoryStore, publishers: PublisherTable) -> None:
+        self.store = store
+        self.publishers = publishers
+
+    async def revisions(self, scope: Scope = EVERYTHING) -> list[RevisionView]:
+        stored = await self.store.revisions(scope)
+        files: dict[tuple[RepoKey, str], list[StoredFile]] = defaultdict(list)
+        for stored_file in await self.store.files(scope):
+            files[(stored_file.repo, stored_file.commit)].append(stored_file)
+        tallies: dict[tuple[RepoKey, str], list[DownloadTally]] = defaultdict(list)
+        for tally in await self.store.tallies(scope):
+            tallies[(tally.repo, tally.commit)].append(tally)
+        now = datetime.now(UTC)
+        return [
+            build_view(
+                revision,
+                files=files.get((revision.repo, revision.commit), []),
+                tallies=tallies.get((revision.repo, revision.commit), []),
+                publishers=self.publishers,
+                now=now,
+            )
+            for revision in stored
+        ]
+
+
+def build_view(
+    revision: StoredRevision,
+    *,
+    files: Sequence[StoredFile],
+    tallies: Sequence[DownloadTally],
+    publishers: PublisherTable,
+    now: datetime,
+) -> RevisionView:
+    """Join one stored revision with its own files and download tallies."""
+    per_path: dict[str, Tally] = {}
+    per_identity: dict[str, Tally] = {}
+    for tally in tallies:
+        counted = Tally(downloads=tally.count, bytes=tally.bytes)
+        per_path[tally.path] = per_path.get(tally.path, Tally()) + counted
+        per_identity[tally.identity] = per_identity.get(tally.identity, Tally()) + counted
+    views = tuple(
+        FileView(
+            path=stored.path,
+            size=stored.size,
+            sha256=stored.sha256,
+            git_oid=stored.git_oid,
+            lfs=stored.lfs,
+            review_state=NOT_FETCHED if stored.review is None else effective_state(stored.review, now),
+            review_id=None if stored.review is None else stored.review.id,
+            served=per_path.get(stored.path, Tally()),
+        )
+        for stored in files
+    )
+    facts = revision.facts
+    recorded = bool(facts.licence_bucket)
+    signature = revision.signature
+    return RevisionView(
+        repo_type=revision.repo.repo_type,
+        repo_id=revision.repo.repo_id,
+        commit=revision.commit,
+        publisher=publishers.lookup(revision.repo.repo_id),
+        licences=tuple(
+            Licence(licence=item.get("licence"), name=item.get("name"), link=item.get("link"))
+            for item in json.loads(facts.licences)
+        ),
+        licence_bucket=facts.licence_bucket if recorded else UNRECORDED,
+        licence_verdict=facts.licence_verdict,
+        policy_version=facts.policy_version,
+        lineage=tuple(
+            Ancestor(
+                repo_id=item["repo_id"],
+                licences=tuple(
+                    Licence(licence=pair.get("licence"), name=pair.get("name")) for pair in item["licences"]
+                ),
+                bucket=item["bucket"],
+            )
+            for item in json.loads(facts.lineage)
+        ),
+        card=Card(
+            pipeline_tag=facts.pipeline_tag,
+            library_name=facts.library_name,
+            base_models=tuple(json.loads(facts.base_models)),
+            datasets=tuple(json.loads(facts.datasets)),
+            languages=tuple(json.loads(facts.languages)),
+        ),
+        signature=UNCHECKED if signature is None else signature.status,
+        signer="" if signature is None else signature.signer,
+        review_state=NOT_REQUIRED if revision.review is None else effective_state(revision.review, now),
+        review_id=None if revision.review is None else revision.review.id,
+        first_served_at=revision.first_served_at,
+        last_served_at=revision.last_served_at,
+        files=views,
+        by_identity=per_identity,
+    )
+
+
+def effective_state(review: ReviewMark, now: datetime) -> str:
+    """The state a request would see now: an approval whose waiver expired is a quarantine again."""
+    expires = review.waiver_expires_at
+    if review.state == ReviewState.APPROVED.value and expires is not None and expires <= now:
+        return ReviewState.QUARANTINED.value
+    return review.state

@@ -1,0 +1,225 @@
+"""Origin and licence reports: how much of what hubgate served comes from which country and publisher,
+under which licences. JSON for machines, CSV for spreadsheets, a table for the terminal.
+
+Every figure counts served downloads only (files actually sent): `revisions` served, `files` (distinct
+paths of those revisions that were served), `downloads` (requests), `bytes` sent, distinct client
+`identities`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mirror.inventory.records import RevisionView
+
+FORMATS = ("table", "json", "csv")
+KINDS = ("origins", "licences")
+
+
+@dataclass
+class _Tally:
+    """Served figures of a group of revisions."""
+
+    revisions: set[tuple[str, str, str]] = field(default_factory=set)
+    files: set[tuple[str, str, str, str]] = field(default_factory=set)
+    downloads: int = 0
+    bytes: int = 0
+    identities: set[str] = field(default_factory=set)
+    buckets: Counter[str] = field(default_factory=Counter)
+    countries: Counter[str] = field(default_factory=Counter)
+    publishers: set[str] = field(default_factory=set)
+
+    def add(self, revision: RevisionView) -> None:
+        key = (revision.repo_type, revision.repo_id, revision.commit)
+        if key not in self.revisions:
+            self.buckets[revision.licence_bucket] += 1
+            self.countries[revision.publisher.country] += 1
+        self.revisions.add(key)
+        self.files.update((*key, path) for path in revision.served_paths)
+        served = revision.served
+        self.downloads += served.downloads
+        self.bytes += served.bytes
+        self.identities.update(revision.by_identity)
+        self.publishers.add(revision.publisher.org)
+
+    def figures(self) -> dict[str, int]:
+        return {
+            "revisions": len(self.revisions),
+            "files": len(self.files),
+            "downloads": self.downloads,
+            "bytes": self.bytes,
+            "identities": len(self.identities),
+        }
+
+
+def _group(revisions: Iterable[RevisionView], key: Callable[[RevisionView], Any]) -> dict[Any, _Tally]:
+    groups: dict[Any, _Tally] = {}
+    for revision in revisions:
+        groups.setdefault(key(revision), _Tally()).add(revision)
+    return groups
+
+
+def _ordered(groups: dict[Any, _Tally]) -> list[tuple[Any, _Tally]]:
+    # Largest first (bytes, then downloads), then by name so equal rows keep a stable order.
+    return sorted(groups.items(), key=lambda item: (-item[1].bytes, -item[1].downloads, str(item[0])))
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def origins(revisions: Sequence[RevisionView], *, now: datetime | None = None) -> dict[str, Any]:
+    """Served revisions by country and by publisher, with the licence buckets of each."""
+    total = _group(revisions, lambda _: "all").get("all", _Tally())
+    by_country = [
+        {
+            "country": country,
+            **tally.figures(),
+            "share_of_bytes": _share(tally.bytes, total.bytes),
+            "publishers": sorted(tally.publishers),
+            "licence_buckets": dict(sorted(tally.buckets.items())),
+        }
+        for country, tally in _ordered(_group(revisions, lambda r: r.publisher.country))
+    ]
+    publishers = {r.publisher.org: r.publisher for r in revisions}
+    by_publisher = [
+        {
+            "org": org,
+            "organisation": publishers[org].organisation,
+            "country": publishers[org].country,
+            "family": publishers[org].family,
+            **tally.figures(),
+            "share_of_bytes": _share(tally.bytes, total.bytes),
+            "licence_buckets": dict(sorted(tally.buckets.items())),
+        }
+        for org, tally in _ordered(_group(revisions, lambda r: r.publisher.org))
+    ]
+    return {
+        "report": "origins",
+        "generated_at": (now or datetime.now(UTC)).isoformat(),
+        "totals": total.figures(),
+        "by_country": by_country,
+        "by_publisher": by_publisher,
+    }
+
+
+def licences(revisions: Sequence[RevisionView], *, now: datetime | None = None) -> dict[str, Any]:
+    """Served revisions by licence bucket (as the gate resolved it) and by stated licence."""
+    total = _group(revisions, lambda _: "all").get("all", _Tally())
+    by_bucket = [
+        {
+            "bucket": bucket,
+            **tally.figures(),
+            "share_of_bytes": _share(tally.bytes, total.bytes),
+            "countries": dict(sorted(tally.countries.items())),
+        }
+        for bucket, tally in _ordered(_group(revisions, lambda r: r.licence_bucket))
+    ]
+    by_licence = [
+        {
+            "licence": licence,
+            "bucket": bucket,
+            **tally.figures(),
+            "publishers": sorted(tally.publishers),
+            "countries": dict(sorted(tally.countries.items())),
+        }
+        for (licence, bucket), tally in _ordered(
+            _group(revisions, lambda r: (r.licence_shown, r.licence_bucket))
+        )
+    ]
+    return {
+        "report": "licences",
+        "generated_at": (now or datetime.now(UTC)).isoformat(),
+        "totals": total.figures(),
+        "by_bucket": by_bucket,
+        "by_licence": by_licence,
+    }
+
+
+def build(kind: str, revisions: Sequence[RevisionView]) -> dict[str, Any]:
+    if kind == "origins":
+        return origins(revisions)
+    if kind == "licences":
+        return licences(revisions)
+    raise ValueError(f"unknown report {kind!r}: use {' or '.join(KINDS)}")
+
+
+# -- rendering -------------------------------------------------------------------------------------------
+
+_FIGURES = ("revisions", "files", "downloads", "bytes", "identities")
+# The rows a CSV holds (one table per report: the most detailed one) and the columns a table shows.
+_DETAIL = {
+    "origins": ("by_publisher", ("org", "organisation", "country", "family", *_FIGURES, "licence_buckets")),
+    "licences": ("by_licence", ("licence", "bucket", *_FIGURES, "publishers", "countries")),
+}
+_SUMMARY = {
+    "origins": ("by_country", ("country", *_FIGURES, "share_of_bytes", "publishers")),
+    "licences": ("by_bucket", ("bucket", *_FIGURES, "share_of_bytes", "countries")),
+}
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}={count}" for key, count in value.items())
+    if isinstance(value, list):
+        return "; ".join(str(item) for item in value)
+    if isinstance(value, float):
+        return f"{value:.1%}"
+    return str(value)
+
+
+def render_csv(report: dict[str, Any]) -> str:
+    section, columns = _DETAIL[report["report"]]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in report[section]:
+        writer.writerow([_cell(row[column]) for column in columns])
+    return buffer.getvalue()
+
+
+def render_table(report: dict[str, Any]) -> str:
+    kind = report["report"]
+    totals = report["totals"]
+    lines = [
+        f"{kind}: {totals['revisions']} revisions, {totals['files']} files, {totals['downloads']} downloads, "
+        f"{_size(totals['bytes'])} to {totals['identities']} identities",
+    ]
+    for section, columns in (_SUMMARY[kind], _DETAIL[kind]):
+        lines += ["", section.replace("_", " ") + ":", *_table(report[section], columns)]
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    cells = [
+        [_cell(row[column]) if column != "bytes" else _size(row[column]) for column in columns]
+        for row in rows
+    ]
+    widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
+    numeric = {i for i, column in enumerate(columns) if column in (*_FIGURES, "share_of_bytes")}
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            value.rjust(widths[i]) if i in numeric else value.ljust(widths[i])
+            for i, value in enumerate(values)
+        ]
+        return "  ".join(parts).rstrip()
+
+    if not rows:
+        return ["  (nothing served yet)"]
+    return [line(columns), line(["-" * width for width in widths]), *(line(row) for row in cells)]
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover

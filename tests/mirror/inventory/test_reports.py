@@ -1,0 +1,169 @@
+"""Origin and licence reports: the figures of a hand-built multi-publisher inventory, in every format."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from mirror.inventory import reports
+from mirror.inventory.records import Licence, Tally
+from tests.mirror.inventory.views import file_view, revision_view
+
+INVENTORY = [
+    revision_view(
+        "Qwen/Qwen3-0.6B",
+        commit="1" * 40,
+        files=(
+            file_view("model.safetensors", downloads=2, sent=200),
+            file_view("config.json", downloads=1, sent=10),
+            file_view("README.md"),  # known, never served: not a served file
+        ),
+        by_identity={"anonymous": Tally(2, 200), "id1": Tally(1, 10)},
+    ),
+    revision_view(
+        "Qwen/Qwen2.5-3B",
+        commit="2" * 40,
+        licences=(Licence("other", "qwen-research"),),
+        bucket="research",
+        files=(file_view("model.safetensors", downloads=1, sent=50),),
+    ),
+    revision_view(
+        "deepseek-ai/DeepSeek-R1",
+        commit="3" * 40,
+        licences=(Licence("mit"),),
+        files=(file_view("model.safetensors", downloads=1, sent=100),),
+        by_identity={"id1": Tally(1, 100)},
+    ),
+    revision_view(
+        "meta-llama/Llama-3.2-1B",
+        commit="4" * 40,
+        licences=(Licence("llama3.2"),),
+        bucket="vendor",
+        files=(file_view("model.safetensors", downloads=1, sent=300),),
+        by_identity={"id2": Tally(1, 300)},
+    ),
+    revision_view(
+        "someone/model",
+        commit="5" * 40,
+        licences=(Licence(None),),
+        bucket="unknown",
+        files=(file_view("model.safetensors", downloads=1, sent=5),),
+    ),
+]
+
+
+def _figures(revisions: int, files: int, downloads: int, sent: int, identities: int) -> dict[str, int]:
+    return {
+        "revisions": revisions,
+        "files": files,
+        "downloads": downloads,
+        "bytes": sent,
+        "identities": identities,
+    }
+
+
+def test_origins_by_country_and_publisher() -> None:
+    report = reports.origins(INVENTORY)
+    assert report["report"] == "origins"
+    assert report["totals"] == _figures(5, 6, 7, 665, 3)
+    assert report["by_country"] == [
+        {
+            "country": "CN",
+            **_figures(3, 4, 5, 360, 2),
+            "share_of_bytes": 0.5414,
+            "publishers": ["Qwen", "deepseek-ai"],
+            "licence_buckets": {"permissive": 2, "research": 1},
+        },
+        {
+            "country": "US",
+            **_figures(1, 1, 1, 300, 1),
+            "share_of_bytes": 0.4511,
+            "publishers": ["meta-llama"],
+            "licence_buckets": {"vendor": 1},
+        },
+        {
+            "country": "unknown",
+            **_figures(1, 1, 1, 5, 1),
+            "share_of_bytes": 0.0075,
+            "publishers": ["someone"],
+            "licence_buckets": {"unknown": 1},
+        },
+    ]
+    assert [
+        (
+            row["org"],
+            row["organisation"],
+            row["country"],
+            row["revisions"],
+            row["bytes"],
+            row["licence_buckets"],
+        )
+        for row in report["by_publisher"]
+    ] == [
+        ("meta-llama", "Meta", "US", 1, 300, {"vendor": 1}),
+        ("Qwen", "Alibaba Cloud (Qwen team)", "CN", 2, 260, {"permissive": 1, "research": 1}),
+        ("deepseek-ai", "DeepSeek", "CN", 1, 100, {"permissive": 1}),
+        ("someone", "unknown", "unknown", 1, 5, {"unknown": 1}),
+    ]
+    qwen = report["by_publisher"][1]
+    assert (qwen["family"], qwen["files"], qwen["downloads"], qwen["identities"]) == ("Qwen", 3, 4, 2)
+
+
+def test_licences_by_bucket_and_stated_licence() -> None:
+    report = reports.licences(INVENTORY)
+    assert report["totals"] == _figures(5, 6, 7, 665, 3)
+    assert [
+        (row["bucket"], row["revisions"], row["bytes"], row["countries"]) for row in report["by_bucket"]
+    ] == [
+        ("permissive", 2, 310, {"CN": 2}),
+        ("vendor", 1, 300, {"US": 1}),
+        ("research", 1, 50, {"CN": 1}),
+        ("unknown", 1, 5, {"unknown": 1}),
+    ]
+    assert [
+        (row["licence"], row["bucket"], row["downloads"], row["bytes"], row["publishers"])
+        for row in report["by_licence"]
+    ] == [
+        ("llama3.2", "vendor", 1, 300, ["meta-llama"]),
+        ("apache-2.0", "permissive", 3, 210, ["Qwen"]),
+        ("mit", "permissive", 1, 100, ["deepseek-ai"]),
+        ("other (qwen-research)", "research", 1, 50, ["Qwen"]),
+        ("none stated", "unknown", 1, 5, ["someone"]),
+    ]
+
+
+def test_an_empty_inventory_reports_zeroes() -> None:
+    for kind in reports.KINDS:
+        report = reports.build(kind, [])
+        assert report["totals"] == _figures(0, 0, 0, 0, 0)
+        assert "(nothing served yet)" in reports.render_table(report)
+
+
+def test_csv_holds_the_detailed_rows() -> None:
+    rows = list(csv.DictReader(io.StringIO(reports.render_csv(reports.origins(INVENTORY)))))
+    assert [row["org"] for row in rows] == ["meta-llama", "Qwen", "deepseek-ai", "someone"]
+    assert rows[1]["licence_buckets"] == "permissive=1; research=1"
+    assert rows[1]["bytes"] == "260"
+    licence_rows = list(csv.DictReader(io.StringIO(reports.render_csv(reports.licences(INVENTORY)))))
+    assert (licence_rows[0]["licence"], licence_rows[0]["bucket"], licence_rows[0]["countries"]) == (
+        "llama3.2",
+        "vendor",
+        "US=1",
+    )
+
+
+def test_the_terminal_table_shows_both_sections() -> None:
+    table = reports.render_table(reports.origins(INVENTORY))
+    assert table.startswith("origins: 5 revisions, 6 files, 7 downloads, 665 B to 3 identities\n")
+    assert "\nby country:\n" in table
+    assert "\nby publisher:\n" in table
+    cn = next(line for line in table.splitlines() if line.startswith("CN "))
+    assert "54.1%" in cn
+    assert "Qwen; deepseek-ai" in cn
+
+
+def test_an_unknown_report_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="origins or licences"):
+        reports.build("volumes", INVENTORY)
