@@ -14,17 +14,29 @@ from cachetools import LRUCache
 from mirror.catalog import Catalog
 from mirror.errors import AccessDenied, MirrorError
 from mirror.hub.models import Credentials, RepoRef, RepoType
+from mirror.inventory.recorder import InventoryRecorder
 from mirror.policy import Decision, LicenceLink, PolicyEngine, Verdict
 from mirror.reviews import ReviewService, Subject
+from mirror.signatures import SignatureGate
 
 log = logging.getLogger(__name__)
 
 
 class Admission:
-    def __init__(self, *, policy: PolicyEngine, catalog: Catalog, reviews: ReviewService) -> None:
+    def __init__(
+        self,
+        *,
+        policy: PolicyEngine,
+        catalog: Catalog,
+        reviews: ReviewService,
+        inventory: InventoryRecorder,
+        signatures: SignatureGate,
+    ) -> None:
         self._policy = policy
+        self._signatures = signatures
         self._catalog = catalog
         self._reviews = reviews
+        self._inventory = inventory
         self._licence_decisions: LRUCache[tuple[RepoRef, str], Decision] = LRUCache(maxsize=20_000)
 
     def admit_repo(self, repo: RepoRef) -> None:
@@ -59,15 +71,24 @@ class Admission:
         cached = self._licence_decisions.get((repo, commit))
         if cached is not None:
             return cached
-        lineage = await self._lineage(repo, commit, credentials)
+        card = await self._card(repo, commit, credentials)
+        lineage = await self._lineage(repo, card, credentials)
         decision = self._policy.decide_licence(lineage)
+        # The inventory keeps the licence as decided here, allowed or not (reviews keep only the latter);
+        # it is written with the download log's next batch, not on this request's path.
+        self._inventory.licence_decided(repo, commit, card=card, lineage=lineage, decision=decision)
+        # The model signature is the other revision-level gate: its failures join the licence's reasons,
+        # so one revision review (and one waiver) covers both.
+        signature_reasons = await self._signatures.reasons(repo, commit, credentials)
+        decision = self._policy.extended(decision, signature_reasons, severity="high")
         self._licence_decisions[(repo, commit)] = decision
         return decision
 
-    async def _lineage(self, repo: RepoRef, commit: str, credentials: Credentials) -> list[LicenceLink]:
+    async def _lineage(
+        self, repo: RepoRef, card: dict[str, object], credentials: Credentials
+    ) -> list[LicenceLink]:
         """The repo's licences and, following `base_model`, those of its ancestors (bounded, cycle-safe)."""
         rules = self._policy.policy.licences
-        card = await self._card(repo, commit, credentials)
         lineage = [LicenceLink(repo_id=repo.repo_id, licences=_licences(card))]
         if not rules.follow_base_model or repo.repo_type is not RepoType.MODEL:
             return lineage

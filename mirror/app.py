@@ -11,6 +11,8 @@ from aiohttp import web
 
 from mirror.access import AccessChecker
 from mirror.admission import Admission
+from mirror.attestations import Attestor
+from mirror.bootstrap_admin import ensure_admin_token
 from mirror.catalog import Catalog
 from mirror.config import Settings, store_choice
 from mirror.dispatch import dispatch
@@ -18,38 +20,49 @@ from mirror.downloads import DownloadLog
 from mirror.gate import Gate
 from mirror.housekeeping import Housekeeper
 from mirror.hub.client import HubClient
+from mirror.inventory.publishers import PublisherTable, load_publishers
+from mirror.inventory.recorder import InventoryRecorder
+from mirror.inventory.records import Inventory
 from mirror.leasing import FetchLeases
 from mirror.metrics import Metrics
 from mirror.middleware import errors, header_limits, observe, request_ids
+from mirror.pinning import ApprovedPinning
 from mirror.pipeline import Pipeline
 from mirror.policy import PolicyEngine
 from mirror.policy_file import load_policy
 from mirror.prefetch import Prefetcher
 from mirror.reevaluation import Reevaluator
 from mirror.reviews import ReviewService
+from mirror.revision_approval import RevisionApproval
 from mirror.revisions import RevisionResolver
 from mirror.scanning import ScanLimits, ScanRunner
-from mirror.services import POLICY, SERVICES, SETTINGS, Services
+from mirror.services import POLICY, PUBLISHERS, SERVICES, SETTINGS, Services
+from mirror.signatures import SignatureGate
 from mirror.webhook import Webhook
 from storage import migrate
+from storage.approved_pins import ApprovedPinStore
 from storage.db import Database, PoolSettings
 from storage.factory import open_store
+from storage.inventory_store import InventoryStore
 from storage.leases import LeaseStore
 from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
+from storage.signature_store import SignatureStore
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    """Build the app. Raises PolicyError at once for an invalid policy file."""
+    """Build the app. Raises PolicyError or PublisherTableError at once for an invalid policy or
+    publisher file."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[observe, request_ids, errors, header_limits(settings.server.max_field_size)],
     )
     app[SETTINGS] = settings
     app[POLICY] = PolicyEngine(load_policy(settings.policy.path))
+    app[PUBLISHERS] = load_publishers(settings.inventory.publishers_path)
     app.cleanup_ctx.append(_services)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
@@ -84,10 +97,18 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await migrate.upgrade(database)
         else:
             await migrate.require_current(database)
+        await ensure_admin_token(settings.auth.admin_token, database)
         services = _build(
-            settings, policy=policy, database=database, session=session, runner=runner, webhook=webhook
+            settings,
+            policy=policy,
+            database=database,
+            session=session,
+            runner=runner,
+            webhook=webhook,
+            publishers=app[PUBLISHERS],
         )
         app[SERVICES] = services
+        await services.attestor.start()
         services.downloads.start()
         stop = asyncio.Event()
         background = asyncio.gather(
@@ -107,6 +128,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
         except TimeoutError:
             log.warning("background jobs did not finish within the grace period; stopping them")
+        await services.pinning.drain()
         await services.prefetcher.drain()
         await services.pipeline.flights.drain()
     finally:
@@ -128,6 +150,7 @@ def _build(
     session: aiohttp.ClientSession,
     runner: ScanRunner,
     webhook: Webhook,
+    publishers: PublisherTable,
 ) -> Services:
     """Wire every collaborator; nothing here does I/O."""
     hub = HubClient(settings.upstream, session)
@@ -155,7 +178,14 @@ def _build(
         leases=FetchLeases(LeaseStore(database), ttl_s=settings.upstream.lease_ttl_s),
     )
     retention = RetentionStore(database)
-    admission = Admission(policy=policy, catalog=catalog, reviews=reviews)
+    inventory_store = InventoryStore(database)
+    recorder = InventoryRecorder(inventory_store, policy.licences)
+    signatures = SignatureGate(
+        policy=policy, catalog=catalog, pipeline=pipeline, store=store, records=SignatureStore(database)
+    )
+    admission = Admission(
+        policy=policy, catalog=catalog, reviews=reviews, inventory=recorder, signatures=signatures
+    )
     reevaluator = Reevaluator(
         gate=gate,
         admission=admission,
@@ -172,6 +202,15 @@ def _build(
         max_bytes=settings.storage.max_bytes if settings.storage.backend == "filesystem" else 0,
         orphan_grace_s=settings.storage.orphan_grace_s,
     )
+    prefetcher = Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission)
+    approval = RevisionApproval(admission=admission, catalog=catalog, pipeline=pipeline, reviews=reviews)
+    pinning = ApprovedPinning(
+        policy=policy,
+        store=ApprovedPinStore(database),
+        catalog=catalog,
+        approval=approval,
+        prefetcher=prefetcher,
+    )
     return Services(
         settings=settings,
         hub=hub,
@@ -184,10 +223,14 @@ def _build(
         policy=policy,
         reviews=reviews,
         admission=admission,
-        downloads=DownloadLog(review_store, retention),
+        downloads=DownloadLog(review_store, retention, recorder),
         reevaluator=reevaluator,
-        prefetcher=Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission),
+        prefetcher=prefetcher,
+        pinning=pinning,
+        approval=approval,
+        attestor=Attestor(settings.attestation_key_path),
         metrics=metrics,
         retention=retention,
         housekeeper=housekeeper,
+        inventory=Inventory(inventory_store, publishers),
     )

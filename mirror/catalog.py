@@ -118,6 +118,23 @@ class Catalog:
             record=_tree_entries,
         )
 
+    async def list_files(self, repo: RepoRef, commit: str, credentials: Credentials) -> list[FileEntry]:
+        """Every file of the repo at `commit` (the recursive tree, all pages)."""
+        entries: list[FileEntry] = []
+        cursor: str | None = None
+        while True:
+            params: Params = (("recursive", "true"),)
+            if cursor:
+                params += (("cursor", cursor),)
+            page = await self.tree(repo, commit, "", params, credentials)
+            for item in json.loads(page.body):
+                entry = entry_from_tree_item(item)
+                if entry is not None:
+                    entries.append(entry)
+            cursor = page.next_cursor
+            if cursor is None:
+                return entries
+
     async def file_entry(
         self, repo: RepoRef, commit: str, path: str, credentials: Credentials
     ) -> FileEntry | None:

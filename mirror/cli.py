@@ -16,6 +16,8 @@ from mirror import cli_api, cli_local, logs
 from mirror.app import create_app
 from mirror.config import Settings, load_settings
 from mirror.errors import MirrorError
+from mirror.inventory import commands as inventory_commands
+from mirror.inventory.publishers import PublisherTableError
 from mirror.policy_file import PolicyError, default_policy_text, load_policy
 from mirror.server import server_options
 from scanners.cli import main as scan_main
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _token_commands(sub)
     _review_commands(sub)
+    inventory_commands.add_commands(sub, local=_local, settings_flags=_settings_flags)
 
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -86,15 +89,31 @@ def _parser() -> argparse.ArgumentParser:
     gc.set_defaults(run=_local(cli_local.gc))
 
     for name, helptext, command in (
-        ("pin", "keep a revision's blobs whatever the retention budget", cli_local.pin),
-        ("unpin", "remove a revision's pin (all pins of the repo without @revision)", cli_local.unpin),
+        (
+            "pin",
+            "keep a revision's blobs whatever the retention budget (--approved: pin the repo's refs)",
+            cli_local.pin,
+        ),
+        (
+            "unpin",
+            "remove a revision's pin (all pins of the repo without @revision; --approved: the repo's)",
+            cli_local.unpin,
+        ),
     ):
         pinning = sub.add_parser(name, help=helptext)
         _settings_flags(pinning)
         pinning.add_argument("repo", metavar="org/repo[@revision]")
         pinning.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
         pinning.add_argument("--by", default=os.environ.get("USER", "cli"), help="who pins (recorded)")
+        pinning.add_argument(
+            "--approved",
+            action="store_true",
+            help="approved-revision pinning of the whole repo: branches and tags resolve to their newest "
+            "approved commit until upstream's newer one passes review",
+        )
         pinning.set_defaults(run=_local(command))
+
+    _provenance_commands(sub)
 
     prefetch = sub.add_parser("prefetch", help="fetch, verify and scan a revision ahead of users")
     _api_flags(prefetch)
@@ -107,6 +126,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     prefetch.set_defaults(run=cli_api.prefetch)
     return parser
+
+
+def _provenance_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    attest = sub.add_parser(
+        "attest", help="hubgate's signed attestation of an approved revision (OpenSSF model signature)"
+    )
+    _api_flags(attest)
+    attest.add_argument("repo", metavar="org/repo[@revision]")
+    attest.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
+    attest.add_argument(
+        "-o", "--output", default="hubgate.sig", help="file to write (- for stdout; default hubgate.sig)"
+    )
+    attest.add_argument(
+        "--kind",
+        default="model-signature",
+        choices=["model-signature", "review"],
+        help="model-signature: a model.sig over the approved files; review: the signed review statement",
+    )
+    attest.set_defaults(run=cli_api.attest)
+
+    key = sub.add_parser("key", help="hubgate's attestation key")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    key_show = key_sub.add_parser("show", help="print the public key (PEM) and its fingerprint")
+    _settings_flags(key_show)
+    key_show.set_defaults(run=_local(cli_local.key_show))
 
 
 def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -199,7 +243,7 @@ def _local(command: cli_local.LocalCommand) -> cli_local.Runner:
         logs.configure(level="WARNING", fmt="text")
         try:
             return command(settings, args)
-        except PolicyError as exc:
+        except (PolicyError, PublisherTableError) as exc:
             print(f"hubgate: {exc}", file=sys.stderr)
             return 2
         except migrate.SchemaOutOfDate as exc:
@@ -219,7 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(level=settings.log.level, fmt=settings.log.format)
     try:
         app = create_app(settings)
-    except PolicyError as exc:
+    except (PolicyError, PublisherTableError) as exc:
         print(f"hubgate: {exc}", file=sys.stderr)
         return 2
     web.run_app(

@@ -1,4 +1,4 @@
-"""CLI commands that drive a running hubgate through its API: reviews and prefetch."""
+"""CLI commands that drive a running hubgate through its API: reviews, prefetch and attestations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from tqdm import tqdm
 
@@ -24,6 +25,11 @@ class ApiError(Exception):
 
 
 def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    return json.loads(call_raw(args, method, path, body) or b"null")
+
+
+def call_raw(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+    """The answer's bytes as sent (signed documents must be written out unchanged)."""
     if not args.token:
         raise ApiError(401, "no API token: pass --token or set HUBGATE_TOKEN (see `hubgate token create`)")
     data = None if body is None else json.dumps(body).encode()
@@ -35,7 +41,7 @@ def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] 
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
+            return bytes(response.read())
     except urllib.error.HTTPError as exc:
         message = exc.headers.get("X-Error-Message") or exc.reason
         raise ApiError(exc.code, str(message)) from None
@@ -159,3 +165,22 @@ def prefetch(args: argparse.Namespace) -> int:
         print(f"  {result['state']:<11} {result['path']}  {review}  {why}".rstrip())
     blocked = [r for r in job["files"] if r["state"] != "APPROVED"]
     return 1 if blocked or job["licence"] else 0
+
+
+def attest(args: argparse.Namespace) -> int:
+    """Write hubgate's attestation of an approved revision (a model.sig, or the review statement)."""
+    name, _, revision = args.repo.partition("@")
+    path = f"/attestations/{args.repo_type}/{name}/{quote(revision or 'main', safe='')}"
+    if args.kind != "model-signature":
+        path += f"?kind={args.kind}"
+    body = call_raw(args, "GET", path)
+    if args.output == "-":
+        sys.stdout.buffer.write(body)
+    else:
+        Path(args.output).write_bytes(body)
+        print(
+            f"wrote {args.output}: verify with `model_signing verify key --signature {args.output} "
+            "--public_key <hubgate key> <model dir>`",
+            file=sys.stderr,
+        )
+    return 0

@@ -18,9 +18,11 @@ from mirror.auth import generate_token, hash_token
 from mirror.config import Settings
 from mirror.handlers.admin import verify_chain
 from mirror.hub.models import RepoRef, RepoType
+from mirror.provenance.signing import ModelSigner
 from mirror.routes import parse_repo_id, parse_revision
 from mirror.services import SERVICES, Services
 from storage import migrate
+from storage.approved_pins import ApprovedPinStore
 from storage.db import Database
 from storage.review_store import ReviewStore
 
@@ -139,6 +141,8 @@ def gc(settings: Settings, args: argparse.Namespace) -> int:
 
 def pin(settings: Settings, args: argparse.Namespace) -> int:
     repo, revision = _repo_and_revision(args)
+    if args.approved:
+        return _pin_approved(settings, repo, revision, by=args.by)
 
     async def run(services: Services) -> str:
         credentials = services.hub.credentials(None)
@@ -153,6 +157,8 @@ def pin(settings: Settings, args: argparse.Namespace) -> int:
 
 def unpin(settings: Settings, args: argparse.Namespace) -> int:
     repo, revision = _repo_and_revision(args)
+    if args.approved:
+        return _unpin_approved(settings, repo, revision)
 
     async def run(services: Services) -> int:
         commit = None
@@ -164,6 +170,55 @@ def unpin(settings: Settings, args: argparse.Namespace) -> int:
     removed = asyncio.run(_with_services(settings, run))
     print(f"removed {removed} pin(s) of {repo}")
     return 0 if removed else 1
+
+
+def key_show(settings: Settings, args: argparse.Namespace) -> int:
+    path = settings.attestation_key_path
+    if not path.exists():
+        print(
+            f"hubgate: no attestation key at {path} yet: `hubgate serve` creates it on first start "
+            "(or set provenance.signing_key_path)",
+            file=sys.stderr,
+        )
+        return 1
+    signer = ModelSigner.from_key_file(path)
+    print(signer.public_key_pem, end="" if signer.public_key_pem.endswith("\n") else "\n")
+    print(f"fingerprint (sha256 of the PEM): {signer.fingerprint}", file=sys.stderr)
+    return 0
+
+
+def _pin_approved(settings: Settings, repo: RepoRef, revision: str | None, *, by: str) -> int:
+    if revision is not None:
+        print(
+            "hubgate: --approved pins a whole repo (all its branches and tags): leave out @revision",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run(services: Services) -> None:
+        await ApprovedPinStore(services.database).pin(repo.key, by=by)
+
+    asyncio.run(_with_services(settings, run))
+    print(
+        f"pinned {repo} to approved revisions: its branches and tags resolve to their newest approved commit"
+    )
+    return 0
+
+
+def _unpin_approved(settings: Settings, repo: RepoRef, revision: str | None) -> int:
+    if revision is not None:
+        print("hubgate: --approved unpins a whole repo: leave out @revision", file=sys.stderr)
+        return 2
+
+    async def run(services: Services) -> bool:
+        return await ApprovedPinStore(services.database).unpin(repo.key)
+
+    removed = asyncio.run(_with_services(settings, run))
+    if not removed:
+        print(f"{repo} was not pinned to approved revisions (a policy glob may still pin it)")
+        return 1
+    print(f"{repo} follows upstream again (unless the policy's [pinning] globs name it)")
+    return 0
 
 
 def _repo_and_revision(args: argparse.Namespace) -> tuple[RepoRef, str | None]:

@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mirror.bootstrap_admin import AdminToken
 from storage.factory import StoreChoice
 from storage.s3 import S3Settings
 
@@ -119,6 +120,8 @@ class ScanningSettings(_Section):
 class AuthSettings(_Section):
     # Four-eyes: whoever requested a review cannot approve it.
     four_eyes: bool = False
+    # A cluster's first admin token, from a Secret: kept as the token `bootstrap-admin` at startup.
+    admin_token: AdminToken | None = None
 
 
 class WebhookSettings(_Section):
@@ -126,9 +129,21 @@ class WebhookSettings(_Section):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
+class ProvenanceSettings(_Section):
+    # hubgate's own attestation key (EC P-256 PEM). Unset: `<data_dir>/attestation-key.pem`, generated
+    # on first start. In a cluster, mount one key from a Secret so every replica signs with it.
+    signing_key_path: Path | None = None
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+
+
+class InventorySettings(_Section):
+    # An operator's publisher table (TOML, same format as mirror/inventory/publishers.toml), merged over
+    # the shipped one entry by entry.
+    publishers_path: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -149,11 +164,17 @@ class Settings(BaseSettings):
     scanning: ScanningSettings = ScanningSettings()
     auth: AuthSettings = AuthSettings()
     webhook: WebhookSettings = WebhookSettings()
+    provenance: ProvenanceSettings = ProvenanceSettings()
     log: LogSettings = LogSettings()
+    inventory: InventorySettings = InventorySettings()
 
     @property
     def objects_path(self) -> Path:
         return self.storage.path or self.data_dir / "objects"
+
+    @property
+    def attestation_key_path(self) -> Path:
+        return self.provenance.signing_key_path or self.data_dir / "attestation-key.pem"
 
     @property
     def spool_path(self) -> Path:

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from mirror import routes
-from mirror.handlers import admin, api, health, resolve
+from mirror.handlers import admin, api, attestations, health, inventory, resolve
+from mirror.handlers import web as review_page
 from mirror.routes import Route, RouteMatch
 from mirror.services import ROUTE
 
@@ -33,7 +34,16 @@ HANDLERS: dict[Route, Handler] = {
     Route.ADMIN_BLOB_DOWNLOADS: admin.blob_downloads,
     Route.ADMIN_PREFETCH: admin.start_prefetch,
     Route.ADMIN_PREFETCH_JOB: admin.prefetch_job,
+    Route.ADMIN_INVENTORY: inventory.inventory,
+    Route.ADMIN_INVENTORY_SBOM: inventory.inventory_sbom,
+    Route.ADMIN_REVISION_SBOM: inventory.revision_sbom,
+    Route.ADMIN_REPORT: inventory.report,
+    Route.ADMIN_ATTESTATION_KEY: attestations.attestation_key,
+    Route.ADMIN_ATTESTATION: attestations.attestation,
+    Route.WELL_KNOWN_KEY: attestations.attestation_key,
     Route.ADMIN_UNKNOWN: admin.unknown,
+    Route.WEB_PAGE: review_page.page,
+    Route.WEB_STATIC: review_page.static,
 }
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from mirror.inventory.recorder import InventoryRecorder
 from storage.db import DatabaseUnavailable
 from storage.records import DownloadEvent
 from storage.repository import utcnow
@@ -20,9 +22,10 @@ _MAX_BATCH = 500
 
 
 class DownloadLog:
-    def __init__(self, store: ReviewStore, retention: RetentionStore) -> None:
+    def __init__(self, store: ReviewStore, retention: RetentionStore, inventory: InventoryRecorder) -> None:
         self._store = store
         self._retention = retention
+        self._inventory = inventory
         self._queue: asyncio.Queue[DownloadEvent] = asyncio.Queue(maxsize=100_000)
         self._task: asyncio.Task[None] | None = None
 
@@ -30,6 +33,9 @@ class DownloadLog:
         self._task = asyncio.ensure_future(self._run())
 
     def record(self, event: DownloadEvent) -> None:
+        if event.at is None:
+            # Stamped now, not when the batch is written (or retried): the time the file was served.
+            event = replace(event, at=utcnow())
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -41,9 +47,13 @@ class DownloadLog:
             await self.flush()
 
     async def flush(self) -> None:
+        await self._inventory.write_decisions()  # the licence decisions noted since the last round
         while not self._queue.empty():
             batch = [self._queue.get_nowait() for _ in range(min(_MAX_BATCH, self._queue.qsize()))]
             try:
+                # First: widening the served window is idempotent, so a batch retried after a later
+                # failure counts nothing twice here.
+                await self._inventory.served(batch)
                 await self._store.record_downloads(batch)
                 await self._retention.touch([event.blob_sha256 for event in batch if event.bytes], utcnow())
             except (DatabaseUnavailable, SQLAlchemyError) as exc:

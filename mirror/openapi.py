@@ -36,6 +36,22 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 
 _REVIEW_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _sbom_op(summary: str) -> dict[str, Any]:
+    operation = _op(summary, "viewer")
+    operation["responses"]["200"] = {
+        "description": "A CycloneDX 1.6 JSON document, validated against the schema",
+        "content": {"application/vnd.cyclonedx+json": {"schema": {"type": "object"}}},
+    }
+    return operation
+
+
+_REPORT_FORMAT = _query("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]})
 _DECISION = {
     "post": {
         **_op(
@@ -70,7 +86,12 @@ OPENAPI: dict[str, Any] = {
                 "List reviews (paginated by id)",
                 "viewer",
                 params=[
-                    _query("state", "PENDING, APPROVED, QUARANTINED, BLOCKED or REVOKED", {"type": "string"}),
+                    _query(
+                        "state",
+                        "PENDING, APPROVED, QUARANTINED, BLOCKED or REVOKED; several comma-separated "
+                        "(e.g. QUARANTINED,PENDING) match any of them",
+                        {"type": "string"},
+                    ),
                     _query(
                         "repo", "org/name (optionally models/, datasets/, spaces/ first)", {"type": "string"}
                     ),
@@ -81,7 +102,18 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/reviews/{id}": {
-            "get": _op("One review with its reports, findings, downloads and audit events", "viewer"),
+            "get": {
+                **_op("One review with its reports, findings, downloads and audit events", "viewer"),
+                "responses": {
+                    "200": {
+                        "description": "The review",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Review"}}},
+                    },
+                    "401": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                },
+            },
             "parameters": [_REVIEW_ID],
         },
         "/reviews/{id}/request": {
@@ -137,6 +169,73 @@ OPENAPI: dict[str, Any] = {
             "get": _op("Progress and result of a prefetch job", "viewer"),
             "parameters": [{"name": "job", "in": "path", "required": True, "schema": {"type": "string"}}],
         },
+        "/inventory": {
+            "get": _op(
+                "Every revision hubgate served: origin, licence as the gate resolved it, base_model "
+                "lineage, signature, reviews, files with sha256, first/last served, downloads per identity",
+                "viewer",
+            )
+        },
+        "/inventory/sbom": {"get": _sbom_op("CycloneDX 1.6 ML-BOM of the whole inventory")},
+        "/inventory/{repo_type}/{org}/{name}/{commit}/sbom": {
+            "get": _sbom_op("CycloneDX 1.6 ML-BOM of one served revision (404: never served)"),
+            "parameters": [
+                _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
+                _path("org", {"type": "string"}),
+                _path("name", {"type": "string"}),
+                _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
+            ],
+        },
+        "/reports/origins": {
+            "get": _op(
+                "Served revisions, files, downloads and bytes by country and publisher, with licence buckets",
+                "viewer",
+                params=[_REPORT_FORMAT],
+            )
+        },
+        "/attestation-key": {
+            "get": {
+                "summary": "hubgate's attestation public key (PEM)",
+                "description": "Public: verifiers need no token. Also at "
+                "/.well-known/hubgate/attestation-key.pem. X-Key-Fingerprint is the OMS key hint.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "PEM public key",
+                        "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/attestations/{repo_type}/{org}/{name}/{revision}": {
+            "get": {
+                **_op(
+                    "hubgate's OpenSSF model signature over exactly the approved files of a revision "
+                    "(kind=review: the signed review statement instead); 409 unless every file passed review",
+                    "viewer",
+                    params=[
+                        _query(
+                            "kind",
+                            "model-signature (default) or review",
+                            {"type": "string", "enum": ["model-signature", "review"]},
+                        )
+                    ],
+                ),
+            },
+            "parameters": [
+                _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
+                _path("org", {"type": "string"}),
+                _path("name", {"type": "string"}),
+                _path("revision", {"type": "string"}),
+            ],
+        },
+        "/reports/licences": {
+            "get": _op(
+                "Served revisions, files, downloads and bytes by licence bucket and stated licence",
+                "viewer",
+                params=[_REPORT_FORMAT],
+            )
+        },
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "hgt_... token"}},
@@ -166,6 +265,39 @@ OPENAPI: dict[str, Any] = {
                 "properties": {"justification": {"type": "string", "minLength": 1}},
             },
             "Rescan": {"type": "object", "properties": {"reason": {"type": "string"}}},
+            "Review": {
+                "type": "object",
+                "description": "Also: subject, repo, commit, path, size, severity, reasons, versions, "
+                "waiver, request, reports and downloads (blobs) and audit.",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "state": {"type": "string"},
+                    "actions": {
+                        "type": "array",
+                        "description": "The POST /reviews/{id}/... endpoints the caller's role may use in "
+                        "the current state (four-eyes is checked only when deciding)",
+                        "items": {
+                            "type": "string",
+                            "enum": ["approve", "block", "revoke", "reopen", "rescan", "request"],
+                        },
+                    },
+                    "licence_review": {
+                        "description": "Blobs: the licence review of the commit the blob was first seen in; "
+                        "null when that licence needed no review",
+                        "oneOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "state": {"type": "string"},
+                                    "reasons": {"type": "array", "items": {"type": "object"}},
+                                },
+                            },
+                        ],
+                    },
+                },
+            },
             "Prefetch": {
                 "type": "object",
                 "required": ["repo"],

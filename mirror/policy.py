@@ -14,6 +14,7 @@ from mirror.approvals import Action
 from mirror.hub.models import RepoRef
 from mirror.licences import DEFAULT_IDS, DEFAULT_NAMES, Bucket, LicenceTable
 from mirror.policy_file import PolicyFile
+from mirror.provenance.trust import ResolvedTrust
 from scanners import ScanReport, ScanStatus, Severity
 
 # Formats whose loading unpickles data (and so can run code); the scanner's format names.
@@ -93,6 +94,7 @@ class PolicyEngine:
         self.policy = policy
         self.version = policy.fingerprint
         rules = policy.licences
+        self._trust = [rule.resolve() for rule in policy.signatures]
         self.licences = LicenceTable(
             ids={**DEFAULT_IDS, **{key.lower(): Bucket.parse(v) for key, v in rules.ids.items()}},
             names={**DEFAULT_NAMES, **{key.lower(): Bucket.parse(v) for key, v in rules.names.items()}},
@@ -103,21 +105,38 @@ class PolicyEngine:
         verdict = max((r.verdict for r in collected if not r.audit_only), default=Verdict.ALLOW)
         return Decision(verdict=verdict, reasons=collected, severity=severity, policy_version=self.version)
 
+    def extended(self, decision: Decision, extra: Iterable[Reason], severity: str = "") -> Decision:
+        """`decision` with more reasons (e.g. a revision's signature next to its licence)."""
+        added = tuple(extra)
+        if not added:
+            return decision
+        return self._decision((*decision.reasons, *added), severity or decision.severity)
+
     # -- repositories --------------------------------------------------------------------------------
 
     def admit_repo(self, repo: RepoRef) -> Decision:
         rules = self.policy.repos
-        names = (repo.repo_id, f"{repo.repo_type.api_segment}/{repo.repo_id}")
         audit = rules.mode == "audit"
-        if any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in rules.deny):
+        if _matches(repo, rules.deny):
             return self._decision(
                 [Reason("repos.denied", f"{repo} is on the deny list", Verdict.DENY, audit)]
             )
-        if not any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in rules.allow):
+        if not _matches(repo, rules.allow):
             return self._decision(
                 [Reason("repos.not-allowed", f"{repo} is not on the allow list", Verdict.DENY, audit)]
             )
         return self._decision([])
+
+    def signature_trust(self, repo: RepoRef) -> tuple[str, ResolvedTrust] | None:
+        """The first [[signatures]] rule naming the repo (its label and loaded trust), or None."""
+        for index, rule in enumerate(self.policy.signatures):
+            if _matches(repo, rule.repos):
+                return f"signatures.{index}", self._trust[index]
+        return None
+
+    def pins_to_approved(self, repo: RepoRef) -> bool:
+        """Whether the policy puts the repo under approved-revision pinning."""
+        return _matches(repo, self.policy.pinning.approved_only)
 
     # -- licences ------------------------------------------------------------------------------------
 
@@ -234,6 +253,12 @@ class PolicyEngine:
         verdict = Verdict.REVIEW if rules.action == "review" else Verdict.DENY
         message = "the Hub's own scanner marks this file unsafe"
         return [Reason("hub.security-status", message, verdict, rules.mode == "audit")]
+
+
+def _matches(repo: RepoRef, patterns: Iterable[str]) -> bool:
+    """A repo glob matches `org/name` or `<type>s/org/name`."""
+    names = (repo.repo_id, f"{repo.repo_type.api_segment}/{repo.repo_id}")
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
 
 
 def is_pickle_based(reports: Sequence[ScanReport]) -> bool:

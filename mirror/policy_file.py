@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mirror.licences import Bucket
+from mirror.provenance.errors import TrustConfigError
+from mirror.provenance.trust import TrustRule
 
 Mode = Literal["enforce", "audit"]
 SeverityName = Literal["critical", "high", "medium", "low", "info"]
@@ -94,6 +96,25 @@ class HubSecurityRules(_Rules):
     action: Literal["ignore", "review", "deny"] = "review"
 
 
+class PinningRules(BaseModel):
+    """Approved-revision pinning: for these repos (globs as in [repos]), a branch or tag resolves to the
+    newest commit that passed review, not to upstream's newest, until that one is approved too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    approved_only: tuple[str, ...] = ()
+
+
+class SignatureRules(TrustRule):
+    """Model signatures (OpenSSF model signing, `model.sig`) for the repos these globs name (as in
+    [repos]); the first matching [[signatures]] entry applies, and a repo no entry names is not checked.
+    `mode`: "required" (unsigned or failing: the revision is quarantined), "if-present" (unsigned passes,
+    a present signature must verify), "ignored". Trust: `public_keys` (EC P-256/384/521, PEM text or
+    file), `certificate_roots` (PEM; the leaf needs the code-signing EKU), `keyless` identities
+    ({identity or identity_regex, issuer}; needs the `hubgate[sigstore]` extra)."""
+
+    repos: tuple[str, ...] = Field(min_length=1)
+
+
 class PolicyFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -106,6 +127,8 @@ class PolicyFile(BaseModel):
     size: SizeRules = SizeRules()
     scanning: ScanRules = ScanRules()
     hub_security: HubSecurityRules = HubSecurityRules()
+    pinning: PinningRules = PinningRules()
+    signatures: tuple[SignatureRules, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -137,10 +160,16 @@ def load_policy(path: Path | None) -> PolicyFile:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"policy file {source} is not valid TOML: {exc}") from exc
     try:
-        return PolicyFile.model_validate(data)
+        policy = PolicyFile.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
             for error in exc.errors()
         )
         raise PolicyError(f"policy file {source} is invalid: {problems}") from exc
+    for index, rule in enumerate(policy.signatures):
+        try:
+            rule.resolve()  # key files and certificates must load now, not at the first signed repo
+        except TrustConfigError as exc:
+            raise PolicyError(f"policy file {source} is invalid: signatures.{index}: {exc}") from exc
+    return policy

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 from mirror.admission import Admission
 from mirror.catalog import Catalog
-from mirror.entries import entry_from_tree_item
 from mirror.errors import MirrorError
 from mirror.fetch_request import FetchRequest
 from mirror.hub.models import Credentials, RepoRef
@@ -81,7 +80,7 @@ class Prefetcher:
         self._pipeline = pipeline
         self._admission = admission
         self._jobs: dict[str, PrefetchJob] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(
         self,
@@ -104,13 +103,20 @@ class Prefetcher:
         while len(self._jobs) > _KEEP_JOBS:
             self._jobs.pop(next(iter(self._jobs)))
         task = asyncio.ensure_future(self._run(job, credentials))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
         task.add_done_callback(lambda done: _record_crash(job, done))
         return job
 
     def get(self, job_id: str) -> PrefetchJob | None:
         return self._jobs.get(job_id)
+
+    async def wait(self, job: PrefetchJob) -> PrefetchJob:
+        """The job once it has finished (done or failed)."""
+        task = self._tasks.get(job.id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        return job
 
     async def _run(self, job: PrefetchJob, credentials: Credentials) -> None:
         try:
@@ -121,9 +127,8 @@ class Prefetcher:
                 await self._admission.admit_revision(job.repo, resolved.commit, credentials)
             except MirrorError as exc:
                 job.licence = exc.message  # files are still fetched and scanned for the reviewers
-            entries = [
-                e for e in await self._list(job, credentials) if _selected(e.path, job.include, job.exclude)
-            ]
+            listing = await self._catalog.list_files(job.repo, job.commit, credentials)
+            entries = [e for e in listing if _selected(e.path, job.include, job.exclude)]
             job.total_files = len(entries)
             job.total_bytes = sum(entry.size for entry in entries)
             limit = asyncio.Semaphore(_CONCURRENCY)
@@ -132,22 +137,6 @@ class Prefetcher:
             job.state = "done"
         except MirrorError as exc:
             job.state, job.error = "failed", exc.message
-
-    async def _list(self, job: PrefetchJob, credentials: Credentials) -> list[FileEntry]:
-        entries: list[FileEntry] = []
-        cursor: str | None = None
-        while True:
-            params: tuple[tuple[str, str], ...] = (("recursive", "true"),)
-            if cursor:
-                params += (("cursor", cursor),)
-            page = await self._catalog.tree(job.repo, job.commit, "", params, credentials)
-            for item in json.loads(page.body):
-                entry = entry_from_tree_item(item)
-                if entry is not None:
-                    entries.append(entry)
-            cursor = page.next_cursor
-            if cursor is None:
-                return entries
 
     async def _one(
         self, job: PrefetchJob, entry: FileEntry, credentials: Credentials, limit: asyncio.Semaphore
@@ -168,10 +157,11 @@ class Prefetcher:
             job.done_bytes += entry.size
 
     async def drain(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _record_crash(job: PrefetchJob, task: asyncio.Task[None]) -> None:

@@ -265,7 +265,10 @@ class ReviewService:
 
     def refusal_message(self, review: ReviewRecord) -> str:
         """What a client is told when a subject is not servable: why, the review id, how to ask."""
-        reasons = [r for r in json.loads(review.reasons) if not r.get("audit_only")]
+        # The reasons that refuse: an allowed licence next to a failed signature is not why.
+        reasons = [
+            r for r in json.loads(review.reasons) if not r.get("audit_only") and r.get("verdict") != "allow"
+        ]
         why = "; ".join(f"{r['rule_id']}: {r['message']}" for r in reasons[:3]) or "awaiting review"
         where = f" ({review.path})" if review.path else ""
         api = (self._public_url or "") + f"/api/hubgate/v1/reviews/{review.id}/request"

@@ -35,7 +35,16 @@ class Route(StrEnum):
     ADMIN_BLOB_DOWNLOADS = "admin_blob_downloads"
     ADMIN_PREFETCH = "admin_prefetch"
     ADMIN_PREFETCH_JOB = "admin_prefetch_job"
+    ADMIN_INVENTORY = "admin_inventory"
+    ADMIN_INVENTORY_SBOM = "admin_inventory_sbom"
+    ADMIN_REVISION_SBOM = "admin_revision_sbom"
+    ADMIN_REPORT = "admin_report"
+    ADMIN_ATTESTATION_KEY = "admin_attestation_key"
+    ADMIN_ATTESTATION = "admin_attestation"
+    WELL_KNOWN_KEY = "well_known_key"
     ADMIN_UNKNOWN = "admin_unknown"
+    WEB_PAGE = "web_page"
+    WEB_STATIC = "web_static"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,10 @@ _API = r"/api/(?P<type>[^/]+)/" + _REPO
 _REV = r"(?P<rev>[^/]+)"
 
 _ADMIN = "/api/hubgate/v1"
+# The review page. Its URLs have at most three segments and never `resolve` as the second or third, so no
+# Hub URL (`/{repo}/resolve/...`, `/api/...`, `/datasets/...`, `/spaces/...`) can match them, nor the
+# reverse, whatever the order of the table: tests/mirror/test_web_routes.py checks both directions.
+_WEB = "/hubgate"
 
 _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     (frozenset({"GET"}), re.compile(r"/healthz"), Route.HEALTHZ),
@@ -95,7 +108,36 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     ),
     (frozenset({"POST"}), re.compile(_ADMIN + r"/prefetch"), Route.ADMIN_PREFETCH),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/prefetch/(?P<job>[0-9a-f]{1,32})"), Route.ADMIN_PREFETCH_JOB),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/inventory"), Route.ADMIN_INVENTORY),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/inventory/sbom"), Route.ADMIN_INVENTORY_SBOM),
+    (
+        frozenset({"GET"}),
+        # No `repo` group: the repo type here is singular (model, dataset, space); the handler validates.
+        re.compile(
+            _ADMIN + r"/inventory/(?P<repo_type>model|dataset|space)/(?:(?P<org>[^/]+)/)?(?P<name>[^/]+)"
+            r"/(?P<commit>[0-9a-f]{40})/sbom"
+        ),
+        Route.ADMIN_REVISION_SBOM,
+    ),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences)"), Route.ADMIN_REPORT),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/attestation-key"), Route.ADMIN_ATTESTATION_KEY),
+    (
+        frozenset({"GET"}),
+        # As the inventory's links: a singular repo type, then the repo id, then a revision (any ref).
+        re.compile(
+            _ADMIN + r"/attestations/(?P<repo_type>model|dataset|space)/(?P<repo_id>[^/]+(?:/[^/]+)?)"
+            r"/(?P<revision>[^/]+)"
+        ),
+        Route.ADMIN_ATTESTATION,
+    ),
     (frozenset({"GET", "POST"}), re.compile(_ADMIN + r"(?:/.*)?"), Route.ADMIN_UNKNOWN),
+    (frozenset({"GET"}), re.compile(r"/\.well-known/hubgate/attestation-key\.pem"), Route.WELL_KNOWN_KEY),
+    (frozenset({"GET", "HEAD"}), re.compile(_WEB + r"/?"), Route.WEB_PAGE),
+    (
+        frozenset({"GET", "HEAD"}),
+        re.compile(_WEB + r"/static/(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*\.(?:js|css|svg))"),
+        Route.WEB_STATIC,
+    ),
     (frozenset({"GET"}), re.compile(_API + r"/revision/" + _REV), Route.REPO_INFO),
     (frozenset({"GET"}), re.compile(_API + r"/tree/" + _REV + r"(?:/(?P<path>.*))?"), Route.TREE),
     (frozenset({"POST"}), re.compile(_API + r"/paths-info/" + _REV), Route.PATHS_INFO),

@@ -8,17 +8,22 @@ from aiohttp import web
 
 from mirror.access import AccessChecker
 from mirror.admission import Admission
+from mirror.attestations import Attestor
 from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.downloads import DownloadLog
 from mirror.housekeeping import Housekeeper
 from mirror.hub.client import HubClient
+from mirror.inventory.publishers import PublisherTable
+from mirror.inventory.records import Inventory
 from mirror.metrics import Metrics
+from mirror.pinning import ApprovedPinning
 from mirror.pipeline import Pipeline
 from mirror.policy import PolicyEngine
 from mirror.prefetch import Prefetcher
 from mirror.reevaluation import Reevaluator
 from mirror.reviews import ReviewService
+from mirror.revision_approval import RevisionApproval
 from storage.db import Database
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
@@ -41,12 +46,17 @@ class Services:
     downloads: DownloadLog
     reevaluator: Reevaluator
     prefetcher: Prefetcher
+    pinning: ApprovedPinning
+    approval: RevisionApproval
+    attestor: Attestor
     metrics: Metrics
     retention: RetentionStore
     housekeeper: Housekeeper
+    inventory: Inventory
 
 
 SETTINGS = web.AppKey("settings", Settings)
 POLICY = web.AppKey("policy", PolicyEngine)
+PUBLISHERS = web.AppKey("publishers", PublisherTable)
 SERVICES = web.AppKey("services", Services)
 ROUTE = web.RequestKey("route", str)  # the matched route name, for metrics

@@ -250,7 +250,9 @@ class SignatureCheckRow(Base):
     # verified | failed | unsigned | not-required
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     method: Mapped[str] = mapped_column(String(16), nullable=False, default="")  # key | certificate | keyless
-    signer: Mapped[str] = mapped_column(String(500), nullable=False, default="")  # key fingerprint or identity
+    signer: Mapped[str] = mapped_column(
+        String(500), nullable=False, default=""
+    )  # key fingerprint or identity
     reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
     trust_rule: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -265,3 +267,39 @@ class ApprovedPinRow(Base):
     repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
     pinned_by: Mapped[str] = mapped_column(String(200), nullable=False)
     pinned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ApprovedRefRow(Base):
+    """For a repo under approved-revision pinning: the newest commit of a branch or tag that passed
+    review, which clients get until upstream's newer commit is approved too."""
+
+    __tablename__ = "approved_refs"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    commit: Mapped[str] = mapped_column(String(40), nullable=False)
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RevisionRecordRow(Base):
+    """A revision in the inventory: its licence as the gate resolved it, the model-card facts worth
+    keeping, and when hubgate first and last served a file of it (NULL: decided on, never served)."""
+
+    __tablename__ = "revision_records"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    commit: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # JSON [{licence, name, link}] as the card states them; "" bucket: no licence decision recorded yet.
+    licences: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")
+    licence_bucket: Mapped[str] = mapped_column(String(16), nullable=False, server_default="")
+    licence_verdict: Mapped[str] = mapped_column(String(16), nullable=False, server_default="")
+    lineage: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")  # JSON, base models
+    policy_version: Mapped[str] = mapped_column(String(80), nullable=False, server_default="")
+    pipeline_tag: Mapped[str] = mapped_column(String(100), nullable=False, server_default="")
+    library_name: Mapped[str] = mapped_column(String(100), nullable=False, server_default="")
+    base_models: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")  # JSON lists
+    datasets: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")
+    languages: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")
+    licence_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from mirror.approvals import Action, ReviewState, Role
+from mirror.approvals import SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from mirror.auth import Principal, authenticate, require
 from mirror.errors import BadRequest, NotFound
 from mirror.handlers.common import public_base, services
@@ -18,7 +18,8 @@ from mirror.openapi import OPENAPI
 from mirror.routes import RouteMatch, parse_repo_id, parse_revision
 from mirror.services import Services
 from storage.audit import event_hash
-from storage.records import AuditEvent, ReviewRecord
+from storage.records import AuditEvent, RepoKey, ReviewRecord
+from storage.signature_store import SignatureStore
 
 _PAGE_MAX = 500
 _DECISIONS = {
@@ -125,9 +126,13 @@ async def whoami(request: web.Request, match: RouteMatch) -> web.StreamResponse:
 
 async def list_reviews(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     await _principal(request, Role.VIEWER)
-    state = request.query.get("state")
-    if state is not None and state.upper() not in ReviewState.__members__:
-        raise BadRequest(f"unknown state {state!r}: use one of {', '.join(ReviewState.__members__)}")
+    # One state or several, comma-separated: the review page's default view is QUARANTINED,PENDING.
+    states = [part.strip().upper() for part in request.query.get("state", "").split(",") if part.strip()]
+    unknown_states = [state for state in states if state not in ReviewState.__members__]
+    if unknown_states:
+        raise BadRequest(
+            f"unknown state {unknown_states[0]!r}: use one or more of {', '.join(ReviewState.__members__)}"
+        )
     severity = request.query.get("severity")
     limit = _int_query(request, "limit", 100, low=1, high=_PAGE_MAX)
     after = _int_query(request, "after", 0)
@@ -137,7 +142,7 @@ async def list_reviews(request: web.Request, match: RouteMatch) -> web.StreamRes
             repo.split("/", 1)[1] if repo.startswith(("models/", "datasets/", "spaces/")) else repo
         )
     items = await services(request).reviews.store.list_reviews(
-        state=None if state is None else state.upper(),
+        states=states,
         repo=repo,
         severity=severity,
         after_id=after,
@@ -151,10 +156,11 @@ async def list_reviews(request: web.Request, match: RouteMatch) -> web.StreamRes
 
 
 async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    await _principal(request, Role.VIEWER)
+    principal = await _principal(request, Role.VIEWER)
     mirror = services(request)
     review = await mirror.reviews.current_by_id(int(match.param("id")))
     body = review_json(review)
+    body["actions"] = allowed_actions(review, principal.role)
     if review.subject_kind == "blob":
         body["reports"] = [
             {"scanner_version": version, "created_at": at, **json.loads(report)}
@@ -166,8 +172,60 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
             "identities": sorted({event.identity for _, event in downloads}),
             "latest": [_download_json(i, e) for i, e in downloads[-20:]],
         }
+        body["licence_review"] = await _licence_review(mirror, review)
+    body["signature"] = await _signature_check(mirror, review)
     body["audit"] = [event_json(e) for e in await mirror.reviews.store.audit_events(review_id=review.id)]
     return web.json_response(body)
+
+
+async def _signature_check(mirror: Services, review: ReviewRecord) -> dict[str, str] | None:
+    """How the model signature of the review's revision was judged (None: no trust rule checked it)."""
+    if not review.repo_id or not review.commit:
+        return None
+    check = await SignatureStore(mirror.database).get(
+        RepoKey(review.repo_type, review.repo_id), review.commit
+    )
+    return None if check is None else check.to_dict()
+
+
+_ACTIONS = (
+    ("approve", Action.WAIVE),
+    ("block", Action.BLOCK),
+    ("revoke", Action.REVOKE),
+    ("reopen", Action.REOPEN),
+    ("rescan", Action.RESCAN),
+)
+
+
+def allowed_actions(review: ReviewRecord, role: Role) -> list[str]:
+    """The endpoints under /reviews/{id}/ this role may call in the review's current state.
+
+    Derived from the one transition table, so a client (the review page) never keeps its own copy of the
+    state machine. Four-eyes is left to the decision itself, whose refusal says why (a hidden button would
+    not).
+    """
+    state = ReviewState(review.state)
+    names = [
+        name
+        for name, action in _ACTIONS
+        if (rule := TRANSITIONS.get((state, action))) is not None and role >= rule.least_role
+    ]
+    # Asking for a review is accepted in any state, but only means something while the subject is refused.
+    if role >= Role.REQUESTER and state not in SERVABLE:
+        names.append("request")
+    return names
+
+
+async def _licence_review(mirror: Services, review: ReviewRecord) -> dict[str, Any] | None:
+    """The licence review of the commit a blob was first seen in, if its licence needed one."""
+    if not review.repo_id or not review.commit:
+        return None
+    revision = await mirror.reviews.current(
+        "revision", f"{review.repo_type}s/{review.repo_id}@{review.commit}"
+    )
+    if revision is None:
+        return None
+    return {"id": revision.id, "state": revision.state, "reasons": json.loads(revision.reasons)}
 
 
 async def review_action(request: web.Request, match: RouteMatch) -> web.StreamResponse:

@@ -7,7 +7,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from mirror.errors import BadRequest, XetDisabled
-from mirror.handlers.common import credentials, json_response, public_base, services
+from mirror.handlers.common import credentials, held_revision, json_response, public_base, services
 from mirror.routes import RouteMatch, parse_path
 
 _INFO_PARAMS = frozenset({"expand", "blobs", "securityStatus", "files_metadata"})
@@ -39,10 +39,11 @@ def _boolean(key: str, value: str) -> str:
 
 async def repo_info(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     services(request).admission.admit_repo(match.target)
+    revision, warning = await held_revision(request, match.target, match.revision)
     document = await services(request).catalog.repo_info(
-        match.target, match.revision, _params(request, _INFO_PARAMS), credentials(request)
+        match.target, revision, _params(request, _INFO_PARAMS), credentials(request)
     )
-    return json_response(document.body, stale=document.stale)
+    return json_response(document.body, stale=document.stale, warning=warning)
 
 
 async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -50,10 +51,11 @@ async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     cursor = request.query.get("cursor")
     upstream_params = params + ((("cursor", cursor),) if cursor else ())
     services(request).admission.admit_repo(match.target)
+    revision, warning = await held_revision(request, match.target, match.pinned_revision)
     document = await services(request).catalog.tree(
-        match.target, match.pinned_revision, match.path, upstream_params, credentials(request)
+        match.target, revision or match.pinned_revision, match.path, upstream_params, credentials(request)
     )
-    response = json_response(document.body, stale=document.stale)
+    response = json_response(document.body, stale=document.stale, warning=warning)
     if document.next_cursor is not None:
         # Pages are listed by commit so that every page describes the same snapshot.
         path_part = f"/{quote(match.path)}" if match.path else ""
@@ -74,10 +76,11 @@ async def paths_info(request: web.Request, match: RouteMatch) -> web.StreamRespo
     expand = [_boolean("expand", str(value)) for value in form.getall("expand", [])]
     fields = tuple(("paths", path) for path in paths) + tuple(("expand", value) for value in expand)
     services(request).admission.admit_repo(match.target)
+    revision, warning = await held_revision(request, match.target, match.pinned_revision)
     document = await services(request).catalog.paths_info(
-        match.target, match.pinned_revision, fields, credentials(request)
+        match.target, revision or match.pinned_revision, fields, credentials(request)
     )
-    return json_response(document.body, stale=document.stale)
+    return json_response(document.body, stale=document.stale, warning=warning)
 
 
 async def xet_read_token(request: web.Request, match: RouteMatch) -> web.StreamResponse:

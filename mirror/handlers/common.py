@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mirror.hub.models import Credentials
+from mirror.hub.models import Credentials, RepoRef
 from mirror.services import SERVICES, Services
 
 STALE_WARNING = (
@@ -31,10 +31,25 @@ def public_base(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def json_response(body: bytes, *, commit: str | None = None, stale: bool = False) -> web.Response:
+def json_response(
+    body: bytes, *, commit: str | None = None, stale: bool = False, warning: str | None = None
+) -> web.Response:
     response = web.Response(body=body, content_type="application/json")
     if commit is not None:
         response.headers["X-Repo-Commit"] = commit
     if stale:
         response.headers["X-HF-Warning"] = STALE_WARNING
+    elif warning is not None:
+        response.headers["X-HF-Warning"] = warning
     return response
+
+
+async def held_revision(
+    request: web.Request, repo: RepoRef, revision: str | None
+) -> tuple[str | None, str | None]:
+    """The revision to answer for, and a warning for the client when approved-revision pinning holds a
+    branch or tag back at an older commit than upstream's."""
+    hold = await services(request).pinning.hold(repo, revision, credentials(request))
+    if hold is None:
+        return revision, None
+    return hold.commit, hold.warning(repo, revision)

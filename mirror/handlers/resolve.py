@@ -14,7 +14,7 @@ from aiohttp import web
 
 from mirror.errors import AccessDenied, EntryNotFound, MirrorError
 from mirror.fetch_request import FetchRequest
-from mirror.handlers.common import STALE_WARNING, credentials, services
+from mirror.handlers.common import STALE_WARNING, credentials, held_revision, services
 from mirror.hub.models import Credentials
 from mirror.live import LiveFile
 from mirror.pipeline import Stored
@@ -49,10 +49,11 @@ async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse
     mirror = services(request)
     creds = credentials(request)
     mirror.admission.admit_repo(repo)
-    resolved = await mirror.catalog.resolve(repo, revision, creds, reading_files=True)
+    held, warning = await held_revision(request, repo, revision)
+    resolved = await mirror.catalog.resolve(repo, held, creds, reading_files=True)
     try:
         await mirror.admission.admit_revision(repo, resolved.commit, creds)
-        return await _answer(request, match, resolved, creds)
+        return await _answer(request, match, resolved, creds, warning=warning)
     except MirrorError as exc:
         # Every answer about a resolved file names its commit, errors included: the client needs it.
         if exc.commit is None:
@@ -61,7 +62,7 @@ async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse
 
 
 async def _answer(
-    request: web.Request, match: RouteMatch, resolved: Resolved, creds: Credentials
+    request: web.Request, match: RouteMatch, resolved: Resolved, creds: Credentials, *, warning: str | None
 ) -> web.StreamResponse:
     mirror = services(request)
     repo = match.target
@@ -70,8 +71,9 @@ async def _answer(
         raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
 
     headers = file_headers(entry, resolved.commit)
-    if resolved.stale:
-        headers["X-HF-Warning"] = STALE_WARNING
+    notice = STALE_WARNING if resolved.stale else warning
+    if notice is not None:
+        headers["X-HF-Warning"] = notice
     if request.method == "HEAD":
         # Metadata only: a known verdict is reported, an unknown one is never waited for.
         known = await mirror.pipeline.known(entry)

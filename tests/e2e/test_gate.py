@@ -361,7 +361,10 @@ def test_safetensors_stream_while_downloading_and_a_bad_tail_cuts_the_connection
     first_byte, done = _timed_get(url)
     assert done[0] == 200
     assert hashlib.sha256(done[1]).hexdigest() == weights.sha256
-    assert first_byte < 1.0 < done[2], (first_byte, done[2])
+    # The throttle makes the whole transfer take seconds; a client of a store-then-serve mirror would
+    # see its first byte only at the end. Relative, so a loaded machine does not fail it.
+    assert done[2] > 2.0
+    assert first_byte < done[2] / 3, (first_byte, done[2])
 
     # Same again on a fresh hubgate, with the last byte corrupted upstream: the client receives the
     # streamed head of the file, then a broken connection, never the whole size.

@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mirror.hub.models import RepoRef, RepoType
 from mirror.licences import Bucket
@@ -47,6 +49,19 @@ def test_the_shipped_default_policy_loads_and_is_versioned() -> None:
         ("[scanning]\nquarantine_at = 'extreme'\n", "scanning.quarantine_at"),
         ("[unknown]\nx = 1\n", "unknown"),
         ("this is = = not toml", "not valid TOML"),
+        ("[[signatures]]\nmode = 'required'\n", "signatures.0.repos"),
+        ("[[signatures]]\nrepos = ['a/*']\nmode = 'sometimes'\n", "signatures.0.mode"),
+        (
+            "[[signatures]]\nrepos = ['a/*']\npublic_keys = ['/nonexistent/key.pem']\n",
+            "signatures.0: public_keys.0",
+        ),
+        (
+            "[[signatures]]\nrepos = ['a/*']\n"
+            "public_keys = ['-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----']\n",
+            "signatures.0",
+        ),
+        ("[[signatures]]\nrepos = ['a/*']\nkeyless = [{ identity = 'x' }]\n", "issuer"),
+        ("[pinning]\napproved_only = 'acme/*'\n", "pinning.approved_only"),
     ],
 )
 def test_malformed_policies_are_refused_with_the_reason(tmp_path: Path, text: str, problem: str) -> None:
@@ -113,6 +128,34 @@ def test_hub_security_status_is_an_extra_signal() -> None:
     assert engine.decide_file(unsafe, [_report("safetensors")]).verdict is Verdict.REVIEW
     safe = FileFacts(repo=REPO, path="x.bin", size=1, hub_security="safe")
     assert engine.decide_file(safe, [_report("safetensors")]).verdict is Verdict.ALLOW
+
+
+def test_signature_rules_match_the_first_entry_naming_the_repo(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "acme.pub").write_bytes(pem)
+    engine = _engine(
+        f'[[signatures]]\nrepos = ["acme/secret-*"]\nmode = "ignored"\n'
+        f'[[signatures]]\nrepos = ["acme/*", "datasets/acme/*"]\npublic_keys = ["{tmp_path / "acme.pub"}"]\n',
+        tmp_path,
+    )
+    assert engine.signature_trust(RepoRef(RepoType.MODEL, "other/x")) is None
+    label, trust = engine.signature_trust(RepoRef(RepoType.MODEL, "acme/secret-x")) or ("", None)
+    assert label == "signatures.0"
+    assert trust is not None
+    assert trust.mode.value == "ignored"
+    label, trust = engine.signature_trust(REPO) or ("", None)
+    assert label == "signatures.1"
+    assert trust is not None
+    assert trust.mode.value == "required"  # the default mode of an entry
+    assert len(trust.public_keys) == 1
+
+
+def test_pinning_globs(tmp_path: Path) -> None:
+    engine = _engine('[pinning]\napproved_only = ["acme/*"]\n', tmp_path)
+    assert engine.pins_to_approved(REPO)
+    assert not engine.pins_to_approved(RepoRef(RepoType.MODEL, "other/x"))
+    assert not PolicyEngine(load_policy(None)).pins_to_approved(REPO)  # the default pins nothing
 
 
 def test_repo_globs(tmp_path: Path) -> None:

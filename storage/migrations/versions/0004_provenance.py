@@ -1,4 +1,4 @@
-"""Signature checks of revisions and approved-revision pinning.
+"""Signature checks of revisions and approved-revision pinning (pinned repos, approved commits of refs).
 
 Revision ID: 0004
 Revises: 0003
@@ -36,8 +36,16 @@ def upgrade() -> None:
         sa.Column("pinned_by", sa.String(200), nullable=False),
         sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "approved_refs",
+        sa.Column("repo_pk", sa.Integer(), sa.ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("commit", sa.String(40), nullable=False),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("approved_refs")
     op.drop_table("approved_pins")
     op.drop_table("signature_checks")
