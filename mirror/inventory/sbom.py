@@ -31,7 +31,6 @@ from cyclonedx.model.component import Component, ComponentType, Pedigree
 from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from mirror.inventory.records import Ancestor, FileView, Licence, RevisionView
@@ -114,6 +113,10 @@ def build_sbom(revisions: Sequence[RevisionView], *, links: Links, scope: str) -
 
 def validate(text: str) -> None:
     """Raise SbomInvalid unless `text` is valid CycloneDX 1.6 JSON (the strict schema: no stray fields)."""
+    # Imported here: the JSON-schema stack (its RFC 3987 grammar) takes over a second to import, which
+    # every CLI command and server start would otherwise pay.
+    from cyclonedx.validation.json import JsonStrictValidator  # noqa: PLC0415
+
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     if error is not None:
         raise SbomInvalid(f"the SBOM does not validate against CycloneDX 1.6: {error}")
