@@ -308,17 +308,28 @@ class S3ObjectStore:
             return
         # The request and the first read share one trip to the threads: small ranges cost one.
         body, chunk = await self._run("GetObject", partial(self._open_sync, key, start, end), key=key)
+        ahead: asyncio.Future[bytes] | None = None
         try:
             remaining = end - start
             while remaining > 0:
                 if not chunk:
                     raise ObjectStoreError(f"object {key} in bucket {self._settings.bucket!r} ended early")
                 remaining -= len(chunk)
-                yield chunk
+                # Read ahead: the next chunk comes from S3 while the consumer sends this one on.
+                ahead = None
                 if remaining > 0:
                     read = partial(body.read, min(self._settings.read_chunk, remaining))
-                    chunk = await self._run("GetObject", read, key=key)
+                    ahead = asyncio.ensure_future(self._run("GetObject", read, key=key))
+                yield chunk
+                if ahead is not None:
+                    chunk = await ahead
         finally:
+            if ahead is not None and not ahead.done():
+                # A read in a worker thread cannot be interrupted: let it end before the body closes
+                # under it (one chunk at most).
+                await asyncio.wait([ahead])
+            if ahead is not None and ahead.done() and not ahead.cancelled():
+                ahead.exception()  # retrieved: an abandoned read-ahead's failure is not news
             # Closing a half-read body drops its connection instead of draining it: a cheap socket close,
             # fine on the loop, and it must happen even when the consumer walked away.
             body.close()
