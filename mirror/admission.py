@@ -37,7 +37,7 @@ class Admission:
         self._catalog = catalog
         self._reviews = reviews
         self._inventory = inventory
-        self._licence_decisions: LRUCache[tuple[RepoRef, str], Decision] = LRUCache(maxsize=20_000)
+        self._revision_decisions: LRUCache[tuple[RepoRef, str], Decision] = LRUCache(maxsize=20_000)
 
     def admit_repo(self, repo: RepoRef) -> None:
         decision = self._policy.admit_repo(repo)
@@ -45,9 +45,10 @@ class Admission:
             raise AccessDenied(f"blocked by hubgate policy: {decision.summary()}")
 
     async def admit_revision(self, repo: RepoRef, commit: str, credentials: Credentials) -> None:
-        """Raise AccessDenied unless the repo and its licence at `commit` may be used."""
+        """Raise AccessDenied unless the repo, its licence and (where the policy asks) its model signature
+        at `commit` may be used."""
         self.admit_repo(repo)
-        decision = await self._licence_decision(repo, commit, credentials)
+        decision = await self._revision_decision(repo, commit, credentials)
         if all(reason.verdict is Verdict.ALLOW for reason in decision.reasons):
             return  # nothing for a human: no review to keep (audit-only findings do get one)
         key = f"{repo.repo_type.api_segment}/{repo.repo_id}@{commit}"
@@ -62,13 +63,13 @@ class Admission:
         if not self._reviews.servable(review):
             raise AccessDenied(self._reviews.refusal_message(review), commit=commit)
 
-    async def fresh_licence_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
+    async def fresh_revision_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
         """Decide again under the current policy (for rescans), refreshing the cached decision."""
-        self._licence_decisions.pop((repo, commit), None)
-        return await self._licence_decision(repo, commit, credentials)
+        self._revision_decisions.pop((repo, commit), None)
+        return await self._revision_decision(repo, commit, credentials)
 
-    async def _licence_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
-        cached = self._licence_decisions.get((repo, commit))
+    async def _revision_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
+        cached = self._revision_decisions.get((repo, commit))
         if cached is not None:
             return cached
         card = await self._card(repo, commit, credentials)
@@ -81,7 +82,7 @@ class Admission:
         # so one revision review (and one waiver) covers both.
         signature_reasons = await self._signatures.reasons(repo, commit, credentials)
         decision = self._policy.extended(decision, signature_reasons, severity="high")
-        self._licence_decisions[(repo, commit)] = decision
+        self._revision_decisions[(repo, commit)] = decision
         return decision
 
     async def _lineage(

@@ -180,8 +180,9 @@ def _build(
     retention = RetentionStore(database)
     inventory_store = InventoryStore(database)
     recorder = InventoryRecorder(inventory_store, policy.licences)
+    signature_checks = SignatureStore(database)
     signatures = SignatureGate(
-        policy=policy, catalog=catalog, pipeline=pipeline, store=store, records=SignatureStore(database)
+        policy=policy, catalog=catalog, pipeline=pipeline, store=store, records=signature_checks
     )
     admission = Admission(
         policy=policy, catalog=catalog, reviews=reviews, inventory=recorder, signatures=signatures
@@ -229,6 +230,7 @@ def _build(
         pinning=pinning,
         approval=approval,
         attestor=Attestor(settings.attestation_key_path),
+        signature_checks=signature_checks,
         metrics=metrics,
         retention=retention,
         housekeeper=housekeeper,

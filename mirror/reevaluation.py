@@ -107,7 +107,7 @@ class Reevaluator:
     async def _decide(self, review: ReviewRecord) -> tuple[Decision, Assessment | None]:
         repo = RepoRef(repo_type=RepoType(review.repo_type), repo_id=review.repo_id)
         if review.subject_kind == "revision":
-            decision = await self._admission.fresh_licence_decision(
+            decision = await self._admission.fresh_revision_decision(
                 repo, review.commit, self._hub.credentials(None)
             )
             return decision, None

@@ -28,6 +28,7 @@ from storage.db import Database
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
+from storage.signature_store import SignatureStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class Services:
     pinning: ApprovedPinning
     approval: RevisionApproval
     attestor: Attestor
+    signature_checks: SignatureStore
     metrics: Metrics
     retention: RetentionStore
     housekeeper: Housekeeper

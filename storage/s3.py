@@ -324,12 +324,12 @@ class S3ObjectStore:
                 if ahead is not None:
                     chunk = await ahead
         finally:
-            if ahead is not None and not ahead.done():
+            if ahead is not None:
                 # A read in a worker thread cannot be interrupted: let it end before the body closes
-                # under it (one chunk at most).
+                # under it (one chunk at most). An abandoned read-ahead's failure is not news.
                 await asyncio.wait([ahead])
-            if ahead is not None and ahead.done() and not ahead.cancelled():
-                ahead.exception()  # retrieved: an abandoned read-ahead's failure is not news
+                if not ahead.cancelled():
+                    ahead.exception()
             # Closing a half-read body drops its connection instead of draining it: a cheap socket close,
             # fine on the loop, and it must happen even when the consumer walked away.
             body.close()

@@ -19,7 +19,6 @@ from mirror.routes import RouteMatch, parse_repo_id, parse_revision
 from mirror.services import Services
 from storage.audit import event_hash
 from storage.records import AuditEvent, RepoKey, ReviewRecord
-from storage.signature_store import SignatureStore
 
 _PAGE_MAX = 500
 _DECISIONS = {
@@ -182,9 +181,7 @@ async def _signature_check(mirror: Services, review: ReviewRecord) -> dict[str, 
     """How the model signature of the review's revision was judged (None: no trust rule checked it)."""
     if not review.repo_id or not review.commit:
         return None
-    check = await SignatureStore(mirror.database).get(
-        RepoKey(review.repo_type, review.repo_id), review.commit
-    )
+    check = await mirror.signature_checks.get(RepoKey(review.repo_type, review.repo_id), review.commit)
     return None if check is None else check.to_dict()
 
 

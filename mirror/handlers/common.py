@@ -37,11 +37,15 @@ def json_response(
     response = web.Response(body=body, content_type="application/json")
     if commit is not None:
         response.headers["X-Repo-Commit"] = commit
-    if stale:
-        response.headers["X-HF-Warning"] = STALE_WARNING
-    elif warning is not None:
-        response.headers["X-HF-Warning"] = warning
+    notice = client_warning(stale=stale, warning=warning)
+    if notice is not None:
+        response.headers["X-HF-Warning"] = notice
     return response
+
+
+def client_warning(*, stale: bool, warning: str | None) -> str | None:
+    """The one X-HF-Warning an answer carries: a stale (offline) answer says so first."""
+    return STALE_WARNING if stale else warning
 
 
 async def held_revision(

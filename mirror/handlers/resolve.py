@@ -14,7 +14,7 @@ from aiohttp import web
 
 from mirror.errors import AccessDenied, EntryNotFound, MirrorError
 from mirror.fetch_request import FetchRequest
-from mirror.handlers.common import STALE_WARNING, credentials, held_revision, services
+from mirror.handlers.common import client_warning, credentials, held_revision, services
 from mirror.hub.models import Credentials
 from mirror.live import LiveFile
 from mirror.pipeline import Stored
@@ -75,7 +75,7 @@ async def _answer(
         raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
 
     headers = file_headers(entry, resolved.commit)
-    notice = STALE_WARNING if resolved.stale else warning
+    notice = client_warning(stale=resolved.stale, warning=warning)
     if notice is not None:
         headers["X-HF-Warning"] = notice
     if request.method == "HEAD":

@@ -107,3 +107,11 @@ def cache_dir(tmp_path: Path) -> Path:
     path = tmp_path / "hf-cache"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Iterator[Path]:
+    """Where a scanned test payload would write if it ever ran; the test fails if it appears."""
+    path = tmp_path / "payload-ran.marker"
+    yield path
+    assert not path.exists(), "a scanned payload was executed"

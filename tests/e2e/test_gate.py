@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,13 +49,6 @@ def _repo(repo_id: str, files: list[FakeFile], card: Mapping[str, object]) -> Fa
         [FakeFile.text("config.json", BERT_CONFIG), *files],
         settings=RepoSettings(card_data=dict(card)),
     )
-
-
-@pytest.fixture
-def marker(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "payload-ran.marker"
-    yield path
-    assert not path.exists(), "a scanned payload was executed"
 
 
 @pytest.fixture

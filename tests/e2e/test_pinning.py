@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,6 @@ from tests.fakehub import FakeFile, FakeHub, FakeRepo, RepoSettings
 
 PINNED = "acme/pinned-model"
 _WAIT_S = 30.0
-
-
-@pytest.fixture
-def marker(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "payload-ran.marker"
-    yield path
-    assert not path.exists(), "a scanned payload was executed"
 
 
 @pytest.fixture
