@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -86,7 +88,12 @@ def hubgate_process(
     """`extra_env` is added to (and overrides) the environment, e.g. HUBGATE_STORAGE__* for S3;
     `log_path`, when given, receives hubgate's stdout and stderr (otherwise discarded)."""
     port = free_port()
-    env = {**os.environ, "HUBGATE_SERVER__FETCH_WAIT_S": "600", "HUBGATE_LOG__LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HUBGATE_SERVER__FETCH_WAIT_S": "600",
+        "HUBGATE_LOG__LEVEL": "WARNING",
+        **TEST_REDIRECT_HOSTS_ENV,
+    }
     env.update(extra_env or {})
     with contextlib.ExitStack() as files:
         log = files.enter_context(log_path.open("ab")) if log_path is not None else subprocess.DEVNULL

@@ -47,6 +47,7 @@ import boto3
 from botocore.config import Config
 
 from bench.harness import ROOT, Process, fakehub_process, hubgate_process
+from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.pg import PostgresServer, postgres_cluster
 from tests.storage.seaweed import REGION, SeaweedS3, run_seaweedfs
 
@@ -525,6 +526,7 @@ def _shared_env(seaweed: SeaweedS3, postgres: PostgresServer, bucket: str, upstr
         "HUBGATE_STORAGE__S3__SECRET_ACCESS_KEY": seaweed.secret_access_key,
         "HUBGATE_STORAGE__SERVE_MODE": "stream",
         "HUBGATE_UPSTREAM__ENDPOINT": upstream,
+        **TEST_REDIRECT_HOSTS_ENV,
         "HUBGATE_SERVER__FETCH_WAIT_S": "600",
         "HUBGATE_LOG__LEVEL": "WARNING",
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from mirror.errors import MirrorError, UpstreamTimeout, UpstreamUnavailable
+from mirror.errors import MirrorError, UpstreamRateLimited, UpstreamTimeout, UpstreamUnavailable
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef
 
@@ -33,6 +33,8 @@ class AccessChecker:
         path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/auth-check"
         try:
             await self._hub.get_json(path, credentials=credentials)
+        except UpstreamRateLimited:
+            raise
         except (UpstreamUnavailable, UpstreamTimeout) as exc:
             msg = f"{repo} is private or gated and upstream cannot confirm your access now ({exc.message})"
             raise UpstreamUnavailable(msg) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 from cachetools import LRUCache
 
@@ -39,8 +40,9 @@ class Admission:
         self._inventory = inventory
         self._revision_decisions: LRUCache[tuple[RepoRef, str], Decision] = LRUCache(maxsize=20_000)
 
-    def admit_repo(self, repo: RepoRef) -> None:
-        decision = self._policy.admit_repo(repo)
+    def admit_repo(self, repo: RepoRef, *, aliases: Sequence[RepoRef] = ()) -> None:
+        """Raise AccessDenied when the policy refuses the canonical `repo` or any spelling of it used."""
+        decision = self._policy.admit_repo(repo, aliases=aliases)
         if decision.enforced:
             raise AccessDenied(f"blocked by hubgate policy: {decision.summary()}")
 

@@ -20,6 +20,9 @@ from mirror.downloads import DownloadLog
 from mirror.gate import Gate
 from mirror.housekeeping import Housekeeper
 from mirror.hub.client import HubClient
+from mirror.hub.egress import AddressPolicy, GuardedResolver, Origin, RedirectGuard
+from mirror.hub.names import RepoNames
+from mirror.hub.ratelimit import UpstreamRateLimits
 from mirror.inventory.publishers import PublisherTable, load_publishers
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.inventory.records import Inventory
@@ -75,21 +78,27 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         settings.database_url,
         pool=PoolSettings(size=settings.database.pool_size, max_overflow=settings.database.max_overflow),
     )
+    addresses = AddressPolicy(Origin.of(settings.upstream.endpoint).host)
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(
             total=None,
             sock_connect=settings.upstream.connect_timeout_s,
             sock_read=settings.upstream.read_timeout_s,
         ),
-        connector=aiohttp.TCPConnector(limit=100, limit_per_host=32),
+        connector=aiohttp.TCPConnector(limit=100, limit_per_host=32, resolver=GuardedResolver(addresses)),
+        # Bodies are decoded by the Hub client itself, within a bound on the decoded size.
         auto_decompress=False,
+        # The Hub sets cookies; one jar would carry one user's session to every other user.
+        cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=True,
     )
+    # The webhook is the operator's own endpoint (often on a private network): its own session, unguarded.
+    webhook_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=True)
     rules = policy.policy.scanning
     runner = ScanRunner(
         ScanLimits(timeout_s=rules.timeout_s, memory_mb=rules.memory_mb, workers=settings.scanning.workers)
     )
-    webhook = Webhook(settings.webhook.url, session, timeout_s=settings.webhook.timeout_s)
+    webhook = Webhook(settings.webhook.url, webhook_session, timeout_s=settings.webhook.timeout_s)
     services: Services | None = None
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +112,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             policy=policy,
             database=database,
             session=session,
+            addresses=addresses,
             runner=runner,
             webhook=webhook,
             publishers=app[PUBLISHERS],
@@ -139,6 +149,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         if services is not None:
             await services.store.close()
         await session.close()
+        await webhook_session.close()
         await database.close()
 
 
@@ -148,12 +159,25 @@ def _build(
     policy: PolicyEngine,
     database: Database,
     session: aiohttp.ClientSession,
+    addresses: AddressPolicy,
     runner: ScanRunner,
     webhook: Webhook,
     publishers: PublisherTable,
 ) -> Services:
     """Wire every collaborator; nothing here does I/O."""
-    hub = HubClient(settings.upstream, session)
+    metrics = Metrics()
+    upstream = settings.upstream
+    hub = HubClient(
+        upstream,
+        session,
+        guard=RedirectGuard(
+            endpoint=upstream.endpoint, allowed_hosts=upstream.redirect_hosts, addresses=addresses
+        ),
+        limits=UpstreamRateLimits(
+            default_wait_s=upstream.rate_limit_wait_s,
+            on_limited=lambda bucket: metrics.upstream_rate_limited.labels(bucket).inc(),
+        ),
+    )
     repository = MetadataRepository(database)
     review_store = ReviewStore(database)
     store = open_store(store_choice(settings))
@@ -166,7 +190,6 @@ def _build(
         four_eyes=settings.auth.four_eyes,
         public_url=settings.server.public_url,
     )
-    metrics = Metrics()
     gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog, metrics=metrics)
     pipeline = Pipeline(
         hub=hub,
@@ -215,6 +238,7 @@ def _build(
     return Services(
         settings=settings,
         hub=hub,
+        names=RepoNames(hub=hub, repository=repository, ttl_s=upstream.alias_ttl_s),
         database=database,
         repository=repository,
         store=store,

@@ -7,6 +7,7 @@ later download can be verified against them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ from mirror.hub.client import HubClient, JsonAnswer
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.sanitize import strip_xet
 from mirror.revisions import Resolved, RevisionResolver
+from mirror.singleflight import SingleFlight
 from storage.records import FileEntry
 from storage.repository import MetadataRepository
 
@@ -55,6 +57,8 @@ class Catalog:
         self._access = access
         # Entries at a commit never change: the hot ones stay in memory.
         self._entries: LRUCache[tuple[RepoRef, str, str], FileEntry] = LRUCache(maxsize=100_000)
+        self._docs: SingleFlight[tuple[str, str], Document] = SingleFlight()
+        self._entry_flights: SingleFlight[tuple[RepoRef, str, str, str], FileEntry | None] = SingleFlight()
 
     async def resolve(
         self, repo: RepoRef, revision: str | None, credentials: Credentials, *, reading_files: bool
@@ -84,6 +88,7 @@ class Catalog:
             kind="info",
             fetch=lambda: self._hub.get_json(path, params=params, credentials=credentials),
             record=record,
+            credentials=credentials,
         )
 
     async def tree(
@@ -101,6 +106,7 @@ class Catalog:
             kind="tree",
             fetch=lambda: self._hub.get_json(upstream_path, params=params, credentials=credentials),
             record=_tree_entries,
+            credentials=credentials,
         )
 
     async def paths_info(
@@ -116,6 +122,7 @@ class Catalog:
             kind="paths-info",
             fetch=lambda: self._hub.post_form(upstream_path, form=form, credentials=credentials),
             record=_tree_entries,
+            credentials=credentials,
         )
 
     async def list_files(self, repo: RepoRef, commit: str, credentials: Credentials) -> list[FileEntry]:
@@ -145,6 +152,15 @@ class Catalog:
         if entry is not None:
             self._entries[(repo, commit, path)] = entry
             return entry
+        flight = self._entry_flights.start(
+            (repo, commit, path, self._sharer(repo, credentials)),
+            lambda: self._fetch_entry(repo, commit, path, credentials),
+        )
+        return await asyncio.shield(flight)
+
+    async def _fetch_entry(
+        self, repo: RepoRef, commit: str, path: str, credentials: Credentials
+    ) -> FileEntry | None:
         upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/paths-info/{commit}"
         answer = await self._hub.post_form(upstream_path, form=(("paths", path),), credentials=credentials)
         entries = _tree_entries(answer.parsed())
@@ -183,12 +199,34 @@ class Catalog:
         kind: str,
         fetch: _Fetch,
         record: _Recorder,
+        credentials: Credentials,
     ) -> Document:
         stored = await self._repository.get_doc(key)
         if stored is not None:
             return Document(
                 body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
             )
+        # A document at a commit is the same for everyone who may read it: concurrent misses share one call
+        # (one per upstream identity unless the repository is public, so one caller's refusal stays theirs).
+        flight = self._docs.start(
+            (key, self._sharer(repo, credentials)),
+            lambda: self._fetch_doc(repo, resolved, key=key, kind=kind, fetch=fetch, record=record),
+        )
+        return await asyncio.shield(flight)
+
+    def _sharer(self, repo: RepoRef, credentials: Credentials) -> str:
+        return "public" if self._resolver.is_public(repo) else credentials.identity
+
+    async def _fetch_doc(
+        self,
+        repo: RepoRef,
+        resolved: Resolved,
+        *,
+        key: str,
+        kind: str,
+        fetch: _Fetch,
+        record: _Recorder,
+    ) -> Document:
         answer = await fetch()
         document = strip_xet(answer.parsed())
         body = json.dumps(document, separators=(",", ":")).encode()

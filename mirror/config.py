@@ -51,7 +51,19 @@ class UpstreamSettings(_Section):
     metadata_timeout_s: float = Field(default=6.0, gt=0)
     ref_ttl_s: float = Field(default=60.0, ge=0)
     access_ttl_s: float = Field(default=300.0, ge=0)
+    # How long the canonical id the Hub gave for a spelling of a repo id (legacy, renamed, case variant)
+    # is used before asking again.
+    alias_ttl_s: float = Field(default=300.0, ge=0)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    # Hosts (globs; `host` allows the scheme's standard port, `host:port` or `host:*` others) that upstream
+    # may redirect file downloads to, besides its own
+    # origin: the Hub's CDNs. Loopback, link-local and private addresses are refused whatever the name,
+    # unless the configured upstream itself lives in that kind of address space.
+    redirect_hosts: tuple[str, ...] = ("huggingface.co", "*.huggingface.co", "hf.co", "*.hf.co")
+    # The largest metadata answer accepted, counted after decoding (a gzip bomb stops here).
+    max_json_bytes: int = Field(default=32 << 20, ge=1 << 16)
+    # How long to leave upstream alone after a 429 that does not say (Retry-After / RateLimit t=).
+    rate_limit_wait_s: float = Field(default=60.0, ge=1)
     # Across replicas one holds a blob's download lease; a dead holder's lease lapses after this long.
     lease_ttl_s: float = Field(default=30.0, ge=1)
 

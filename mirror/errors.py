@@ -110,6 +110,12 @@ class UpstreamProtocolError(UpstreamError):
     code = "UpstreamProtocolError"
 
 
+class UpstreamRedirectRefused(UpstreamError):
+    """Upstream pointed hubgate at a host or address it never goes to (see mirror.hub.egress)."""
+
+    code = "UpstreamRedirectRefused"
+
+
 class UpstreamTimeout(MirrorError):
     status = 504
     code = "UpstreamTimeout"
@@ -118,6 +124,21 @@ class UpstreamTimeout(MirrorError):
 class UpstreamUnavailable(MirrorError):
     status = 503
     code = "UpstreamUnavailable"
+
+
+class UpstreamRateLimited(UpstreamUnavailable):
+    """The Hub said 429 and its announced wait has not passed: stored answers may be served instead.
+
+    A subclass of UpstreamUnavailable, so every fallback to stored answers applies, but clients get 429
+    with the wait in Retry-After (huggingface_hub 1.x waits and retries), never a 5xx.
+    """
+
+    status = 429
+    code = "UpstreamRateLimited"
+
+    def __init__(self, message: str, *, retry_after_s: int, commit: str | None = None) -> None:
+        super().__init__(message, commit=commit, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
 
 
 class StorageUnavailable(MirrorError):

@@ -48,6 +48,17 @@ class Metrics:
         self.reviews = Gauge(
             "hubgate_reviews", "Reviews by state (quarantine size = QUARANTINED)", ["state"], registry=r
         )
+        self.upstream_rate_limited = Counter(
+            "hubgate_upstream_rate_limited",
+            "429 answers from upstream, by the Hub's bucket (api, resolvers)",
+            ["bucket"],
+            registry=r,
+        )
+        self.stale_answers = Counter(
+            "hubgate_stale_answers",
+            "Answers served from hubgate's store because upstream was unavailable or rate-limiting",
+            registry=r,
+        )
         self.singleflight_waits = Counter(
             "hubgate_singleflight_waits", "Requests that joined a download already running", registry=r
         )

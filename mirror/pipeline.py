@@ -228,12 +228,14 @@ class Pipeline:
         on_progress = None if live is None else self._streaming_progress(request, spool, live)
         try:
             async with self._hub.open_file(
-                request.repo, request.commit, entry.path, credentials=request.credentials
-            ) as response:
-                _check_announced_size(request, response.content_length)
-                digests = await spool.fill(
-                    response.content.iter_chunked(1 << 20), expected_size=entry.size, on_progress=on_progress
-                )
+                request.repo,
+                request.commit,
+                entry.path,
+                credentials=request.credentials,
+                expected_size=entry.size,
+            ) as body:
+                _check_announced_size(request, body.content_length)
+                digests = await spool.fill(body.chunks(), expected_size=entry.size, on_progress=on_progress)
             self._metrics.upstream_bytes.inc(digests.size)
             verify_digests(request, digests)
             assessment = await self.gate.assess(request, spool.path, digests)

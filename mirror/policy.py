@@ -114,12 +114,15 @@ class PolicyEngine:
 
     # -- repositories --------------------------------------------------------------------------------
 
-    def admit_repo(self, repo: RepoRef) -> Decision:
+    def admit_repo(self, repo: RepoRef, *, aliases: Sequence[RepoRef] = ()) -> Decision:
+        """Decide on the canonical `repo`; a deny rule matching any spelling a client used denies too."""
         rules = self.policy.repos
         audit = rules.mode == "audit"
-        if _matches(repo, rules.deny):
+        denied = next((name for name in (repo, *aliases) if _matches(name, rules.deny)), None)
+        if denied is not None:
+            shown = f"{repo}" if denied == repo else f"{repo} (asked for as {denied})"
             return self._decision(
-                [Reason("repos.denied", f"{repo} is on the deny list", Verdict.DENY, audit)]
+                [Reason("repos.denied", f"{shown} is on the deny list", Verdict.DENY, audit)]
             )
         if not _matches(repo, rules.allow):
             return self._decision(
@@ -256,9 +259,10 @@ class PolicyEngine:
 
 
 def _matches(repo: RepoRef, patterns: Iterable[str]) -> bool:
-    """A repo glob matches `org/name` or `<type>s/org/name`."""
-    names = (repo.repo_id, f"{repo.repo_type.api_segment}/{repo.repo_id}")
-    return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
+    """A repo glob matches `org/name` or `<type>s/org/name`, without regard to case (as the Hub matches
+    repo ids: `EVIL-ORG/x` is `evil-org/x`)."""
+    names = (repo.repo_id.casefold(), f"{repo.repo_type.api_segment}/{repo.repo_id}".casefold())
+    return any(fnmatch.fnmatchcase(name, pattern.casefold()) for name in names for pattern in patterns)
 
 
 def is_pickle_based(reports: Sequence[ScanReport]) -> bool:

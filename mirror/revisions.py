@@ -6,6 +6,7 @@ commit of a ref is used and the answer says it may be stale.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from cachetools import TTLCache
 from mirror.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef, RepoType, is_commit
+from mirror.singleflight import SingleFlight
 from storage.records import RepoFlags
 from storage.repository import MetadataRepository, utcnow
 
@@ -41,16 +43,41 @@ class RevisionResolver:
         self._ttl = timedelta(seconds=ref_ttl_s)
         # Fresh answers are also kept in memory for the same TTL: the hot path then needs no query.
         self._recent: TTLCache[tuple[RepoRef, str | None], Resolved] = TTLCache(maxsize=50_000, ttl=ref_ttl_s)
+        self._flights: SingleFlight[tuple[RepoRef, str | None, str], Resolved] = SingleFlight()
+        self._public: set[RepoRef] = set()
 
     async def resolve(self, repo: RepoRef, revision: str | None, credentials: Credentials) -> Resolved:
-        """Resolve `revision` (None: the default branch). Raises the upstream's coded errors."""
+        """Resolve `revision` (None: the default branch). Raises the upstream's coded errors.
+
+        Answers are shared by every caller within the TTL, and concurrent callers share one upstream call
+        (per upstream identity, except for public repositories, whose answers hold for everyone): a
+        hundred clients resolving `main` cost one call. Who may read a private or gated repository is
+        checked for each caller separately (mirror.access).
+        """
         recent = self._recent.get((repo, revision))
         if recent is not None:
             return recent
+        sharer = "public" if repo in self._public else credentials.identity
+        flight = self._flights.start(
+            (repo, revision, sharer), lambda: self._resolve_and_remember(repo, revision, credentials)
+        )
+        return await asyncio.shield(flight)
+
+    async def _resolve_and_remember(
+        self, repo: RepoRef, revision: str | None, credentials: Credentials
+    ) -> Resolved:
         resolved = await self._resolve(repo, revision, credentials)
         if not resolved.stale:
             self._recent[(repo, revision)] = resolved
+            if resolved.flags.private or resolved.flags.gated:
+                self._public.discard(repo)
+            else:
+                self._public.add(repo)
         return resolved
+
+    def is_public(self, repo: RepoRef) -> bool:
+        """Whether the Hub last said the repository is neither private nor gated (in this process)."""
+        return repo in self._public
 
     async def _resolve(self, repo: RepoRef, revision: str | None, credentials: Credentials) -> Resolved:
         flags = await self._repository.repo_flags(repo.key)

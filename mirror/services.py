@@ -14,6 +14,7 @@ from mirror.config import Settings
 from mirror.downloads import DownloadLog
 from mirror.housekeeping import Housekeeper
 from mirror.hub.client import HubClient
+from mirror.hub.names import RepoNames
 from mirror.inventory.publishers import PublisherTable
 from mirror.inventory.records import Inventory
 from mirror.metrics import Metrics
@@ -35,6 +36,7 @@ from storage.signature_store import SignatureStore
 class Services:
     settings: Settings
     hub: HubClient
+    names: RepoNames
     database: Database
     repository: MetadataRepository
     store: ObjectStore

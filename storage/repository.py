@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, DatabaseUnavailable
 from storage.records import BlobRecord, FileEntry, MetadataDoc, RefRecord, RepoFlags, RepoKey
-from storage.tables import BlobRow, FileEntryRow, MetadataDocRow, RefRow, RepoRow
+from storage.tables import BlobRow, FileEntryRow, MetadataDocRow, RefRow, RepoAliasRow, RepoRow
 
 
 def utcnow() -> datetime:
@@ -91,6 +91,26 @@ class MetadataRepository:
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["repo_pk", "name"], set_={"commit": commit, "resolved_at": now}
+                )
+            )
+
+    # -- aliases: what a spelling of a repository id names ---------------------------------------------
+
+    async def canonical_id(self, repo_type: str, alias: str) -> tuple[str, datetime] | None:
+        """(canonical id, when the Hub last confirmed it) for a casefolded spelling, or None."""
+        async with self._session() as session:
+            row = await session.get(RepoAliasRow, (repo_type, alias))
+            return None if row is None else (row.canonical_id, _aware(row.seen_at))
+
+    async def save_alias(self, repo_type: str, alias: str, canonical_id: str) -> None:
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            stmt = self._insert(RepoAliasRow).values(
+                repo_type=repo_type, alias=alias, canonical_id=canonical_id, seen_at=now
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["repo_type", "alias"], set_={"canonical_id": canonical_id, "seen_at": now}
                 )
             )
 

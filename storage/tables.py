@@ -303,3 +303,17 @@ class RevisionRecordRow(Base):
     licence_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     first_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RepoAliasRow(Base):
+    """What a spelling of a repository id names on the Hub: itself, a case variant of the canonical id,
+    or a legacy or renamed id (`gpt2` -> `openai-community/gpt2`). Keyed by the casefolded spelling,
+    because the Hub matches ids without regard to case; kept so that an alias still finds its stored
+    revisions when the Hub cannot be asked."""
+
+    __tablename__ = "repo_aliases"
+
+    repo_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(200), primary_key=True)
+    canonical_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

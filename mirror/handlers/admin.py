@@ -368,6 +368,8 @@ async def start_prefetch(request: web.Request, match: RouteMatch) -> web.StreamR
     # the body (for gated or private repos) or hubgate's service token.
     hf_token = _text(data, "hf_token") or None
     upstream_credentials = services(request).hub.credentials(hf_token)
+    spelling, repo = repo, await services(request).names.canonical(repo, upstream_credentials)
+    services(request).admission.admit_repo(repo, aliases=(spelling,))
     job = services(request).prefetcher.start(
         repo, revision, upstream_credentials, include=patterns["include"], exclude=patterns["exclude"]
     )

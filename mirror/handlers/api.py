@@ -7,7 +7,14 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from mirror.errors import BadRequest, XetDisabled
-from mirror.handlers.common import credentials, held_revision, json_response, public_base, services
+from mirror.handlers.common import (
+    credentials,
+    held_revision,
+    json_response,
+    public_base,
+    services,
+    target_repo,
+)
 from mirror.routes import RouteMatch, parse_path
 
 _INFO_PARAMS = frozenset({"expand", "blobs", "securityStatus", "files_metadata"})
@@ -38,30 +45,30 @@ def _boolean(key: str, value: str) -> str:
 
 
 async def repo_info(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    services(request).admission.admit_repo(match.target)
-    revision, warning = await held_revision(request, match.target, match.revision)
+    repo = await target_repo(request, match)
+    revision, warning = await held_revision(request, repo, match.revision)
     document = await services(request).catalog.repo_info(
-        match.target, revision, _params(request, _INFO_PARAMS), credentials(request)
+        repo, revision, _params(request, _INFO_PARAMS), credentials(request)
     )
-    return json_response(document.body, stale=document.stale, warning=warning)
+    return json_response(request, document.body, stale=document.stale, warning=warning)
 
 
 async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     params = _params(request, _TREE_PARAMS)
     cursor = request.query.get("cursor")
     upstream_params = params + ((("cursor", cursor),) if cursor else ())
-    services(request).admission.admit_repo(match.target)
-    revision, warning = await held_revision(request, match.target, match.pinned_revision)
+    repo = await target_repo(request, match)
+    revision, warning = await held_revision(request, repo, match.pinned_revision)
     document = await services(request).catalog.tree(
-        match.target, revision or match.pinned_revision, match.path, upstream_params, credentials(request)
+        repo, revision or match.pinned_revision, match.path, upstream_params, credentials(request)
     )
-    response = json_response(document.body, stale=document.stale, warning=warning)
+    response = json_response(request, document.body, stale=document.stale, warning=warning)
     if document.next_cursor is not None:
         # Pages are listed by commit so that every page describes the same snapshot.
         path_part = f"/{quote(match.path)}" if match.path else ""
         query = urlencode([*params, ("cursor", document.next_cursor)])
         next_url = (
-            f"{public_base(request)}/api/{match.target.repo_type.api_segment}/{match.target.repo_id}"
+            f"{public_base(request)}/api/{repo.repo_type.api_segment}/{repo.repo_id}"
             f"/tree/{document.commit}{path_part}?{query}"
         )
         response.headers["Link"] = f'<{next_url}>; rel="next"'
@@ -75,12 +82,12 @@ async def paths_info(request: web.Request, match: RouteMatch) -> web.StreamRespo
         raise BadRequest(f"at most {_MAX_PATHS} paths per request")
     expand = [_boolean("expand", str(value)) for value in form.getall("expand", [])]
     fields = tuple(("paths", path) for path in paths) + tuple(("expand", value) for value in expand)
-    services(request).admission.admit_repo(match.target)
-    revision, warning = await held_revision(request, match.target, match.pinned_revision)
+    repo = await target_repo(request, match)
+    revision, warning = await held_revision(request, repo, match.pinned_revision)
     document = await services(request).catalog.paths_info(
-        match.target, revision or match.pinned_revision, fields, credentials(request)
+        repo, revision or match.pinned_revision, fields, credentials(request)
     )
-    return json_response(document.body, stale=document.stale, warning=warning)
+    return json_response(request, document.body, stale=document.stale, warning=warning)
 
 
 async def xet_read_token(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -91,5 +98,6 @@ async def xet_read_token(request: web.Request, match: RouteMatch) -> web.StreamR
 
 
 async def auth_check(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    await services(request).access.require(match.target, credentials(request))
-    return web.json_response({"repoId": match.target.repo_id, "accessRequest": None})
+    repo = await services(request).names.canonical(match.target, credentials(request))
+    await services(request).access.require(repo, credentials(request))
+    return web.json_response({"repoId": repo.repo_id, "accessRequest": None})

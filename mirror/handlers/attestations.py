@@ -43,7 +43,8 @@ async def attestation(request: web.Request, match: RouteMatch) -> web.StreamResp
     )
     # The caller's bearer token is a hubgate token, never sent upstream: hubgate's own credentials apply.
     credentials = mirror.hub.credentials(None)
-    mirror.admission.admit_repo(repo)
+    spelling, repo = repo, await mirror.names.canonical(repo, credentials)
+    mirror.admission.admit_repo(repo, aliases=(spelling,))
     resolved = await mirror.catalog.resolve(
         repo, parse_revision(unquote(match.param("revision"))), credentials, reading_files=False
     )

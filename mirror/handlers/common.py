@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from mirror.hub.models import Credentials, RepoRef
+from mirror.routes import RouteMatch
 from mirror.services import SERVICES, Services
 
 STALE_WARNING = (
-    "hubgate; upstream is unreachable: this answer comes from hubgate's store and may be out of date"
+    "hubgate; upstream is unreachable or rate-limiting hubgate: this answer comes from hubgate's store "
+    "and may be out of date"
 )
 
 
@@ -23,6 +25,18 @@ def credentials(request: web.Request) -> Credentials:
     return services(request).hub.credentials(client_token)
 
 
+async def target_repo(request: web.Request, match: RouteMatch) -> RepoRef:
+    """The canonical repository the request names, admitted by the policy.
+
+    Clients may spell a repo id in any case, or use a legacy or renamed id: everything below works on
+    the Hub's canonical id, and the policy's deny rules see every spelling used.
+    """
+    mirror = services(request)
+    repo = await mirror.names.canonical(match.target, credentials(request))
+    mirror.admission.admit_repo(repo, aliases=(match.target,))
+    return repo
+
+
 def public_base(request: web.Request) -> str:
     """The origin clients use to reach hubgate, for the links we write."""
     configured = services(request).settings.server.public_url
@@ -32,20 +46,28 @@ def public_base(request: web.Request) -> str:
 
 
 def json_response(
-    body: bytes, *, commit: str | None = None, stale: bool = False, warning: str | None = None
+    request: web.Request,
+    body: bytes,
+    *,
+    commit: str | None = None,
+    stale: bool = False,
+    warning: str | None = None,
 ) -> web.Response:
     response = web.Response(body=body, content_type="application/json")
     if commit is not None:
         response.headers["X-Repo-Commit"] = commit
-    notice = client_warning(stale=stale, warning=warning)
+    notice = client_warning(request, stale=stale, warning=warning)
     if notice is not None:
         response.headers["X-HF-Warning"] = notice
     return response
 
 
-def client_warning(*, stale: bool, warning: str | None) -> str | None:
-    """The one X-HF-Warning an answer carries: a stale (offline) answer says so first."""
-    return STALE_WARNING if stale else warning
+def client_warning(request: web.Request, *, stale: bool, warning: str | None) -> str | None:
+    """The one X-HF-Warning an answer carries: a stale (offline or rate-limited) answer says so first."""
+    if stale:
+        services(request).metrics.stale_answers.inc()
+        return STALE_WARNING
+    return warning
 
 
 async def held_revision(

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from mirror.errors import AccessDenied, EntryNotFound, MirrorError
 from mirror.fetch_request import FetchRequest
-from mirror.handlers.common import client_warning, credentials, held_revision, services
-from mirror.hub.models import Credentials
+from mirror.handlers.common import client_warning, credentials, held_revision, services, target_repo
+from mirror.hub.models import Credentials, RepoRef
 from mirror.live import LiveFile
 from mirror.pipeline import Stored
 from mirror.ranges import parse_range
@@ -49,15 +49,15 @@ def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
 
 
 async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    repo, revision = match.target, match.pinned_revision
+    revision = match.pinned_revision
     mirror = services(request)
     creds = credentials(request)
-    mirror.admission.admit_repo(repo)
+    repo = await target_repo(request, match)
     held, warning = await held_revision(request, repo, revision)
     resolved = await mirror.catalog.resolve(repo, held, creds, reading_files=True)
     try:
         await mirror.admission.admit_revision(repo, resolved.commit, creds)
-        return await _answer(request, match, resolved, creds, warning=warning)
+        return await _answer(request, match, repo, resolved, creds, warning=warning)
     except MirrorError as exc:
         # Every answer about a resolved file names its commit, errors included: the client needs it.
         if exc.commit is None:
@@ -66,16 +66,21 @@ async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse
 
 
 async def _answer(
-    request: web.Request, match: RouteMatch, resolved: Resolved, creds: Credentials, *, warning: str | None
+    request: web.Request,
+    match: RouteMatch,
+    repo: RepoRef,
+    resolved: Resolved,
+    creds: Credentials,
+    *,
+    warning: str | None,
 ) -> web.StreamResponse:
     mirror = services(request)
-    repo = match.target
     entry = await mirror.catalog.file_entry(repo, resolved.commit, match.path, creds)
     if entry is None:
         raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
 
     headers = file_headers(entry, resolved.commit)
-    notice = client_warning(stale=resolved.stale, warning=warning)
+    notice = client_warning(request, stale=resolved.stale, warning=warning)
     if notice is not None:
         headers["X-HF-Warning"] = notice
     if request.method == "HEAD":

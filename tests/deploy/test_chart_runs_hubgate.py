@@ -33,6 +33,7 @@ from tests.deploy.local import (
     resolve_command,
     started,
 )
+from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS
 from tests.fakehub import FakeHub, FakeHubServer
 from tests.fakehub.fixtures import MODEL_ID
 from tests.pg import PostgresServer
@@ -99,7 +100,7 @@ def test_the_chart_pod_migrates_serves_and_downloads_on_s3_and_postgres(
         load_values(MINIMAL),
         {
             "config": {
-                "upstream": {"endpoint": upstream.url},
+                "upstream": {"endpoint": upstream.url, "redirect_hosts": list(TEST_REDIRECT_HOSTS)},
                 "server": {"fetch_wait_s": 60},
                 "storage": {
                     "s3": {

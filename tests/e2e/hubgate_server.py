@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ from mirror.server import server_options
 from mirror.services import SERVICES, Services
 
 _STARTUP_TIMEOUT_S = 30.0
+# The fake Hub's CDN host (tests.fakehub.server.PREFERRED_CDN_HOST): a download redirect to it is one
+# hubgate must follow, as it follows the real Hub's to `*.hf.co`; any other loopback port stays refused.
+TEST_REDIRECT_HOSTS = ("127.0.0.2:*",)
+TEST_REDIRECT_HOSTS_ENV = {"HUBGATE_UPSTREAM__REDIRECT_HOSTS": json.dumps(list(TEST_REDIRECT_HOSTS))}
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class RunningHubgate:
         env["HUBGATE_DATA_DIR"] = str(self.settings.data_dir)
         env["HUBGATE_DATABASE__URL"] = self.settings.database_url
         env["HUBGATE_UPSTREAM__ENDPOINT"] = self.settings.upstream.endpoint
+        env["HUBGATE_UPSTREAM__REDIRECT_HOSTS"] = json.dumps(list(self.settings.upstream.redirect_hosts))
         storage = self.settings.storage
         env["HUBGATE_STORAGE__BACKEND"] = storage.backend
         if storage.backend == "s3":
@@ -83,9 +89,10 @@ class RunningHubgate:
 
 
 def hubgate_settings(data_dir: Path, upstream_url: str, **sections: Any) -> Settings:
-    overrides: dict[str, Any] = {"data_dir": data_dir, "upstream": {"endpoint": upstream_url}, **sections}
+    upstream = {"endpoint": upstream_url, "redirect_hosts": TEST_REDIRECT_HOSTS}
+    overrides: dict[str, Any] = {"data_dir": data_dir, "upstream": upstream, **sections}
     if "upstream" in sections:
-        overrides["upstream"] = {"endpoint": upstream_url, **sections["upstream"]}
+        overrides["upstream"] = {**upstream, **sections["upstream"]}
     return load_settings(None, **overrides)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.pg import PostgresServer
 from tests.storage.seaweed import SeaweedS3
 
@@ -79,6 +80,7 @@ def replicas(
             "HUBGATE_STORAGE__S3__ACCESS_KEY_ID": seaweed.access_key_id,
             "HUBGATE_STORAGE__S3__SECRET_ACCESS_KEY": seaweed.secret_access_key,
             "HUBGATE_UPSTREAM__ENDPOINT": upstream,
+            **TEST_REDIRECT_HOSTS_ENV,
             "HUBGATE_UPSTREAM__LEASE_TTL_S": str(lease_ttl_s),
             "HUBGATE_SERVER__FETCH_WAIT_S": "120",
             "HUBGATE_LOG__LEVEL": "WARNING",

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.fakehub import FakeHub, FakeHubServer
 from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, big_model_repo
 
@@ -30,7 +31,13 @@ def test_sigterm_finishes_in_flight_downloads(
     weights = fake_hub.add(big_model_repo()).head.files[BIG_FILE_PATH]
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
-    env.update({"HUBGATE_SERVER__SHUTDOWN_GRACE_S": "30", "HUBGATE_SERVER__FETCH_WAIT_S": "60"})
+    env.update(
+        {
+            "HUBGATE_SERVER__SHUTDOWN_GRACE_S": "30",
+            "HUBGATE_SERVER__FETCH_WAIT_S": "60",
+            **TEST_REDIRECT_HOSTS_ENV,
+        }
+    )
     server = subprocess.Popen(
         [
             sys.executable,
@@ -94,6 +101,8 @@ def _get_all(port: int, path: str, *, slow: bool = False) -> bytes:
     try:
         connection.request("GET", path)
         response = connection.getresponse()
+        if response.status != 200:
+            raise AssertionError(f"GET {path} answered {response.status}: {response.read()[:300]!r}")
         chunks = []
         while chunk := response.read(1 << 20):
             chunks.append(chunk)
