@@ -30,6 +30,8 @@ from tests.fakehub.requestlog import RequestLog
 # The Hub caps tree pages at 1000 entries, and at 50 when `expand=true` asks for the costly fields.
 TREE_PAGE_SIZE = 1000
 TREE_EXPAND_PAGE_SIZE = 50
+# The real Hub's anonymous (per IP) and free-tier (per user) quotas; see ratelimit.py.
+HUB_DEFAULT_RATE_LIMITS = RateLimits()
 
 
 class FakeHub:
@@ -51,7 +53,7 @@ class FakeHub:
         users: Mapping[str, str] | None = None,
         xet_hints: bool = True,
         compress: bool = True,
-        rate_limits: RateLimits | None = RateLimits(),  # noqa: B008 (frozen, so sharing it is safe)
+        rate_limits: RateLimits | None = HUB_DEFAULT_RATE_LIMITS,
         tree_page_size: int = TREE_PAGE_SIZE,
         tree_expand_page_size: int = TREE_EXPAND_PAGE_SIZE,
     ) -> None:
