@@ -552,10 +552,12 @@ def test_truncation_past_a_client_chunk_is_resumed_with_a_range(
 
 def test_truncate_sends_the_full_length_then_hangs_up(hub: FakeHub, server: FakeHubServer) -> None:
     hub.faults.add(Fault(Truncate(after_bytes=10), match="*/config.json"))
+    url = f"{server.url}/{MODEL_ID}/resolve/main/config.json"
 
+    # identity: a compressed answer has no Content-Length to announce (see the compression tests).
     with (
         httpx2.Client() as client,
-        client.stream("GET", f"{server.url}/{MODEL_ID}/resolve/main/config.json") as answer,
+        client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as answer,
     ):
         assert answer.headers["Content-Length"] == str(len(content(hub, "config.json")))
         with pytest.raises(httpx2.RemoteProtocolError):
@@ -586,7 +588,8 @@ def test_slow_delays_headers_and_throttles_bodies(
 
     hub.faults.add(Fault(Slow(bytes_per_second=400), times=1))
     started = time.monotonic()
-    body = http.get(url).content
+    # identity, so the throttled wire bytes are the body's bytes
+    body = http.get(url, headers={"Accept-Encoding": "identity"}).content
     throttled = time.monotonic() - started
 
     assert delayed >= 0.3

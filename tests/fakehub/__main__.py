@@ -1,5 +1,6 @@
 """Serve the demo hub for benchmarks and manual poking: `python -m tests.fakehub --port 8790`.
 
+Compression and the real Hub's rate limits are on unless `--no-compress` / `--no-rate-limits`.
 It holds every fixture repo plus `acme/big-model` with a generated LFS `model.safetensors` of
 `--big-file-size` bytes (1 GiB by default; generated once, then reused from the temp directory).
 """
@@ -27,11 +28,20 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-xet-hints", action="store_true", help="do not send Xet hints (plain HTTP clients)"
     )
+    parser.add_argument(
+        "--no-compress", action="store_true", help="no gzip of JSON and text answers (the Hub's CDN does it)"
+    )
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="no 429s and no RateLimit headers (the Hub has them)"
+    )
     return parser.parse_args(argv)
 
 
 async def _serve(args: argparse.Namespace) -> None:
     hub = build_demo_hub(big_file_size=args.big_file_size, xet_hints=not args.no_xet_hints)
+    hub.compress = not args.no_compress
+    if args.no_rate_limits:
+        hub.rate_limiter.configure(None)
     big = hub.repo(BIG_MODEL_ID).head.files[BIG_FILE_PATH]
     async with serve_fakehub(
         hub, host=args.host, port=args.port, cdn_host=args.cdn_host, cdn_port=args.cdn_port

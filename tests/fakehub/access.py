@@ -11,19 +11,28 @@ from tests.fakehub.repo import FakeRepo, RepoType
 
 @dataclass(frozen=True)
 class Caller:
-    """An anonymous caller has no token; an unknown token never gets this far (401 first)."""
+    """An anonymous caller has no token; an unknown token never gets this far (401 first).
+
+    `via_session`: identified by an `hf_session` cookie (see cookies.py), not an Authorization header;
+    `token` is then the token that opened the session."""
 
     token: str | None = None
     user: str | None = None
+    via_session: bool = False
 
     @property
     def authenticated(self) -> bool:
         return self.token is not None
 
 
-def identify(hub: FakeHub, authorization: str | None) -> Caller:
-    """The caller behind an Authorization header; raises HubError 401 for a token the Hub does not know."""
+def identify(hub: FakeHub, authorization: str | None, session_id: str | None = None) -> Caller:
+    """The caller behind an Authorization header, else behind an `hf_session` cookie (as a logged-in
+    browser is); raises HubError 401 for a token the Hub does not know. An unknown or stale session is
+    simply anonymous."""
     if not authorization:
+        token = hub.sessions.token_for(session_id) if session_id else None
+        if token is not None and token in hub.users:
+            return Caller(token=token, user=hub.users[token], via_session=True)
         return Caller()
     scheme, _, token = authorization.partition(" ")
     token = token.strip()

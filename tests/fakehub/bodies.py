@@ -1,7 +1,12 @@
-"""Send a body the way the Hub and its CDN do (HEAD, one Range, If-None-Match), shaped by body faults.
+"""Send a body the way the Hub and its CDN do (HEAD, one Range, If-None-Match, content coding), shaped by
+body faults.
 
 Every successful answer of both servers goes through `send_bytes`, so `Truncate`, `WrongDigest` and a
 throttling `Slow` apply to any of them. On-disk blobs are read in chunks off the event loop.
+
+With a negotiated `coding` (see compression.py) the body goes out compressed and chunked, without a
+Content-Length, and the ETag becomes weak, as CloudFront sends it. Faults then act on the wire: `Truncate`
+and `Slow` count encoded bytes, `WrongDigest` flips a decoded byte before compression (still valid gzip).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from tests.fakehub.compression import VARY, Coding, Encoder, weak_etag
 from tests.fakehub.faults import Effect, Slow, Truncate, WrongDigest
 
 CHUNK_SIZE = 1 << 20
@@ -91,11 +97,24 @@ async def send_bytes(
     effects: tuple[Effect, ...],
     etag: str | None = None,
     ranges: bool = True,
+    coding: Coding | None = None,
+    compressible: bool = False,
 ) -> web.StreamResponse:
     """Answer with `source` (HEAD: headers only). `etag` (quoted) enables If-None-Match -> 304;
-    `ranges` honours one Range header and raises RangeNotSatisfiable for a range past the end."""
-    if etag is not None and request.headers.get("If-None-Match") in (etag, f"W/{etag}", "*"):
+    `ranges` honours one Range header and raises RangeNotSatisfiable for a range past the end.
+
+    `compressible`: the CDN would compress this body for a client that asks (adds `Vary`); `coding`: the
+    coding negotiated for this request (compression.negotiate), None for identity."""
+    if compressible:
+        headers = {**headers, "Vary": VARY}
+    if coding is not None:
+        etag = weak_etag(etag) if etag is not None else None
+    if etag is not None and request.headers.get("If-None-Match") in (etag, _other_strength(etag), "*"):
         return web.Response(status=304, headers={**headers, "ETag": etag})
+    if coding is not None:
+        return await _send_encoded(
+            request, source, headers=headers, effects=effects, etag=etag, coding=coding
+        )
     wanted = parse_range(request.headers.get("Range"), source.size) if ranges else None
     span = wanted or ByteRange(0, source.size)
     response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
@@ -107,6 +126,71 @@ async def send_bytes(
     await response.prepare(request)
     if request.method != "HEAD":
         await _stream(request, response, source, span, effects)
+    return response
+
+
+def _other_strength(etag: str) -> str:
+    # If-None-Match compares weakly (RFC 9110 section 13.1.2): W/"x" and "x" match each other.
+    return etag[2:] if etag.startswith("W/") else f"W/{etag}"
+
+
+async def _send_encoded(
+    request: web.Request,
+    source: ByteSource,
+    *,
+    headers: Mapping[str, str],
+    effects: tuple[Effect, ...],
+    etag: str | None,
+    coding: Coding,
+) -> web.StreamResponse:
+    # No content_length: aiohttp then sends `Transfer-Encoding: chunked`, as the recorded Hub answer has.
+    response = web.StreamResponse(status=200, headers={**headers, "Content-Encoding": coding})
+    if etag is not None:
+        response.headers["ETag"] = etag
+    await response.prepare(request)
+    cut = min((e.after_bytes for e in effects if isinstance(e, Truncate)), default=None)
+    rate = min(
+        (e.bytes_per_second for e in effects if isinstance(e, Slow) and e.bytes_per_second), default=None
+    )
+    corrupt_first = any(isinstance(e, WrongDigest) and not e.at_end for e in effects)
+    corrupt_last = any(isinstance(e, WrongDigest) and e.at_end for e in effects)
+    encoder = Encoder(coding)
+    sent = 0
+
+    async def send(encoded: bytes) -> bool:
+        """Write `encoded` within the Truncate budget; False once the budget is spent."""
+        nonlocal sent
+        if cut is not None:
+            encoded = encoded[: max(0, cut - sent)]
+        step = len(encoded) if rate is None else max(1, min(len(encoded), rate // 20))
+        for start in range(0, len(encoded), max(1, step)):
+            piece = encoded[start : start + step]
+            await response.write(piece)
+            sent += len(piece)
+            if rate is not None:
+                await asyncio.sleep(len(piece) / rate)
+        return cut is None or sent < cut
+
+    offset = 0
+    while offset < source.size:
+        length = min(CHUNK_SIZE, source.size - offset)
+        chunk = await _read(source, offset, length)
+        if corrupt_first and offset == 0 and chunk:
+            chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
+        if corrupt_last and offset + len(chunk) == source.size and chunk:
+            chunk = chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
+        offset += len(chunk)
+        if not await send(encoder.feed(chunk)):
+            return _hang_up_after(request, response)
+    if not await send(encoder.finish()):
+        return _hang_up_after(request, response)
+    return response
+
+
+def _hang_up_after(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    # Mid-body close of a chunked answer: the client sees the stream end without its last chunk.
+    if request.transport is not None:
+        request.transport.close()
     return response
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from tests.fakehub import errors
 from tests.fakehub.access import Caller
 from tests.fakehub.bodies import MemoryBytes, send_bytes
+from tests.fakehub.compression import Coding, negotiate
 from tests.fakehub.faults import Effect
 from tests.fakehub.hub import FakeHub
 from tests.fakehub.repo import FakeRepo, ResolvedRevision
@@ -41,7 +42,12 @@ class HubRequest:
     def flag(self, name: str) -> bool:
         return parse_bool(self.request.rel_url.query.get(name))
 
+    def coding(self) -> Coding | None:
+        """The content coding this request negotiates for a compressible body (None: identity)."""
+        return negotiate(self.request.method, self.request.headers, enabled=self.hub.compress)
+
     async def send_json(self, body: Any, *, headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+        """JSON as the Hub sends it: gzip-compressed by its CDN when the client accepts it."""
         data = json.dumps(body, separators=(",", ":")).encode()
         return await send_bytes(
             self.request,
@@ -49,6 +55,8 @@ class HubRequest:
             headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
             effects=self.effects,
             ranges=False,
+            coding=self.coding(),
+            compressible=self.hub.compress,
         )
 
 

@@ -6,7 +6,28 @@
     hub.faults.go_online()
 
 Several faults can hit one request (each spends one of its `times`): a `Slow` delay plus a `Truncate`
-makes a slow, cut download. `Respond` and `Disconnect` end the request; the others shape its body.
+makes a slow, cut download. `Respond`, `Disconnect`, `Redirect` and `GzipBomb` end the request (answered
+in place of the Hub, before its rate limiter, so they carry no RateLimit headers); the others shape its
+body.
+
+Effects:
+- `Respond(status, error_code, message, retry_after)`: a coded error answer.
+- `Disconnect()`: close the connection without an answer.
+- `Truncate(after_bytes)`: announce the full body, close after `after_bytes` (wire bytes when compressed).
+- `WrongDigest(at_end=False)`: flip the first (or last) byte of the body.
+- `Slow(delay_seconds, bytes_per_second)`: delay the answer and/or throttle the body.
+- `Redirect(location, status=302)`: answer a redirect to any URL, e.g. another loopback port
+  (`http://127.0.0.1:<port>/`) or the cloud metadata address (`http://169.254.169.254/latest/meta-data/`):
+  a proxy must refuse to follow redirects off the upstream it trusts (SSRF).
+
+      hub.faults.add(Fault(Redirect("http://169.254.169.254/latest/meta-data/"), match="/api/models/*"))
+
+- `GzipBomb(decoded_bytes, prefix=b"")`: answer 200 `Content-Type: application/json`,
+  `Content-Encoding: gzip` (whatever the request's Accept-Encoding) with a body compressed on the fly
+  (about 1000:1) that decodes to `prefix` then spaces, `decoded_bytes` in all. The fake never holds the
+  decoded bytes. A proxy must bound what it decodes. Works on any URL, e.g. the resolve of a regular file:
+
+      hub.faults.add(Fault(GzipBomb(8 << 30, prefix=b'{"id": "'), match="/api/models/*"))
 """
 
 from __future__ import annotations
@@ -57,7 +78,27 @@ class Slow:
     bytes_per_second: int | None = None
 
 
-Effect = Respond | Disconnect | Truncate | WrongDigest | Slow
+@dataclass(frozen=True)
+class Redirect:
+    """Answer `status` with `Location: location` (any URL, relative or absolute) and nothing else."""
+
+    location: str
+    status: int = 302
+
+
+@dataclass(frozen=True)
+class GzipBomb:
+    """Answer 200 with a gzip body that decodes to `prefix` then spaces, `decoded_bytes` in all."""
+
+    decoded_bytes: int
+    prefix: bytes = b""
+
+    def __post_init__(self) -> None:
+        if self.decoded_bytes < len(self.prefix):
+            raise ValueError("decoded_bytes must cover the prefix")
+
+
+Effect = Respond | Disconnect | Truncate | WrongDigest | Slow | Redirect | GzipBomb
 RequestPredicate = Callable[[RequestRecord], bool]
 
 

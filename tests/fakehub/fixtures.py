@@ -30,6 +30,10 @@ SPACE_ID = "acme/tiny-space"
 MANY_FILES_ID = "acme/many-files"
 BIG_MODEL_ID = "acme/big-model"
 BASE_MODEL_ID = "acme/base-model"  # the base_model of MODEL_ID
+# Aliases of MODEL_ID in the demo hub: a legacy one-segment id (as `gpt2` names `openai-community/gpt2`)
+# and the id it had before a rename. Both answer a relative 307 to MODEL_ID.
+LEGACY_ALIAS_ID = "tiny-model"
+OLD_MODEL_ID = "acme/tiny-model-v0"
 
 MANY_FILES_COUNT = 1500
 BIG_FILE_SIZE = 50 * 1000 * 1000
@@ -215,7 +219,8 @@ def big_model_repo(size: int = BIG_FILE_SIZE, *, seed: int = 1) -> FakeRepo:
 def build_demo_hub(
     *, big_file_size: int | None = None, many_files: int = MANY_FILES_COUNT, xet_hints: bool = True
 ) -> FakeHub:
-    """Every fixture repo, alice and bob; the big repo only when `big_file_size` is given."""
+    """Every fixture repo, alice and bob, the aliases of MODEL_ID; the big repo only when `big_file_size`
+    is given. Compression and rate limits are on, at the real Hub's defaults."""
     repos = [
         tiny_model_repo(),
         base_model_repo(),
@@ -228,4 +233,7 @@ def build_demo_hub(
     ]
     if big_file_size is not None:
         repos.append(big_model_repo(big_file_size))
-    return FakeHub(repos, users=USERS, xet_hints=xet_hints)
+    hub = FakeHub(repos, users=USERS, xet_hints=xet_hints)
+    hub.add_alias("model", LEGACY_ALIAS_ID, MODEL_ID)
+    hub.add_alias("model", OLD_MODEL_ID, MODEL_ID)
+    return hub

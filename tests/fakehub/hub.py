@@ -1,18 +1,37 @@
-"""`FakeHub`: the state both fake servers answer from (repos, users, switches, request log, faults)."""
+"""`FakeHub`: the state both fake servers answer from (repos, aliases, users, switches, request log,
+faults, rate-limit windows, browser sessions).
+
+Public API beyond repos and users (all safe to call from the test thread while the servers run):
+
+    FakeHub(repos, *, users=None, xet_hints=True, compress=True, rate_limits=RateLimits(),
+            tree_page_size=1000, tree_expand_page_size=50)
+    hub.compress = False                     # CDN compression off (see compression.py)
+    hub.rate_limiter.reset()                 # open every rate-limit window (see ratelimit.py)
+    hub.rate_limiter.configure(RateLimits(api=3, window_s=2))   # or None: off
+    hub.rename("model", "acme/old", "acme/new")      # old id answers a relative 307 (see aliases.py)
+    hub.add_alias("model", "gpt2", "openai-community/gpt2")
+    hub.lookup("model", "ACME/New")          # RepoMatch(repo, kind="case") or None
+    hub.sessions                             # hf_session cookies handed out (see cookies.py)
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
 
+from tests.fakehub.aliases import RepoDirectory, RepoMatch
+from tests.fakehub.cookies import SessionBook
 from tests.fakehub.faults import FaultBook
 from tests.fakehub.files import FakeFile
+from tests.fakehub.ratelimit import RateLimiter, RateLimits
 from tests.fakehub.repo import FakeRepo, RepoType
 from tests.fakehub.requestlog import RequestLog
 
 # The Hub caps tree pages at 1000 entries, and at 50 when `expand=true` asks for the costly fields.
 TREE_PAGE_SIZE = 1000
 TREE_EXPAND_PAGE_SIZE = 50
+# The real Hub's anonymous (per IP) and free-tier (per user) quotas; see ratelimit.py.
+HUB_DEFAULT_RATE_LIMITS = RateLimits()
 
 
 class FakeHub:
@@ -21,6 +40,10 @@ class FakeHub:
     `xet_hints`: send what the real Hub sends for Xet-backed LFS files (`X-Xet-Hash`, the `xet-auth` and
     `xet-reconstruction-info` links on resolve, `xetHash` in tree and paths-info). With `hf_xet`
     installed the real client then leaves HTTP for Xet, so turn it off to drive the client directly.
+
+    `compress`: gzip JSON and text answers for clients whose Accept-Encoding allows it, as the Hub's CDN
+    does (on by default). `rate_limits`: the Hub's per-IP / per-user fixed windows, by default at the real
+    Hub's anonymous and free-tier quotas; `None` or `RateLimits.off()` turns them off.
     """
 
     def __init__(
@@ -29,12 +52,17 @@ class FakeHub:
         *,
         users: Mapping[str, str] | None = None,
         xet_hints: bool = True,
+        compress: bool = True,
+        rate_limits: RateLimits | None = HUB_DEFAULT_RATE_LIMITS,
         tree_page_size: int = TREE_PAGE_SIZE,
         tree_expand_page_size: int = TREE_EXPAND_PAGE_SIZE,
     ) -> None:
-        self._repos: dict[tuple[RepoType, str], FakeRepo] = {}
+        self._directory = RepoDirectory()
         self.users: dict[str, str] = dict(users or {})
         self.xet_hints = xet_hints
+        self.compress = compress
+        self.rate_limiter = RateLimiter(rate_limits)
+        self.sessions = SessionBook()
         self.tree_page_size = tree_page_size
         self.tree_expand_page_size = tree_expand_page_size
         self.log = RequestLog()
@@ -45,22 +73,43 @@ class FakeHub:
             self.add(repo)
 
     def add(self, repo: FakeRepo) -> FakeRepo:
-        self._repos[repo.key] = repo
-        return repo
+        """Add (or replace) a repo; ValueError if its id differs only in case from another repo's."""
+        return self._directory.add(repo)
 
     def remove(self, repo_type: RepoType, repo_id: str) -> None:
-        self._repos.pop((repo_type, repo_id), None)
+        """Delete a repo and the aliases that named it."""
+        self._directory.remove(repo_type, repo_id)
 
     def repo(self, repo_id: str, repo_type: RepoType = "model") -> FakeRepo:
-        """The repo, or KeyError: for test code that knows it exists."""
-        return self._repos[(repo_type, repo_id)]
+        """The repo with exactly this id, or KeyError: for test code that knows it exists."""
+        found = self._directory.get(repo_type, repo_id)
+        if found is None:
+            raise KeyError((repo_type, repo_id))
+        return found
 
     def find_repo(self, repo_type: RepoType, repo_id: str) -> FakeRepo | None:
-        return self._repos.get((repo_type, repo_id))
+        """The repo with exactly this (canonical) id; aliases and case variants are not followed."""
+        return self._directory.get(repo_type, repo_id)
+
+    def lookup(self, repo_type: RepoType, repo_id: str) -> RepoMatch | None:
+        """The repo a requested id names: exactly, as a case variant, or through an alias."""
+        return self._directory.lookup(repo_type, repo_id)
+
+    def rename(self, repo_type: RepoType, old_id: str, new_id: str) -> FakeRepo:
+        """Rename a repo; `old_id` stays as an alias (requests by it answer a relative 307)."""
+        return self._directory.rename(repo_type, old_id, new_id)
+
+    def add_alias(self, repo_type: RepoType, alias_id: str, canonical_id: str) -> None:
+        """A legacy or old id for an existing repo; ValueError if it collides with a repo."""
+        self._directory.add_alias(repo_type, alias_id, canonical_id)
+
+    def aliases(self, repo_type: RepoType = "model") -> dict[str, str]:
+        """`alias -> canonical id` of one repo type."""
+        return self._directory.aliases(repo_type)
 
     @property
     def repos(self) -> tuple[FakeRepo, ...]:
-        return tuple(self._repos.values())
+        return self._directory.all()
 
     def add_user(self, token: str, name: str) -> None:
         self.users[token] = name
@@ -75,6 +124,9 @@ class FakeHub:
         return None
 
     def reset(self) -> None:
-        """Forget recorded requests and injected faults (between tests sharing one hub)."""
+        """Forget recorded requests, injected faults, rate-limit windows and sessions (between tests
+        sharing one hub)."""
         self.log.clear()
         self.faults.clear()
+        self.rate_limiter.reset()
+        self.sessions.clear()

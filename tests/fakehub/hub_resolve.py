@@ -1,6 +1,9 @@
 """`HEAD`/`GET /{prefix}{repo}/resolve/{revision}/{path}`: the file download endpoint.
 
-Regular files are answered here (200/206 with the bytes, ETag = git blob sha1). LFS files get a 302 to
+Regular files are answered here (200/206 with the bytes, ETag = git blob sha1). Text ones go out
+gzip-compressed to clients that accept it, with a weak ETag `W/"<git sha1>"` and no Content-Length, as
+huggingface_hub issue #3269 records (see compression.py); HEAD and Range requests get identity answers.
+LFS files get a 302 to
 the CDN carrying the file's metadata (X-Linked-Etag = sha256, X-Linked-Size) and, unless turned off,
 the Xet hints with which the real Hub steers `hf_xet` clients away from HTTP.
 """
@@ -34,14 +37,23 @@ async def resolve(ctx: HubRequest, call: ResolveCall) -> web.StreamResponse:
     base = {"X-Repo-Commit": commit.sha, "Accept-Ranges": "bytes"}
     if file.lfs:
         return _redirect_to_cdn(ctx, call, file, base=base, commit=commit.sha)
+    content_type = _content_type(file)
     headers = {
         **base,
-        "Content-Type": _content_type(file),
+        "Content-Type": content_type,
         "Content-Disposition": content_disposition(path.rpartition("/")[2]),
     }
+    # CloudFront compresses text/* but not application/octet-stream.
+    compressible = ctx.hub.compress and content_type.startswith("text/")
     try:
         return await send_bytes(
-            ctx.request, file.blob, headers=headers, effects=ctx.effects, etag=f'"{file.etag}"'
+            ctx.request,
+            file.blob,
+            headers=headers,
+            effects=ctx.effects,
+            etag=f'"{file.etag}"',
+            coding=ctx.coding() if compressible else None,
+            compressible=compressible,
         )
     except RangeNotSatisfiable as error:
         raise errors.HubError(

@@ -1,4 +1,8 @@
-"""What both fake servers do around every handler: log the request, apply faults, render HubErrors."""
+"""What both fake servers do around every handler: log the request, apply faults, render HubErrors.
+
+On the Hub host JSON error bodies (HubErrors and `Respond` faults) are compressed like every other JSON
+answer when the request's Accept-Encoding allows it (see compression.py).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from tests.fakehub.compression import VARY, compress, gzip_bomb, negotiate
 from tests.fakehub.errors import HubError
-from tests.fakehub.faults import Disconnect, Effect, Respond, Slow
+from tests.fakehub.faults import Disconnect, Effect, GzipBomb, Redirect, Respond, Slow
 from tests.fakehub.hub import FakeHub
 from tests.fakehub.requestlog import Host, RequestRecord
 
@@ -41,13 +46,36 @@ def fake_server_middleware(hub: FakeHub, host: Host) -> Middleware:
             if isinstance(effect, Disconnect):
                 return _hang_up(request)
             if isinstance(effect, Respond):
-                return _respond(effect)
+                return await send_json_answer(request, _respond(effect), hub=hub, host=host)
+            if isinstance(effect, Redirect):
+                return _redirect(effect)
+            if isinstance(effect, GzipBomb):
+                return await _send_bomb(request, effect)
         try:
             return await handler(request)
         except HubError as error:
-            return error.to_response()
+            return await send_json_answer(request, error.to_response(), hub=hub, host=host)
 
     return middleware
+
+
+async def send_json_answer(
+    request: web.Request, response: web.Response, *, hub: FakeHub, host: Host
+) -> web.StreamResponse:
+    """A small JSON answer built in memory, compressed on the Hub host when the client accepts it."""
+    if host is not Host.HUB or not hub.compress:
+        return response
+    response.headers["Vary"] = VARY
+    coding = negotiate(request.method, request.headers, enabled=True)
+    body = response.body
+    if coding is None or not isinstance(body, bytes):
+        return response
+    answer = web.StreamResponse(status=response.status, reason=response.reason, headers=response.headers)
+    answer.headers.popall("Content-Length", None)
+    answer.headers["Content-Encoding"] = coding
+    await answer.prepare(request)
+    await answer.write(compress(body, coding))
+    return answer
 
 
 def _hang_up(request: web.Request) -> web.StreamResponse:
@@ -64,3 +92,24 @@ def _respond(effect: Respond) -> web.Response:
     if effect.retry_after is not None:
         headers["Retry-After"] = str(effect.retry_after)
     return web.json_response({"error": effect.message}, status=effect.status, headers=headers)
+
+
+def _redirect(effect: Redirect) -> web.Response:
+    return web.Response(
+        status=effect.status,
+        text=f"Found. Redirecting to {effect.location}",
+        headers={"Location": effect.location},
+    )
+
+
+async def _send_bomb(request: web.Request, effect: GzipBomb) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200,
+        headers={"Content-Type": "application/json; charset=utf-8", "Content-Encoding": "gzip", "Vary": VARY},
+    )
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    for encoded in gzip_bomb(effect.decoded_bytes, effect.prefix):
+        await response.write(encoded)
+    return response

@@ -136,8 +136,11 @@ class FakeRepo:
     ) -> None:
         if repo_type not in REPO_TYPES:
             raise ValueError(f"unknown repo type {repo_type!r}")
+        # Mutable only through FakeHub.rename, which keeps the hub's index in step.
         self.repo_id = repo_id
         self.repo_type: RepoType = repo_type
+        # Fixed at creation: the Hub's database id survives a rename.
+        self._object_id = hashlib.sha1(f"{repo_type}:{repo_id}".encode()).hexdigest()[:24]
         self.settings = settings or RepoSettings()
         self._lock = threading.Lock()
         self._commits: dict[str, Commit] = {}
@@ -160,8 +163,8 @@ class FakeRepo:
 
     @property
     def object_id(self) -> str:
-        """The 24-hex database id the Hub returns as `_id`."""
-        return hashlib.sha1(f"{self.repo_type}:{self.repo_id}".encode()).hexdigest()[:24]
+        """The 24-hex database id the Hub returns as `_id` (kept across renames)."""
+        return self._object_id
 
     # -- history ----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from tests.fakehub import errors
 from tests.fakehub.repo import DEFAULT_BRANCH, RepoType, ResolvedRevision
@@ -44,11 +44,14 @@ class RepoAddress:
 
 @dataclass(frozen=True)
 class ApiCall:
-    """`/api/{type}s/{repo}/{action}/...`; `rest` holds the decoded segments after the action."""
+    """`/api/{type}s/{repo}/{action}/...`; `rest` holds the decoded segments after the action.
+
+    `repo_span`: which path segments (start, stop) spell the repo id, to redirect to another id."""
 
     action: ApiAction
     repo: RepoAddress
     rest: tuple[str, ...]
+    repo_span: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class ResolveCall:
 
     repo: RepoAddress
     rest: tuple[str, ...]
+    repo_span: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,14 @@ class WhoAmICall:
 
 
 Route = ApiCall | ResolveCall | WhoAmICall
+
+
+def with_repo_id(raw_path: str, span: tuple[int, int], repo_id: str) -> str:
+    """`raw_path` with the segments in `span` replaced by `repo_id`; the other segments stay as sent
+    (an encoded `refs%2Fpr%2F1` stays encoded)."""
+    raw = raw_path.strip("/").split("/")
+    new = [quote(part, safe="") for part in repo_id.split("/")]
+    return "/" + "/".join([*raw[: span[0]], *new, *raw[span[1] :]])
 
 
 def decoded_segments(raw_path: str) -> tuple[str, ...]:
@@ -98,22 +110,25 @@ def split_repo_id(repo_id: str) -> tuple[str, ...]:
 
 def _api_call(repo_type: RepoType, segments: tuple[str, ...], exists: RepoExists) -> ApiCall:
     repo_id, rest = _pick_repo_id(repo_type, segments, exists, keyword=None)
+    span = (2, 2 + len(segments) - len(rest))  # after `api` and the type
     if not rest:
-        return ApiCall(action="info", repo=RepoAddress(repo_type, repo_id), rest=())
+        return ApiCall(action="info", repo=RepoAddress(repo_type, repo_id), rest=(), repo_span=span)
     action = _ACTIONS.get(rest[0])
     if action is None:
         raise errors.route_not_found()
-    return ApiCall(action=action, repo=RepoAddress(repo_type, repo_id), rest=rest[1:])
+    return ApiCall(action=action, repo=RepoAddress(repo_type, repo_id), rest=rest[1:], repo_span=span)
 
 
 def _resolve_call(segments: tuple[str, ...], exists: RepoExists) -> ResolveCall:
     repo_type: RepoType = "model"
+    start = 0
     if segments[0] in _URL_PREFIX_TYPES:
-        repo_type, segments = _URL_PREFIX_TYPES[segments[0]], segments[1:]
+        repo_type, segments, start = _URL_PREFIX_TYPES[segments[0]], segments[1:], 1
     repo_id, rest = _pick_repo_id(repo_type, segments, exists, keyword="resolve")
     if not rest or rest[0] != "resolve" or len(rest) < 3:
         raise errors.route_not_found()
-    return ResolveCall(repo=RepoAddress(repo_type, repo_id), rest=rest[1:])
+    span = (start, start + len(segments) - len(rest))
+    return ResolveCall(repo=RepoAddress(repo_type, repo_id), rest=rest[1:], repo_span=span)
 
 
 def _pick_repo_id(
