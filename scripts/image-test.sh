@@ -29,19 +29,21 @@ skip() {
   exit 0
 }
 
+# The tools not on PATH, on one line.
 missing_tools() {
-  local tool
+  local tool missing=()
   for tool in podman buildah mmdebstrap; do
-    command -v "$tool" >/dev/null 2>&1 || echo "$tool"
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
+  echo "${missing[*]}"
 }
 
 if [ -n "$(missing_tools)" ]; then
   echo "== installing podman, buildah and mmdebstrap (Debian's packages)"
-  command -v apt-get >/dev/null 2>&1 || skip "no apt-get to install $(missing_tools | xargs)"
+  command -v apt-get >/dev/null 2>&1 || skip "no apt-get to install $(missing_tools)"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah mmdebstrap \
-    >/dev/null; } || skip "apt-get could not install $(missing_tools | xargs)"
-  [ -z "$(missing_tools)" ] || skip "$(missing_tools | xargs) still missing after apt-get install"
+    >/dev/null; } || skip "apt-get could not install $(missing_tools)"
+  [ -z "$(missing_tools)" ] || skip "$(missing_tools) still missing after apt-get install"
   echo "   tools installed in ${SECONDS}s"
 fi
 
@@ -99,5 +101,5 @@ fi
 
 echo "== building the image and checking it in a container (tests/deploy/test_image.py)"
 phase=$SECONDS
-HUBGATE_IMAGE_BASE="$base" .venv/bin/pytest -m image -p no:cacheprovider tests/deploy/test_image.py "$@"
+HUBGATE_IMAGE_BASE="$base" .venv/bin/pytest -m image -p no:cacheprovider --durations=5 tests/deploy/test_image.py "$@"
 echo "== image tests: ${SECONDS}s in all (setup $((phase))s, build and checks $((SECONDS - phase))s)"
