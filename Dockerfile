@@ -9,15 +9,27 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# The venv is made here and copied whole into the runtime stage, so whatever installing needed (pip,
+# sources, build backends, anything a wheel needed to build) stays in this stage. It gets no pip of its
+# own: the base's pip installs into it.
+# First the dependencies, exactly as locked: every file must match a sha256 in the lock (scripts/lock.sh
+# refreshes it). The sigstore extra is in the lock: keyless model signatures verify offline.
+COPY requirements/hubgate.lock ./requirements/
+RUN python -m venv --without-pip /opt/hubgate \
+    && python -m pip --python /opt/hubgate/bin/python install --require-hashes \
+       --requirement requirements/hubgate.lock
+# Then hubgate itself, without resolving anything again (a separate layer: a change of the sources alone
+# reuses the dependencies' layer).
 COPY pyproject.toml README.md ./
 COPY mirror ./mirror
 COPY scanners ./scanners
 COPY storage ./storage
-# A wheel of hubgate and of every dependency: the runtime stage installs from these alone, offline, so
-# whatever building needed stays in this stage. The sigstore extra: keyless model signatures verify offline.
-RUN python -m pip wheel --wheel-dir /wheels ".[sigstore]"
+RUN python -m pip --python /opt/hubgate/bin/python install --no-deps .
 
 FROM ${PYTHON_IMAGE} AS runtime
+# Declared again to be seen inside this stage (for the base.name label): an ARG before the first FROM
+# only names base images.
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="hubgate" \
@@ -32,12 +44,9 @@ RUN groupadd --system --gid 10001 hubgate \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin hubgate
 
-# The wheels are bind-mounted, never copied: no layer keeps them. The venv gets no pip of its own.
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python -m venv --without-pip /opt/hubgate \
-    && python -m pip --python /opt/hubgate/bin/python install --no-cache-dir --no-index \
-       --find-links=/wheels "hubgate[sigstore]" \
-    && mkdir -p /data \
+# The venv as the build stage left it, root-owned: hubgate cannot change its own code.
+COPY --from=build /opt/hubgate /opt/hubgate
+RUN mkdir /data \
     && chown 10001:10001 /data
 
 # Every write goes to /data (spool, and the disk store and SQLite when used) or /tmp (TMPDIR: the

@@ -42,3 +42,21 @@ make_venv() {
   "$dir/bin/python" -m pip install --quiet "$@"
   echo "$want" >"$stamp"
 }
+
+# make_locked_venv DIR: hubgate's dependencies exactly as requirements/hubgate.lock pins them (every file
+# checked against its sha256; scripts/lock.sh refreshes the lock), then hubgate itself without resolving
+# anything again. Skipped when neither pyproject.toml nor the lock changed.
+make_locked_venv() {
+  local dir=$1
+  local stamp="$dir/.hubgate-installed"
+  local want
+  want=$(cat pyproject.toml requirements/hubgate.lock | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --upgrade pip >/dev/null
+  "$dir/bin/python" -m pip install --quiet --require-hashes --requirement requirements/hubgate.lock
+  "$dir/bin/python" -m pip install --quiet --no-deps .
+  echo "$want" >"$stamp"
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run the whole suite: lint, types, the tests on the latest
-# huggingface_hub, and the end-to-end tests again on a 0.36.x client.
+# huggingface_hub, the end-to-end tests again on a 0.36.x client, and the container image built and run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -31,7 +31,8 @@ echo "== ruff and mypy"
 .venv/bin/python -m compileall -q mirror scanners storage tests bench >/dev/null
 
 echo "== tests (latest huggingface_hub, local disk + SQLite)"
-.venv/bin/pytest "$@"
+# The container image's tests build and run it: scripts/image-test.sh, at the end.
+.venv/bin/pytest -m "not image" "$@"
 
 echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL (all of them: real clients, transformers, browser)"
 HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -p no:cacheprovider
@@ -46,3 +47,6 @@ wait "$hub036_install" || { cat .venv-hub036.log; exit 1; }
   tests/e2e/test_client_downloads.py tests/e2e/test_protocol_details.py tests/e2e/test_errors_and_access.py \
   tests/e2e/test_tools.py tests/e2e/test_gate.py tests/e2e/test_integrity_and_faults.py \
   tests/e2e/test_pinning.py tests/e2e/test_signatures.py tests/e2e/test_real_hub.py
+
+echo "== the container image, built from the Dockerfile and run as uid 10001 (podman and buildah, no daemon)"
+./scripts/image-test.sh

@@ -27,6 +27,7 @@ from tests.deploy.local import (
 )
 
 ROOT = dockerfile.ROOT
+IMAGE_VENV = IMAGE_VENV_BIN.removesuffix("/bin")
 OCI_LABELS = ("title", "description", "version", "revision", "licenses")
 
 
@@ -90,14 +91,30 @@ def test_the_runtime_stage_keeps_no_build_tools_or_caches() -> None:
     final = dockerfile.stages(dockerfile.DOCKERFILE.read_text(encoding="utf-8"))[-1]
     runs = [i.arguments for i in final.instructions if i.keyword == "RUN"]
     for run in runs:
-        assert not re.search(r"\b(apt-get|apt|gcc|g\+\+|build-essential|make|curl|wget)\b", run), run
-        if "pip" in run and " install " in run:
-            # Offline, from the build stage's wheels only, without leaving pip's cache behind.
-            assert "--no-cache-dir" in run, run
-            assert "--no-index" in run, run
-            assert "--mount=type=bind,from=build" in run, "wheels must be mounted, not copied into a layer"
+        assert not re.search(r"\b(apt-get|apt|gcc|g\+\+|build-essential|make|curl|wget|pip)\b", run), run
+    # The build stage's venv, whole, and nothing else: no sources, wheels or pip run in this stage.
+    # (tests/deploy/test_image.py looks inside the built image for what this cannot see.)
     copies = [i.arguments for i in final.instructions if i.keyword in ("COPY", "ADD")]
-    assert copies == [], "the runtime stage takes nothing but the installed wheels"
+    assert copies == [f"--from=build {IMAGE_VENV} {IMAGE_VENV}"]
+
+
+def test_dependencies_install_from_the_lock_with_hashes_then_hubgate_without_resolving() -> None:
+    build = dockerfile.stages(dockerfile.DOCKERFILE.read_text(encoding="utf-8"))[0]
+    installs = [i.arguments for i in build.instructions if i.keyword == "RUN" and " install " in i.arguments]
+    assert len(installs) == 2, installs
+    locked, hubgate = installs
+    assert "--require-hashes" in locked, locked
+    assert re.search(r"(--requirement|-r)\s+requirements/hubgate\.lock\b", locked), locked
+    assert re.search(r"--no-deps\s+\.$", hubgate), hubgate
+    for command in installs:
+        # The base's pip installs into the venv from outside: the venv gets no pip of its own.
+        assert f"--python {IMAGE_VENV}/bin/python" in command, command
+    copied = [i.arguments for i in build.instructions if i.keyword == "COPY"]
+    # The lock is copied (and installed) before the sources: a change of hubgate alone reuses that layer.
+    assert copied[0] == "requirements/hubgate.lock ./requirements/", copied
+    # No pip of hubgate's own in its venv: nothing in the running image can install packages.
+    assert any(f"venv --without-pip {IMAGE_VENV}" in i.arguments for i in build.instructions)
+    assert "PIP_NO_CACHE_DIR=1" in " ".join(i.arguments for i in build.instructions if i.keyword == "ENV")
 
 
 def test_the_image_runs_as_a_fixed_non_root_user_with_labels_and_health_check() -> None:
@@ -182,6 +199,9 @@ def test_the_build_context_holds_the_sources_and_nothing_else() -> None:
             relative = path.relative_to(ROOT).as_posix()
             cached = "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo")
             assert _sent(relative, patterns) is not cached, relative
+    # The lock, and only it, of requirements/.
+    assert _sent("requirements/hubgate.lock", patterns)
+    assert not _sent("requirements/other.txt", patterns)
     # Every COPY source of the Dockerfile is in the context.
     for stage in dockerfile.stages(dockerfile.DOCKERFILE.read_text(encoding="utf-8")):
         for instruction in stage.instructions:
