@@ -28,6 +28,7 @@ from tests.deploy import dockerfile, image, lock
 from tests.deploy.conftest import ImageReport
 from tests.deploy.image import Container, Image, Running, Snapshot
 from tests.deploy.local import IMAGE_VENV_BIN, Process, free_port, get, get_json
+from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.e2e.payloads import marker_pickle, torch_zip
 from tests.fakehub import FakeFile, FakeHubServer, FakeRepo, RepoSettings, fakehub_in_thread
 from tests.fakehub.fixtures import MODEL_ID, build_demo_hub
@@ -369,6 +370,7 @@ def served(
         "HUBGATE_SERVER__HOST": "127.0.0.1",
         "HUBGATE_SERVER__PORT": str(port),
         "HUBGATE_UPSTREAM__ENDPOINT": upstream.url,
+        **TEST_REDIRECT_HOSTS_ENV,  # the fake Hub's CDN host, as the real Hub's are allowed by default
         # A cold file is answered once verified and scanned, however slow this shared machine is today.
         "HUBGATE_SERVER__FETCH_WAIT_S": "120",
     }
