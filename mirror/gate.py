@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from mirror.policy import Decision, FileFacts, PolicyEngine, Verdict
 from mirror.reviews import ReviewService, Subject
 from mirror.scanning import ScanRunner
 from mirror.spool import Digests
+from scanners import ScanReport, interpretation, representative_name
 from storage.records import BlobRecord, ReviewRecord
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ class Assessment:
     decision: Decision
     report_rows: tuple[tuple[str, str, str, str, str], ...]  # (scanner, version, status, format, JSON)
     report_digest: str
+    interpretations: str  # comma-separated: every meaning the bytes were judged under
 
 
 def _write_sparse(path: Path, header: bytes, size: int) -> None:
@@ -55,30 +58,52 @@ class Gate:
     def facts_before_fetch(request: FetchRequest) -> FileFacts:
         return FileFacts(repo=request.repo, path=request.entry.path, size=request.entry.size)
 
-    async def assess(self, request: FetchRequest, spooled: Path, digests: Digests) -> Assessment:
-        """Scan a verified file in the process pool and let policy decide; stores nothing."""
+    async def assess(
+        self,
+        request: FetchRequest,
+        spooled: Path,
+        digests: Digests,
+        *,
+        interpretations: Iterable[str] = (),
+    ) -> Assessment:
+        """Scan a verified file in the process pool and let policy decide; stores nothing.
+
+        The bytes are judged under the interpretation the request's path implies and under every one in
+        `interpretations` (those an earlier verdict on the same blob covered): the worst of them decides.
+        """
         entry = request.entry
         status = await self._catalog.security_status(
             request.repo, request.commit, entry.path, request.credentials
         )
         facts = FileFacts(repo=request.repo, path=entry.path, size=digests.size, hub_security=status)
-        reports = await self.runner.scan(spooled, name_hint=entry.path)
-        for report in reports:
-            self._metrics.scan_seconds.labels(report.scanner).observe(report.duration_s)
-            self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
+        own = interpretation(entry.path)
+        names = {own: entry.path} | {
+            other: representative_name(other) for other in interpretations if other != own
+        }
+        rows: list[tuple[str, str, str, str, str]] = []
+        reports: list[ScanReport] = []
+        for meaning, name in sorted(names.items()):
+            for report in await self.runner.scan(spooled, name_hint=name):
+                self._metrics.scan_seconds.labels(report.scanner).observe(report.duration_s)
+                self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
+                reports.append(report)
+                shown = {**report.to_dict(), "interpretation": meaning}
+                row = (
+                    report.scanner,
+                    self.runner.version,
+                    report.status.value,
+                    report.format,
+                    json.dumps(shown),
+                )
+                rows.append(row)
         decision = self.policy.decide_file(facts, reports)
-        rows = tuple(
-            (
-                report.scanner,
-                self.runner.version,
-                report.status.value,
-                report.format,
-                json.dumps(report.to_dict()),
-            )
-            for report in reports
-        )
         digest = hashlib.sha256("\n".join(row[4] for row in rows).encode()).hexdigest()
-        return Assessment(decision=decision, report_rows=rows, report_digest=digest)
+        return Assessment(
+            decision=decision,
+            report_rows=tuple(rows),
+            report_digest=digest,
+            interpretations=",".join(sorted(names)),
+        )
 
     async def header_allows_streaming(
         self, request: FetchRequest, header: bytes, size: int, scratch: Path
@@ -110,6 +135,7 @@ class Gate:
             commit=request.commit,
             path=entry.path,
             size=digests.size,
+            interpretations=assessment.interpretations,
         )
         review = await self.reviews.record_decision(
             subject,
@@ -129,3 +155,32 @@ class Gate:
             assessment.decision.summary(),
         )
         return review
+
+    async def widen(
+        self, request: FetchRequest, review: ReviewRecord, assessment: Assessment
+    ) -> ReviewRecord:
+        """Record that a stored blob's verdict now covers the request path's interpretation too."""
+        widened = await self.reviews.widen(
+            review,
+            assessment.decision,
+            interpretations=assessment.interpretations,
+            added=f"{interpretation(request.entry.path)} ({request.repo}@{request.commit[:12]} "
+            f"{request.entry.path})",
+            scanner_version=self.runner.version,
+            reports=assessment.report_rows,
+        )
+        log.info("%s %s: verdict widened to %s: %s", request.repo, request.entry.path,
+                 assessment.interpretations, widened.state)  # fmt: skip
+        return widened
+
+
+def covered_interpretations(review: ReviewRecord) -> frozenset[str]:
+    """The interpretations a blob's verdict holds for (older reviews: their first path's)."""
+    if review.interpretations:
+        return frozenset(review.interpretations.split(","))
+    return frozenset({interpretation(review.path)})
+
+
+def covers(review: ReviewRecord, path: str) -> bool:
+    """Whether the verdict on a blob was reached under the meaning `path` gives its bytes."""
+    return interpretation(path) in covered_interpretations(review)

@@ -19,13 +19,14 @@ from cachetools import LRUCache
 
 from mirror.errors import AccessDenied, IntegrityError, ScanPending
 from mirror.fetch_request import FetchRequest
-from mirror.gate import Gate
+from mirror.gate import Gate, covered_interpretations, covers
 from mirror.hub.client import HubClient
 from mirror.leasing import FetchLeases
 from mirror.live import HOLDBACK_BYTES, LiveFile
 from mirror.metrics import Metrics
 from mirror.singleflight import SingleFlight
 from mirror.spool import Digests, Spool
+from scanners import interpretation
 from storage.objects import ObjectStore
 from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
@@ -37,6 +38,12 @@ _MAX_STREAMED_HEADER = 16 << 20  # a larger header waits for the full scan inste
 def blob_key(entry: FileEntry) -> str:
     """How a file's content is named before it is fetched: its sha256 (LFS) or its git blob sha1."""
     return entry.lfs_sha256 or f"git-sha1:{entry.git_oid}"
+
+
+def flight_key(entry: FileEntry) -> str:
+    """One fetch-and-decide per blob and meaning: a path that gives the bytes another meaning (code, a
+    template) never joins, and never inherits, the decision made for a path of another meaning."""
+    return f"{blob_key(entry)}|{interpretation(entry.path)}"
 
 
 def verify_digests(request: FetchRequest, digests: Digests) -> None:
@@ -127,12 +134,18 @@ class Pipeline:
         await self._repository.forget_blob(blob.sha256)
 
     async def known(self, entry: FileEntry) -> Stored | None:
-        """The stored blob and its current review, without fetching anything (for HEAD)."""
+        """The stored blob and its current review, without fetching anything (for HEAD).
+
+        None when the verdict on the blob was not reached under the meaning this path gives its bytes
+        (`notes.txt` approved says nothing about the same bytes as `modeling_x.py`): that is a new decision.
+        """
         blob = await self.stored_blob(entry)
         if blob is None:
             return None
         review = await self.gate.reviews.current("blob", blob.sha256)
-        return None if review is None else Stored(blob=blob, review=review)
+        if review is None or not covers(review, entry.path):
+            return None
+        return Stored(blob=blob, review=review)
 
     async def ensure(self, request: FetchRequest, *, wait_s: float | None = None) -> Stored:
         """The stored blob and its review for the request's file, fetching, scanning and deciding if needed.
@@ -150,11 +163,12 @@ class Pipeline:
         if precheck.enforced:
             raise AccessDenied(f"blocked by hubgate policy: {precheck.summary()}", commit=request.commit)
         entry = request.entry
-        if self.flights.running(blob_key(entry)):
+        key = flight_key(entry)
+        if self.flights.running(key):
             self._metrics.singleflight_waits.inc()
-        task = self.flights.start(blob_key(entry), lambda: self._make_available(request))
+        task = self.flights.start(key, lambda: self._make_available(request))
         try:
-            return await asyncio.wait_for(asyncio.shield(task), timeout=wait_s)
+            stored = await asyncio.wait_for(asyncio.shield(task), timeout=wait_s)
         except TimeoutError:
             retry_after = max(1, math.ceil(wait_s or 1))
             msg = (
@@ -162,6 +176,10 @@ class Pipeline:
                 f"retry in {retry_after}s"
             )
             raise ScanPending(msg, retry_after_s=retry_after, commit=request.commit) from None
+        if not covers(stored.review, entry.path):  # pragma: no cover - _make_available widens first
+            msg = f"the verdict on {entry.path} does not cover what its name makes of it"
+            raise AccessDenied(msg, commit=request.commit)
+        return stored
 
     @staticmethod
     def streamable(entry: FileEntry) -> bool:
@@ -174,7 +192,7 @@ class Pipeline:
         if known is not None:
             return known
         entry = request.entry
-        key = blob_key(entry)
+        key = flight_key(entry)
         live = self._live.get(key)
         if live is None and not self.flights.running(key):
             precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
@@ -242,6 +260,10 @@ class Pipeline:
             await self._store.put(digests.sha256, spool.path, size=digests.size)
             review = await self.gate.record(request, digests, assessment)
             blob = BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1)
+            if not covers(review, entry.path):
+                # Another name's verdict on the same bytes was recorded first (a concurrent fetch under a
+                # path of another meaning): judge the stored blob under both.
+                review = (await self._evaluate_stored(request, blob)).review
             self._stored[blob_key(entry)] = blob
             if live is not None:
                 live.finish(servable=self.gate.reviews.servable(review))
@@ -282,14 +304,21 @@ class Pipeline:
         live.header_checked(await self.gate.header_allows_streaming(request, header, live.size, scratch))
 
     async def _evaluate_stored(self, request: FetchRequest, blob: BlobRecord) -> Stored:
+        """Decide on a stored blob: never decided (an interrupted write), or asked for under a name that
+        gives its bytes a meaning its verdict did not cover (judged again under every meaning, worst wins)."""
         spool = Spool(self._spool_dir)
         try:
             digests = await spool.fill(
                 self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size
             )
             verify_digests(request, digests)
-            assessment = await self.gate.assess(request, spool.path, digests)
-            review = await self.gate.record(request, digests, assessment)
+            existing = await self.gate.reviews.current("blob", blob.sha256)
+            covered = covered_interpretations(existing) if existing is not None else frozenset()
+            assessment = await self.gate.assess(request, spool.path, digests, interpretations=covered)
+            if existing is None:
+                review = await self.gate.record(request, digests, assessment)
+            else:
+                review = await self.gate.widen(request, existing, assessment)
             return Stored(blob=blob, review=review)
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)

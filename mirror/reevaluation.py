@@ -17,7 +17,7 @@ from mirror.approvals import Action
 from mirror.auth import Principal
 from mirror.errors import MirrorError, NotFound
 from mirror.fetch_request import FetchRequest
-from mirror.gate import Assessment, Gate
+from mirror.gate import Assessment, Gate, covered_interpretations
 from mirror.hub.client import HubClient
 from mirror.hub.models import RepoRef, RepoType
 from mirror.policy import Decision
@@ -137,7 +137,10 @@ class Reevaluator:
             if digests.sha256 != blob.sha256:
                 raise ObjectStoreError(f"stored object {blob.sha256} no longer matches its digest")
             assessment = await self._gate.assess(
-                request, spool.path, Digests(digests.sha256, digests.git_sha1, digests.size)
+                request,
+                spool.path,
+                Digests(digests.sha256, digests.git_sha1, digests.size),
+                interpretations=covered_interpretations(review),
             )
             return assessment.decision, assessment
         finally:

@@ -32,6 +32,7 @@ class Subject:
     commit: str
     path: str = ""
     size: int = 0
+    interpretations: str = ""  # blobs: what the names it was asked for make of its bytes (comma-separated)
 
 
 def reasons_json(decision: Decision) -> str:
@@ -77,6 +78,7 @@ class ReviewService:
                 size=subject.size,
                 policy_version=decision.policy_version,
                 scanner_version=scanner_version,
+                interpretations=subject.interpretations,
             ),
             actor=SYSTEM.name,
             reason=decision.summary(),
@@ -233,6 +235,45 @@ class ReviewService:
             reports=reports,
         )
 
+    async def widen(
+        self,
+        review: ReviewRecord,
+        decision: Decision,
+        *,
+        interpretations: str,
+        added: str,
+        scanner_version: str,
+        reports: tuple[tuple[str, str, str, str, str], ...],
+    ) -> ReviewRecord:
+        """A blob asked for under a name that gives its bytes a new meaning (`added`): `decision` judges it
+        under every interpretation now covered, and never relaxes the review.
+
+        An approval whose blocking rules the new meaning brings were not waived is revoked (a human
+        decides again, knowing what the bytes are under every name); a quarantine or block keeps its
+        state with the wider reasons; a PENDING or REVOKED review only records the wider scope.
+        """
+        state = ReviewState(review.state)
+        note = f"asked for as {added} ({decision.summary()})"
+        if state is ReviewState.APPROVED:
+            waived = set(json.loads(review.waived_rules or "[]"))
+            blocking = {reason.rule_id for reason in decision.enforced}
+            if blocking and not (review.waiver_by and blocking <= waived):
+                revoked = await self.apply(
+                    review,
+                    Action.REVOKE,
+                    SYSTEM,
+                    reason=note,
+                    decision=decision,
+                    scanner_version=scanner_version,
+                    reports=reports,
+                )
+                return await self._refresh(
+                    revoked, decision, note, scanner_version, (), interpretations=interpretations
+                )
+        return await self._refresh(
+            review, decision, note, scanner_version, reports, interpretations=interpretations
+        )
+
     async def _refresh(
         self,
         review: ReviewRecord,
@@ -240,6 +281,8 @@ class ReviewService:
         note: str,
         scanner_version: str | None,
         reports: tuple[tuple[str, str, str, str, str], ...],
+        *,
+        interpretations: str | None = None,
     ) -> ReviewRecord:
         return await self.store.refresh(
             review.id,
@@ -251,6 +294,7 @@ class ReviewService:
             actor=SYSTEM.name,
             reason=note,
             reports=reports,
+            interpretations=interpretations,
         )
 
     async def request(self, review_id: int, principal: Principal, *, justification: str) -> ReviewRecord:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .base import Finding, Scanner, ScanReport, ScanStatus, Severity, worst_status
 from .limits import DEFAULT_LIMITS, Limits
+from .names import interpretation, representative_name
 from .rules import RULESET_VERSION
 from .runner import scan_file, scan_tree
 
@@ -25,6 +26,8 @@ __all__ = [
     "ScanStatus",
     "Scanner",
     "Severity",
+    "interpretation",
+    "representative_name",
     "scan_file",
     "scan_tree",
     "worst_status",

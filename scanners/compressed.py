@@ -7,20 +7,19 @@ import bz2
 import lzma
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from .blobs import Blob
 from .formats import FileFormat, sniff
 from .inflate import DECOMPRESSION_ERRORS, Inflater
 from .limits import MalformedInput
+from .names import strip_compression_suffix
 from .zipread import check_inflation
 
 if TYPE_CHECKING:
     from .engine import ScanContext
 
 _CHUNK = 1 << 20
-_COMPRESSION_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".lzma", ".z", ".zlib"}
 _ZFILE_HEADER = 2 + 19  # b"ZF" + hex length field, as joblib < 0.10 wrote it
 
 
@@ -45,7 +44,7 @@ class CompressedScanner:
         start = _zfile_data_start(blob) if fmt is FileFormat.JOBLIB_ZFILE else 0
         label = f"{blob.label}:{fmt.value}"
         inner = ctx.spool(_inflate(blob, start, factory, ctx, fmt), label=label)
-        inner_format = ctx.scan_nested(inner, name_hint=_strip_suffix(name_hint))
+        inner_format = ctx.scan_nested(inner, name_hint=strip_compression_suffix(name_hint))
         return f"{fmt.value}+{inner_format}"
 
 
@@ -87,10 +86,3 @@ def _zfile_data_start(blob: Blob) -> int:
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedInput("joblib ZF header has no length") from exc
     return _ZFILE_HEADER + (1 if header[_ZFILE_HEADER : _ZFILE_HEADER + 1] == b" " else 0)
-
-
-def _strip_suffix(name_hint: str | None) -> str | None:
-    if not name_hint:
-        return None
-    path = PurePosixPath(name_hint)
-    return str(path.with_suffix("")) if path.suffix.lower() in _COMPRESSION_SUFFIXES else name_hint

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 
 from .blobs import Blob
 from .limits import Deadline, LimitExceeded, Limits
+from .names import name_kind
 from .pickle_opcodes import PICKLE_OPCODE_BYTES
 from .pickle_ops import OpcodeStream
 from .pickle_vm import PickleMachine
@@ -76,14 +77,6 @@ _UNSCANNABLE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"xar!", "xar"),
 )
 
-# Names whose content has no magic but holds only numbers, used when nothing else matched.
-_RAW_DATA_SUFFIXES = (".msgpack", ".index", ".ot", ".mlmodel", ".pdiparams", ".caffemodel")
-_RAW_DATA_PATTERNS = ("data-0", "openvino_model.bin", ".tflite", "tokenizer.model", "spiece.model", ".spm")
-_TEXT_SUFFIX_KIND = {
-    ".py": "python", ".pyw": "python", ".jinja": "jinja", ".j2": "jinja",
-    ".sh": "script", ".bash": "script", ".bat": "script", ".cmd": "script", ".ps1": "script",
-}  # fmt: skip
-
 TRIAL_BYTES = 1 << 20
 
 
@@ -97,18 +90,19 @@ def sniff(blob: Blob, name_hint: str | None, limits: Limits) -> tuple[FileFormat
         return found
     if _has_zip_end(blob):
         return FileFormat.ZIP, "data before the archive"  # zipfile-based loaders still open it
-    suffix = PurePosixPath(name_hint or "").suffix.lower()
-    if suffix == ".pb" and looks_like_protobuf(head):
+    # From here on the name matters, and only through its kind (scanners.names): what a verdict reached
+    # for one name holds for every name of the same interpretation.
+    kind = name_kind(name_hint)
+    if kind == "tf-graph" and looks_like_protobuf(head):
         return FileFormat.TF_PROTOBUF, ""
-    if suffix == ".onnx" or (head[:1] == b"\x08" and _looks_like_onnx(head)):
+    if kind == "onnx" or (head[:1] == b"\x08" and _looks_like_onnx(head)):
         return FileFormat.ONNX, ""
     text = _is_text(head)
     if head[0] in PICKLE_OPCODE_BYTES and _pickle_trial(blob, limits, strict=text):
         return FileFormat.PICKLE, "protocol 0/1"
     if text:
-        return _text_kind(head, name_hint)
-    lowered = (name_hint or "").lower()
-    if lowered.endswith(_RAW_DATA_SUFFIXES) or any(p in lowered for p in _RAW_DATA_PATTERNS):
+        return _text_kind(head, kind, name_hint)
+    if kind == "raw-data":
         return FileFormat.PASSIVE_DATA, "raw tensor data by name"
     return FileFormat.UNKNOWN, ""
 
@@ -214,9 +208,7 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
-def _text_kind(head: bytes, name_hint: str | None) -> tuple[FileFormat, str]:
-    suffix = PurePosixPath(name_hint or "").suffix.lower()
-    kind = _TEXT_SUFFIX_KIND.get(suffix)
+def _text_kind(head: bytes, kind: str, name_hint: str | None) -> tuple[FileFormat, str]:
     if kind == "python" or (head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]):
         return FileFormat.PYTHON, ""
     if kind == "jinja":
@@ -226,7 +218,8 @@ def _text_kind(head: bytes, name_hint: str | None) -> tuple[FileFormat, str]:
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped[:1] in (b"{", b"["):
         return FileFormat.JSON, ""
-    return FileFormat.TEXT, suffix.lstrip(".")
+    # The detail is cosmetic (shown to reviewers); the verdict on text never depends on it.
+    return FileFormat.TEXT, PurePosixPath(name_hint or "").suffix.lower().lstrip(".")
 
 
 def _pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:

@@ -94,6 +94,7 @@ class ReviewRecord:
     request_justification: str | None
     created_at: datetime
     updated_at: datetime
+    interpretations: str = ""  # blobs: comma-separated interpretations the verdict covers
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class NewReview:
     size: int
     policy_version: str
     scanner_version: str
+    interpretations: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,7 @@ class ReviewChange:
         None  # (by, reason, expires_at, waived rule ids JSON)
     )
     clear_waiver: bool = False
+    interpretations: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,25 @@ class MetadataRepository:
                 )
             )
 
+    # -- where a blob appears --------------------------------------------------------------------------
+
+    async def paths_of_blob(self, sha256: str, *, limit: int = 200) -> list[tuple[RepoKey, str, str]]:
+        """(repo, commit, path) of every file entry hubgate has seen with this content, oldest first."""
+        git_sha1 = select(BlobRow.git_sha1).where(BlobRow.sha256 == sha256).scalar_subquery()
+        query = (
+            select(RepoRow.repo_type, RepoRow.repo_id, FileEntryRow.commit, FileEntryRow.path)
+            .join(RepoRow, RepoRow.id == FileEntryRow.repo_pk)
+            .where(
+                (FileEntryRow.lfs_sha256 == sha256)
+                | (FileEntryRow.lfs_sha256.is_(None) & (FileEntryRow.git_oid == git_sha1))
+            )
+            .order_by(RepoRow.repo_id, FileEntryRow.commit, FileEntryRow.path)
+            .limit(limit)
+        )
+        async with self._session() as session:
+            rows = (await session.execute(query)).all()
+        return [(RepoKey(repo_type=t, repo_id=r), commit, path) for t, r, commit, path in rows]
+
     # -- file entries ----------------------------------------------------------------------------------
 
     async def get_file_entry(self, repo: RepoKey, commit: str, path: str) -> FileEntry | None:

@@ -65,6 +65,7 @@ def _review(row: ReviewRow) -> ReviewRecord:
         request_justification=row.request_justification,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        interpretations=row.interpretations,
     )
 
 
@@ -253,6 +254,7 @@ class ReviewStore:
                     size=review.size,
                     policy_version=review.policy_version,
                     scanner_version=review.scanner_version,
+                    interpretations=review.interpretations,
                     created_at=now,
                     updated_at=now,
                 )
@@ -310,7 +312,7 @@ class ReviewStore:
         now = utcnow()
         async with self._session() as session, session.begin():
             values: dict[str, Any] = {"state": change.to_state, "updated_at": now}
-            for field in ("severity", "reasons", "policy_version", "scanner_version"):
+            for field in ("severity", "reasons", "policy_version", "scanner_version", "interpretations"):
                 value = getattr(change, field)
                 if value is not None:
                     values[field] = value
@@ -367,6 +369,7 @@ class ReviewStore:
         actor: str,
         reason: str,
         reports: Sequence[tuple[str, str, str, str, str]] = (),
+        interpretations: str | None = None,
     ) -> ReviewRecord:
         """Record a re-evaluation that keeps the state (new versions and reasons), with its audit event."""
         change = ReviewChange(
@@ -379,6 +382,7 @@ class ReviewStore:
             reasons=reasons,
             policy_version=policy_version,
             scanner_version=scanner_version,
+            interpretations=interpretations,
         )
         return await self.apply(review_id, from_state=from_state, change=change, reports=reports)
 

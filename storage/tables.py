@@ -147,6 +147,9 @@ class ReviewRow(Base):
     request_justification: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Blobs: the interpretations (scanners.interpretation, comma-separated) the verdict was reached under,
+    # i.e. what the names the blob was asked for make of its bytes. "" (older rows): its first path's.
+    interpretations: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
 
 
 class AuditEventRow(Base):

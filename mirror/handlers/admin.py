@@ -12,11 +12,13 @@ from aiohttp import web
 from mirror.approvals import SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from mirror.auth import Principal, authenticate, require
 from mirror.errors import BadRequest, NotFound
+from mirror.gate import covered_interpretations
 from mirror.handlers.common import public_base, services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.openapi import OPENAPI
 from mirror.routes import RouteMatch, parse_repo_id, parse_revision
 from mirror.services import Services
+from scanners import interpretation
 from storage.audit import event_hash
 from storage.records import AuditEvent, RepoKey, ReviewRecord
 
@@ -172,6 +174,19 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
             "latest": [_download_json(i, e) for i, e in downloads[-20:]],
         }
         body["licence_review"] = await _licence_review(mirror, review)
+        # What the verdict covers, and every name the same bytes are served under: a reviewer approving
+        # `notes.txt` must see that it is also `modeling_x.py` somewhere.
+        body["interpretations"] = sorted(covered_interpretations(review))
+        body["paths"] = [
+            {
+                "repo": f"{repo.repo_type}s/{repo.repo_id}",
+                "commit": commit,
+                "path": path,
+                "interpretation": interpretation(path),
+                "covered": interpretation(path) in body["interpretations"],
+            }
+            for repo, commit, path in await mirror.repository.paths_of_blob(review.subject)
+        ]
     body["signature"] = await _signature_check(mirror, review)
     body["audit"] = [event_json(e) for e in await mirror.reviews.store.audit_events(review_id=review.id)]
     return web.json_response(body)

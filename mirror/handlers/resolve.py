@@ -22,6 +22,8 @@ from mirror.ranges import parse_range
 from mirror.revisions import Resolved
 from mirror.routes import RouteMatch
 from mirror.services import Services
+from scanners import interpretation
+from scanners.names import ANY
 from storage.objects import ObjectMissing
 from storage.records import DownloadEvent, FileEntry, ReviewRecord
 
@@ -32,18 +34,32 @@ log = logging.getLogger(__name__)
 _WRITE_SIZE = 1 << 20
 
 
+def served_etag(entry: FileEntry) -> str:
+    """The ETag clients get: the Hub's, plus the meaning the path gives the bytes when that is not `any`.
+
+    huggingface_hub names its cache blob after the ETag and never checks bytes against it, so two paths of
+    one repository with the same bytes share one cached blob: a client that got `notes.txt` would complete
+    `modeling_x.py` from its own cache without asking hubgate for it. hubgate's verdicts are per content and
+    meaning, so the ETag it hands out names both: the client only ever completes a `.py` from bytes
+    hubgate served as a `.py`.
+    """
+    meaning = interpretation(entry.path)
+    return entry.etag if meaning == ANY else f"{entry.etag}.{meaning.replace('/', '+')}"
+
+
 def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
     """The headers the Hub client needs to name, size and place a file in its cache."""
     filename = entry.path.rsplit("/", 1)[-1]
+    etag = served_etag(entry)
     headers = {
         "X-Repo-Commit": commit,
-        "ETag": f'"{entry.etag}"',
+        "ETag": f'"{etag}"',
         "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream",
         "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}; filename=\"{quote(filename)}\";",
     }
     if entry.lfs_sha256 is not None:
-        headers["X-Linked-Etag"] = f'"{entry.lfs_sha256}"'
+        headers["X-Linked-Etag"] = f'"{etag}"'
         headers["X-Linked-Size"] = str(entry.size)
     return headers
 
@@ -104,7 +120,7 @@ async def _answer(
         if isinstance(ready, LiveFile):
             return await _stream_live(request, ready, headers=headers, span=span, creds=creds, fetch=fetch)
     stored, chunks = await _open_servable(mirror, fetch, start, end)
-    if _matches_etag(request.headers.get("If-None-Match"), entry.etag):
+    if _matches_etag(request.headers.get("If-None-Match"), served_etag(entry)):
         await chunks.aclose()
         return web.Response(status=304, headers=headers)
 
@@ -149,7 +165,7 @@ async def _presigned_redirect(
     if url is None:
         return None
     redirect_headers = {**headers, "Location": url, "X-Linked-Size": str(stored.blob.size)}
-    redirect_headers["X-Linked-Etag"] = f'"{fetch.entry.etag}"'
+    redirect_headers["X-Linked-Etag"] = f'"{served_etag(fetch.entry)}"'
     _record_download(
         request, fetch, creds, sha256=stored.blob.sha256, state=stored.review.state, start=0, sent=0
     )

@@ -606,6 +606,49 @@ function decisionSection(review) {
   return parts.length ? section("Waiver and request", parts) : null;
 }
 
+function pathsSection(review) {
+  // Every name the same bytes are served under, and whether this verdict covers what that name makes of
+  // them: approving "notes.txt" must never quietly approve the same bytes as "modeling_x.py".
+  if (!review.paths) return null;
+  const covered = (review.interpretations || []).join(", ") || "—";
+  return section(
+    "Served as",
+    h("p", {}, "This verdict covers the bytes read as: ", h("span", { class: "mono" }, covered)),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "compact" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Repository", "Commit", "Path", "Read as", "Covered"].map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          review.paths.map((row) =>
+            h(
+              "tr",
+              {},
+              h("td", { class: "mono" }, row.repo),
+              h("td", { class: "mono" }, row.commit.slice(0, 12)),
+              h("td", { class: "mono path" }, row.path),
+              h("td", { class: "mono" }, row.interpretation),
+              h("td", {}, row.covered ? "yes" : "no: decided again when asked for"),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 function downloadsSection(downloads) {
   if (!downloads) return null;
   if (!downloads.count)
@@ -863,6 +906,7 @@ async function renderReview(id, current) {
     licenceSection(review),
     signatureSection(review.signature),
     decisionSection(review),
+    pathsSection(review),
     downloadsSection(review.downloads),
     auditSection(review.audit),
   );
