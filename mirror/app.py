@@ -56,9 +56,14 @@ from storage.signature_store import SignatureStore
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Application:
     """Build the app. Raises PolicyError or PublisherTableError at once for an invalid policy or
-    publisher file."""
+    publisher file.
+
+    Building the services and starting the background jobs (re-evaluation, housekeeping) are two steps:
+    a CLI command builds the services to do one thing (`gc --dry-run`, `pin`, `audit verify`) and must not
+    have a re-evaluation or an eviction round start underneath it, so it passes `background_jobs=False`.
+    """
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[observe, request_ids, errors, header_limits(settings.server.max_field_size)],
@@ -67,6 +72,8 @@ def create_app(settings: Settings) -> web.Application:
     app[POLICY] = PolicyEngine(load_policy(settings.policy.path))
     app[PUBLISHERS] = load_publishers(settings.inventory.publishers_path)
     app.cleanup_ctx.append(_services)
+    if background_jobs:
+        app.cleanup_ctx.append(_background_jobs)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 
@@ -120,11 +127,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SERVICES] = services
         await services.attestor.start()
         services.downloads.start()
-        stop = asyncio.Event()
-        background = asyncio.gather(
-            services.reevaluator.loop(settings.policy.reevaluate_interval_s, stop),
-            services.housekeeper.loop(settings.storage.housekeeping_interval_s, stop),
-        )
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
             settings.upstream.endpoint,
@@ -132,12 +134,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             policy.version,
         )
         yield
-        # Let a round in progress finish: cancelled mid-transaction, a database connection can wedge shutdown.
-        stop.set()
-        try:
-            await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
-        except TimeoutError:
-            log.warning("background jobs did not finish within the grace period; stopping them")
         await services.pinning.drain()
         await services.prefetcher.drain()
         await services.pipeline.flights.drain()
@@ -151,6 +147,23 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await webhook_session.close()
         await database.close()
+
+
+async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
+    """The server's periodic jobs; each runs a round at once, then every interval."""
+    settings, services = app[SETTINGS], app[SERVICES]
+    stop = asyncio.Event()
+    background = asyncio.gather(
+        services.reevaluator.loop(settings.policy.reevaluate_interval_s, stop),
+        services.housekeeper.loop(settings.storage.housekeeping_interval_s, stop),
+    )
+    yield
+    # Let a round in progress finish: cancelled mid-transaction, a database connection can wedge shutdown.
+    stop.set()
+    try:
+        await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
+    except TimeoutError:
+        log.warning("background jobs did not finish within the grace period; stopping them")
 
 
 def _build(

@@ -51,8 +51,9 @@ async def _with_store(settings: Settings, work: Callable[[ReviewStore], Awaitabl
 
 
 async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """The whole app's services without serving HTTP (for jobs such as rescans)."""
-    app = create_app(settings)
+    """The whole app's services without serving HTTP and without its background jobs: the command does
+    exactly its own work (a `gc --dry-run` evicts nothing, a `pin` starts no re-evaluation)."""
+    app = create_app(settings, background_jobs=False)
     runner = web.AppRunner(app)  # set up (startup and cleanup contexts) but never bound to a port
     await runner.setup()
     try:

@@ -82,3 +82,28 @@ def test_the_disk_budget_evicts_unpinned_blobs_and_verdicts_survive(
     # Unpinned, the weights are now the least recently served: they go, the rows stay.
     assert weights.sha256 not in hubgate.stored_objects()
     assert rows.sha256 in hubgate.stored_objects()
+
+
+def test_cli_commands_run_no_background_job_gc_dry_run_deletes_nothing_over_budget(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub
+) -> None:
+    # The server has room; the CLI is given a budget the store is far over. A CLI command that started the
+    # server's background jobs would evict at once (the housekeeping loop runs a round on start).
+    hubgate = make_hubgate(storage={"backend": "filesystem"})
+    for url in (f"/{MODEL_ID}/resolve/main/model.safetensors", f"/{MODEL_ID}/resolve/main/config.json"):
+        assert request("GET", hubgate.url + url).status == 200
+    hubgate.run(hubgate.services.downloads.flush())
+    stored = hubgate.stored_objects()
+    over_budget = {**hubgate.cli_env(), "HUBGATE_STORAGE__MAX_BYTES": "1"}
+
+    out = _run_cli(over_budget, "gc", "--dry-run")
+    assert "would delete" in out
+    assert hubgate.stored_objects() == stored
+    viewer = make_token(hubgate, "viewer", "viewer")
+    events = len(ok(call(hubgate, "GET", "/audit", viewer))["items"])
+    _run_cli(over_budget, "pin", f"{MODEL_ID}@main")
+    _run_cli(over_budget, "audit", "verify")
+    assert hubgate.stored_objects() == stored
+    # No re-evaluation round ran either: nothing but the pin itself was audited.
+    new = ok(call(hubgate, "GET", "/audit", viewer))["items"][events:]
+    assert {event["action"] for event in new} <= {"pin"}

@@ -143,7 +143,8 @@ class RateLimiter:
             allowed = window.used < quota
             if allowed:
                 window.used += 1
-            reset_in = max(1, math.ceil(window.started + limits.window_s - now))
+            # Elapsed first: `started + window - now` can round to a hair over the window (t=301 of 300).
+            reset_in = max(1, math.ceil(limits.window_s - (now - window.started)))
             return Decision(
                 bucket=bucket,
                 allowed=allowed,
