@@ -541,3 +541,24 @@ def test_transformers_loads_a_real_model_through_an_alias_and_a_case_variant(
     for spelling in ("all-MiniLM-L6-v2", repo_id.upper()):
         assert embed(spelling, tmp_path / spelling.replace("/", "_")) == pytest.approx(expected, abs=1e-6)
     assert fake_hub.log.count(path="*xet-read-token*") == 0
+
+
+def test_tree_pagination_and_private_repos_through_an_alias_and_a_case_variant(
+    hubgate: RunningHubgate, fake_hub: FakeHub, cache_dir: Path
+) -> None:
+    fake_hub.add_alias("model", "many-legacy", MANY_FILES_ID)
+    api = HfApi(endpoint=hubgate.url)
+    expected = set(fake_hub.repo(MANY_FILES_ID).head.files)
+    for spelling in ("many-legacy", MANY_FILES_ID.upper()):
+        listed = {
+            entry.path for entry in api.list_repo_tree(spelling, recursive=True) if entry.path in expected
+        }
+        assert listed == expected  # every page, followed through hubgate's own Link
+    variant = PRIVATE_MODEL_ID.swapcase()
+    assert api.model_info(variant, token=ALICE_TOKEN).id == PRIVATE_MODEL_ID
+    local = hf_hub_download(
+        variant, "config.json", cache_dir=cache_dir, endpoint=hubgate.url, token=ALICE_TOKEN
+    )
+    assert Path(local).read_bytes() == _content(fake_hub, PRIVATE_MODEL_ID, "config.json")
+    with pytest.raises(HfHubHTTPError):
+        api.model_info(variant, token=BOB_TOKEN)
