@@ -161,6 +161,9 @@ class Catalog:
     async def _fetch_entry(
         self, repo: RepoRef, commit: str, path: str, credentials: Credentials
     ) -> FileEntry | None:
+        stored = await self._repository.get_file_entry(repo.key, commit, path)
+        if stored is not None:  # recorded by a flight that finished after the caller looked
+            return stored
         upstream_path = f"/api/{repo.repo_type.api_segment}/{repo.repo_id}/paths-info/{commit}"
         answer = await self._hub.post_form(upstream_path, form=(("paths", path),), credentials=credentials)
         entries = _tree_entries(answer.parsed())
@@ -227,6 +230,12 @@ class Catalog:
         fetch: _Fetch,
         record: _Recorder,
     ) -> Document:
+        # A flight that finished between the caller's lookup and this one's start has stored it already.
+        stored = await self._repository.get_doc(key)
+        if stored is not None:
+            return Document(
+                body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
+            )
         answer = await fetch()
         document = strip_xet(answer.parsed())
         body = json.dumps(document, separators=(",", ":")).encode()
