@@ -39,6 +39,10 @@ class ServerSettings(_Section):
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     # How long a GET waits for a cold file before answering 429 + Retry-After.
     fetch_wait_s: float = Field(default=8.0, ge=0)
+    # Safetensors files may stream to a whole-file GET while they download (the last MiB held back until
+    # verified). Which ranges are refused after a failed live download is known per process: with several
+    # replicas and no session affinity, turn this off to serve only verified, stored files.
+    stream_while_downloading: bool = True
 
 
 class UpstreamSettings(_Section):

@@ -92,6 +92,10 @@ class Pipeline:
         self.gate = gate
         self.flights: SingleFlight[str, Stored] = SingleFlight()
         self._live: dict[str, LiveFile] = {}  # fetches that clients may read while they download
+        # Blob key -> the longest prefix that readers of a live download were given before that download
+        # failed. Those bytes were never verified: clients may hold them in a partial file, and no later
+        # answer may complete such a prefix (see unverified_prefix). Kept in this process only.
+        self._unverified: LRUCache[str, int] = LRUCache(maxsize=100_000)
         # Blobs known to be stored, by blob key: a warm request touches neither the blobs table nor the store.
         self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
 
@@ -162,6 +166,13 @@ class Pipeline:
                 f"retry in {retry_after}s"
             )
             raise ScanPending(msg, retry_after_s=retry_after, commit=request.commit) from None
+
+    def unverified_prefix(self, entry: FileEntry) -> int:
+        """How many leading bytes of `entry` a client may hold from a live download that then failed.
+
+        0 when no live download of this file failed after handing bytes out (in this process).
+        """
+        return self._unverified.get(blob_key(entry), 0)
 
     @staticmethod
     def streamable(entry: FileEntry) -> bool:
@@ -251,6 +262,15 @@ class Pipeline:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
             if live is not None:
                 live.finish(servable=False, error=exc)
+                if live.handed_out:
+                    key = blob_key(entry)
+                    self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
+                    log.warning(
+                        "%s: a live download failed after handing out %d unverified bytes; ranges "
+                        "inside them will not be served",
+                        entry.path,
+                        live.handed_out,
+                    )
             raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)

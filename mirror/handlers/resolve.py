@@ -18,7 +18,7 @@ from mirror.handlers.common import client_warning, credentials, held_revision, s
 from mirror.hub.models import Credentials, RepoRef
 from mirror.live import LiveFile
 from mirror.pipeline import Stored
-from mirror.ranges import parse_range
+from mirror.ranges import requested_span
 from mirror.revisions import Resolved
 from mirror.routes import RouteMatch
 from mirror.services import Services
@@ -90,19 +90,29 @@ async def _answer(
             _require_servable(mirror, known.review)
         return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
 
-    span = parse_range(request.headers.get("Range"), entry.size)
+    unverified = mirror.pipeline.unverified_prefix(entry)
+    span = requested_span(
+        request.headers.get("Range"),
+        if_range=request.headers.get("If-Range"),
+        etag=entry.etag,
+        size=entry.size,
+        unverified_prefix=unverified,
+    )
     start, end = span if span is not None else (0, entry.size)
     fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
-    if mirror.settings.storage.serve_mode == "redirect":
+    # The object store would honour the client's Range itself: not for a file whose prefix went out
+    # unverified once (requested_span may have overruled that Range).
+    if mirror.settings.storage.serve_mode == "redirect" and not unverified:
         redirect = await _presigned_redirect(request, fetch, headers=headers, creds=creds)
         if redirect is not None:
             return redirect
-    # Only a request that reaches the end of the file may stream while downloading: the held-back tail
-    # is what keeps a failed download from looking complete.
-    if end == entry.size and mirror.pipeline.streamable(entry):
+    # Only a request for the whole file may stream while downloading. A ranged one (a resume, a window)
+    # is served from the verified store: from a live download it could join bytes of this download to
+    # bytes the client holds from another one. The held-back tail keeps a failed download incomplete.
+    if span is None and mirror.settings.server.stream_while_downloading and mirror.pipeline.streamable(entry):
         ready = await mirror.pipeline.ensure_live(fetch, wait_s=mirror.settings.server.fetch_wait_s)
         if isinstance(ready, LiveFile):
-            return await _stream_live(request, ready, headers=headers, span=span, creds=creds, fetch=fetch)
+            return await _stream_live(request, ready, headers=headers, creds=creds, fetch=fetch)
     stored, chunks = await _open_servable(mirror, fetch, start, end)
     if _matches_etag(request.headers.get("If-None-Match"), entry.etag):
         await chunks.aclose()
@@ -161,16 +171,14 @@ async def _stream_live(
     live: LiveFile,
     *,
     headers: dict[str, str],
-    span: tuple[int, int] | None,
     creds: Credentials,
     fetch: FetchRequest,
 ) -> web.StreamResponse:
-    start, end = span if span is not None else (0, live.size)
+    """The whole file while it downloads (never a range: see _answer)."""
+    start, end = 0, live.size
     handle = await live.open()
-    response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+    response = web.StreamResponse(status=200, headers=headers)
     response.content_length = end - start
-    if span is not None:
-        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{live.size}"
     await response.prepare(request)
     sent = 0
     state = "APPROVED"
