@@ -11,20 +11,29 @@ import hashlib
 import http.client
 import re
 import threading
+import time
+import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+)
 
+from tests.e2e.admin_api import call, make_token, ok
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.cutting_proxy import cutting_proxy
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, Fault, Host, RepoSettings, Slow, WrongDigest
-from tests.fakehub.fixtures import MODEL_ID
+from tests.fakehub.fixtures import ALICE_TOKEN, GATED_MODEL_ID, MODEL_ID, PRIVATE_MODEL_ID
 from tests.fakehub.safetensors_format import single_tensor_prefix
 
 SPLICE_REPO = "mallory/spliced-weights"
@@ -219,3 +228,139 @@ def _whole_body(url: str, first_bytes: threading.Event) -> bytes:
         return first + response.read()
     finally:
         connection.close()
+
+
+# --- Files never render on hubgate's origin -------------------------------------------------------------
+
+ORIGIN_REPO = "mallory/page-on-your-origin"
+HTML = "<!doctype html><script>fetch('/api/hubgate/v1/reviews').then(r => r.text()).then(alert)</script>"
+
+
+@pytest.fixture
+def page_repo(fake_hub: FakeHub) -> FakeRepo:
+    files = [
+        FakeFile.text("index.html", HTML),
+        FakeFile.text("image.svg", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+        FakeFile.text("config.json", "{}"),
+    ]
+    return fake_hub.add(FakeRepo(ORIGIN_REPO, files, settings=RepoSettings(card_data={"license": "mit"})))
+
+
+@pytest.mark.parametrize("name", ["index.html", "image.svg"])
+def test_a_served_file_is_an_attachment_a_browser_never_runs(
+    hubgate: RunningHubgate, page_repo: FakeRepo, cache_dir: Path, name: str
+) -> None:
+    # A repository's HTML or SVG, opened in a browser from hubgate's address, would run with the review
+    # page's origin (and an approver's session token in that tab's storage).
+    url = f"{hubgate.url}/{ORIGIN_REPO}/resolve/main/{name}"
+    for method in ("HEAD", "GET"):
+        answer = request(method, url)
+        assert answer.status == 200
+        assert answer.header("Content-Type") == "application/octet-stream"
+        assert answer.header("X-Content-Type-Options") == "nosniff"
+        assert answer.header("Content-Security-Policy") == "default-src 'none'; sandbox"
+        disposition = answer.header("Content-Disposition") or ""
+        assert disposition.startswith("attachment;")
+        # The client still reads the file name from it (file_download.HEADER_FILENAME_PATTERN).
+        assert re.search(r'filename="(?P<filename>.*?)";', disposition)["filename"] == name  # type: ignore[index]
+    path = hf_hub_download(ORIGIN_REPO, name, cache_dir=cache_dir, endpoint=hubgate.url)
+    assert Path(path).read_bytes() == page_repo.head.files[name].blob.read(0, 1 << 20)
+
+
+# --- Names that hide what they are ---------------------------------------------------------------------
+
+BIDI_REPO = "mallory/trojan-names"
+# Shown as-is, `setup_helper\u202eyp.txt` reads "setup_helpertxt.py": a text file that looks like code,
+# or the reverse. The other names hide characters (zero-width, tag, bidi isolate, control characters).
+HIDDEN_NAMES = {
+    "U+202E": "setup_helper\u202eyp.txt",
+    "U+2066": "weights\u2066.bin",
+    "U+200B": "model\u200b.safetensors",
+    "U+200F": "config\u200f.json",
+    "U+061C": "vocab\u061c.txt",
+    "U+E0041": "notes\U000e0041.md",
+    "U+0085": "readme\u0085.md",
+    "U+001B": "term\u001b[31m.txt",
+}
+CONTROLS = ("U+0085", "U+001B")
+
+
+@pytest.fixture
+def trojan_repo(fake_hub: FakeHub) -> FakeRepo:
+    files = [FakeFile.text(name, f"{code}\n") for code, name in HIDDEN_NAMES.items()]
+    files.append(FakeFile.text("plain.txt", "plain\n"))
+    return fake_hub.add(FakeRepo(BIDI_REPO, files, settings=RepoSettings(card_data={"license": "mit"})))
+
+
+@pytest.mark.parametrize("code", sorted(HIDDEN_NAMES))
+def test_paths_with_invisible_or_reordering_characters_are_refused(
+    hubgate: RunningHubgate, trojan_repo: FakeRepo, cache_dir: Path, code: str
+) -> None:
+    name = HIDDEN_NAMES[code]
+    answer = request("GET", f"{hubgate.url}/{BIDI_REPO}/resolve/main/{quote(name)}")
+    assert answer.status == 400
+    assert answer.header("X-Error-Code") == "InvalidPath"
+    assert code in (answer.header("X-Error-Message") or "")
+    # huggingface_hub reports a refused HEAD as "cannot find the file", with hubgate's answer as cause.
+    with pytest.raises((HfHubHTTPError, LocalEntryNotFoundError)) as refused:
+        hf_hub_download(BIDI_REPO, name, cache_dir=cache_dir, endpoint=hubgate.url)
+    assert code in f"{refused.value} {refused.value.__cause__}"
+    assert not [p for p in cache_dir.rglob("*") if p.is_file() and p.stat().st_size]
+    assert hf_hub_download(BIDI_REPO, "plain.txt", cache_dir=cache_dir, endpoint=hubgate.url)
+
+
+def test_the_review_api_marks_and_escapes_names_upstream_listed(
+    hubgate: RunningHubgate, trojan_repo: FakeRepo
+) -> None:
+    # A prefetch takes every file upstream lists, names included: reviews show them escaped and marked.
+    token = make_token(hubgate, "ops", "approver")
+    # (The fake Hub cannot put a control character in its Content-Disposition: those two stay out.)
+    listed = {code: name for code, name in HIDDEN_NAMES.items() if code not in CONTROLS}
+    excluded = [name for code, name in HIDDEN_NAMES.items() if code in CONTROLS]
+    job = ok(call(hubgate, "POST", "/prefetch", token, {"repo": BIDI_REPO, "exclude": excluded}))
+    for _ in range(400):
+        if ok(call(hubgate, "GET", f"/prefetch/{job['id']}", token))["state"] != "running":
+            break
+        time.sleep(0.05)
+    reviews = ok(call(hubgate, "GET", f"/reviews?repo={BIDI_REPO}&state=APPROVED,QUARANTINED", token))
+    by_path = {item["path"]: item for item in reviews["items"]}
+    assert set(by_path) == {*listed.values(), "plain.txt"}
+    for code, name in listed.items():
+        review = by_path[name]
+        assert review["path_hidden_characters"] == [code]
+        assert f"<{code}>" in review["path_display"]
+        assert not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in review["path_display"])
+    assert by_path["plain.txt"]["path_hidden_characters"] == []
+    assert by_path["plain.txt"]["path_display"] == "plain.txt"
+
+
+# --- Anonymous callers and the service token ------------------------------------------------------------
+
+
+def test_anonymous_callers_never_borrow_the_service_tokens_access(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    gate = make_hubgate(upstream={"token": ALICE_TOKEN})  # service_token_for_anonymous off: the default
+    # Alice stores the gated and the private file; an anonymous caller then gets what the Hub would
+    # give it, although hubgate holds both files and its service token may read them.
+    for repo_id in (GATED_MODEL_ID, PRIVATE_MODEL_ID):
+        hf_hub_download(
+            repo_id, "config.json", cache_dir=tmp_path / "a", endpoint=gate.url, token=ALICE_TOKEN
+        )
+    with pytest.raises(GatedRepoError):
+        hf_hub_download(GATED_MODEL_ID, "config.json", cache_dir=tmp_path / "anon", endpoint=gate.url)
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download(PRIVATE_MODEL_ID, "config.json", cache_dir=tmp_path / "anon", endpoint=gate.url)
+    assert not [p for p in (tmp_path / "anon").rglob("*") if p.is_file() and p.stat().st_size]
+
+    # Public repositories: upstream sees the service token (its rate limit), the log an anonymous caller.
+    fake_hub.log.clear()
+    hf_hub_download(MODEL_ID, "config.json", cache_dir=tmp_path / "anon", endpoint=gate.url)
+    assert all(r.authorization == f"Bearer {ALICE_TOKEN}" for r in fake_hub.log.find(host=Host.HUB))
+    gate.run(gate.services.downloads.flush())
+    token = make_token(gate, "sec", "viewer")
+    sha = hashlib.sha256(fake_hub.repo(MODEL_ID).head.files["config.json"].blob.read(0, 1 << 20)).hexdigest()
+    rows = ok(call(gate, "GET", f"/blobs/{sha}/downloads", token))["items"]
+    assert [(row["identity"], row["client"].split(" ")[0]) for row in rows] == [
+        ("anonymous", "[service-token]")
+    ]
