@@ -138,6 +138,12 @@ class PolicySettings(_Section):
 
 class ScanningSettings(_Section):
     workers: int = Field(default=2, ge=1, le=64)
+    # Scans waiting for a worker, in all and per repository; past either, 429 + Retry-After and the file
+    # is neither fetched nor decided (it is when asked again).
+    max_waiting: int = Field(default=64, ge=0)
+    max_waiting_per_repo: int = Field(default=16, ge=0)
+    # Workers one repository's scans may hold at once; 0: all but one, so other repositories keep one.
+    workers_per_repo: int = Field(default=0, ge=0, le=64)
 
 
 class AuthSettings(_Section):

@@ -24,6 +24,7 @@ from mirror.hub.client import HubClient
 from mirror.leasing import FetchLeases
 from mirror.live import HOLDBACK_BYTES, LiveFile
 from mirror.metrics import Metrics
+from mirror.scanqueue import SCAN_OWNER
 from mirror.singleflight import SingleFlight
 from mirror.spool import Digests, Spool
 from storage.objects import ObjectStore
@@ -211,6 +212,8 @@ class Pipeline:
     ) -> Stored:
         """Fetch (or decide) under the cross-replica lease; wait for the replica that holds it otherwise."""
         key = blob_key(request.entry)
+        # This task's scans queue under the file's repository (the scan queue is fair by repository).
+        SCAN_OWNER.set(str(request.repo))
         while True:
             known = await self.known(request.entry)
             if known is not None:  # another replica finished it meanwhile
@@ -238,6 +241,8 @@ class Pipeline:
         spool = spool or Spool(self._spool_dir)
         on_progress = None if live is None else self._streaming_progress(request, spool, live)
         try:
+            # No download for a file that could not be scanned now (a full queue answers 429 at once).
+            self.gate.runner.queue.check_room(SCAN_OWNER.get())
             async with self._hub.open_file(
                 request.repo,
                 request.commit,
@@ -299,7 +304,11 @@ class Pipeline:
             return
         header = await loop.run_in_executor(None, _read_prefix, spool.path, 8 + header_len)
         scratch = spool.path.with_name(spool.path.name + ".header")
-        live.header_checked(await self.gate.header_allows_streaming(request, header, live.size, scratch))
+        try:
+            allowed = await self.gate.header_allows_streaming(request, header, live.size, scratch)
+        except ScanPending:
+            allowed = False  # the scanners are busy: the file waits for its full scan instead
+        live.header_checked(allowed)
 
     async def _evaluate_stored(self, request: FetchRequest, blob: BlobRecord) -> Stored:
         spool = Spool(self._spool_dir)

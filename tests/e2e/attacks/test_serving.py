@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import pickle
 import re
 import threading
 import time
@@ -364,3 +365,47 @@ def test_anonymous_callers_never_borrow_the_service_tokens_access(
     assert [(row["identity"], row["client"].split(" ")[0]) for row in rows] == [
         ("anonymous", "[service-token]")
     ]
+
+
+# --- Exhausting the scanner ----------------------------------------------------------------------------
+
+SLOW_REPO = "mallory/slow-to-scan"
+
+
+@pytest.fixture
+def slow_repo(fake_hub: FakeHub) -> FakeRepo:
+    # Legitimate training-state pickles that take the scanner a few seconds each.
+    files = [
+        FakeFile.from_bytes(f"state-{i}.pkl", pickle.dumps([{"step": n, "seed": i} for n in range(120_000)]))
+        for i in range(3)
+    ]
+    return fake_hub.add(FakeRepo(SLOW_REPO, files, settings=RepoSettings(card_data={"license": "mit"})))
+
+
+def test_a_full_scan_queue_answers_429_and_fetches_nothing(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, slow_repo: FakeRepo
+) -> None:
+    gate = make_hubgate(
+        server={"fetch_wait_s": 0.2}, scanning={"workers": 1, "max_waiting": 1, "max_waiting_per_repo": 1}
+    )
+    url = f"{gate.url}/{SLOW_REPO}/resolve/main/state-{{}}.pkl"
+    for index in (0, 1):  # one scans, one waits: the queue is full
+        assert request("GET", url.format(index)).status == 429
+        time.sleep(0.5)
+    refused = request("GET", url.format(2))
+    assert refused.status == 429
+    assert refused.header("X-Error-Code") == "ScanPending"
+    assert "scanners are busy" in (refused.header("X-Error-Message") or "")
+    assert int(refused.header("Retry-After") or "0") >= 1
+    assert fake_hub.log.count(method="GET", path="*state-2.pkl") == 0, (
+        "not fetched while it cannot be scanned"
+    )
+    # Asked again once the scanners have room, the file is fetched, scanned, decided and served.
+    for index in (0, 1, 2):
+        for _ in range(300):
+            answer = request("GET", url.format(index))
+            if answer.status != 429:
+                break
+            time.sleep(0.1)
+        assert answer.status == 200, (index, answer.status, answer.header("X-Error-Message"))
+        assert answer.body == slow_repo.head.files[f"state-{index}.pkl"].blob.read(0, 1 << 30)
