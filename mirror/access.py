@@ -24,7 +24,12 @@ class AccessChecker:
         self._granted: OrderedDict[tuple[RepoRef, str], float] = OrderedDict()
 
     async def require(self, repo: RepoRef, credentials: Credentials) -> None:
-        """Return if `credentials` may read `repo`; raise the upstream's coded refusal otherwise."""
+        """Return if `credentials` may read `repo`; raise the upstream's coded refusal otherwise.
+
+        An anonymous caller carried upstream by the service token is judged as anonymous unless the
+        service token's access is extended to anonymous callers (Credentials.for_access_checks).
+        """
+        credentials = credentials.for_access_checks()
         key = (repo, credentials.identity)
         granted_at = self._granted.get(key)
         now = time.monotonic()

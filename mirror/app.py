@@ -103,7 +103,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     webhook_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=True)
     rules = policy.policy.scanning
     runner = ScanRunner(
-        ScanLimits(timeout_s=rules.timeout_s, memory_mb=rules.memory_mb, workers=settings.scanning.workers)
+        ScanLimits(
+            timeout_s=rules.timeout_s,
+            memory_mb=rules.memory_mb,
+            workers=settings.scanning.workers,
+            max_waiting=settings.scanning.max_waiting,
+            max_waiting_per_repo=settings.scanning.max_waiting_per_repo,
+            workers_per_repo=settings.scanning.workers_per_repo,
+        )
     )
     webhook = Webhook(settings.webhook.url, webhook_session, timeout_s=settings.webhook.timeout_s)
     services: Services | None = None

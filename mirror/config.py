@@ -39,11 +39,19 @@ class ServerSettings(_Section):
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     # How long a GET waits for a cold file before answering 429 + Retry-After.
     fetch_wait_s: float = Field(default=8.0, ge=0)
+    # Safetensors files may stream to a whole-file GET while they download (the last MiB held back until
+    # verified). Which ranges are refused after a failed live download is known per process: with several
+    # replicas and no session affinity, turn this off to serve only verified, stored files.
+    stream_while_downloading: bool = True
 
 
 class UpstreamSettings(_Section):
     endpoint: str = "https://huggingface.co"
     token: SecretStr | None = None
+    # Callers without a token get the service token's access to private and gated repositories. Off:
+    # they get what the Hub gives an anonymous caller (the service token still carries their requests
+    # for public repositories, for its rate limit).
+    service_token_for_anonymous: bool = False
     connect_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=60.0, gt=0)
     # A whole metadata call (info, tree, paths-info, auth-check): short, so that a dead upstream falls back
@@ -101,7 +109,10 @@ class StorageSettings(_Section):
     s3: S3StoreSettings = S3StoreSettings()
     # "stream": hubgate sends the bytes; "redirect": a 302 to a short-lived presigned URL (S3 only).
     serve_mode: Literal["stream", "redirect"] = "stream"
-    presign_expires_s: int = Field(default=300, ge=10, le=86400)
+    # A presigned URL works until it expires, whatever happens to the review meanwhile (a revoke, a
+    # block): short, so a revoked file stops being downloadable within a minute. Clients follow the
+    # redirect at once, and an S3 GET that started keeps streaming after the URL expires.
+    presign_expires_s: int = Field(default=60, ge=10, le=86400)
     # Local disk only: evict the least recently served unpinned blobs beyond this size (0: no budget).
     # S3 keeps every approved blob by default: it is what survives an upstream outage.
     max_bytes: int = Field(default=0, ge=0)
@@ -127,6 +138,12 @@ class PolicySettings(_Section):
 
 class ScanningSettings(_Section):
     workers: int = Field(default=2, ge=1, le=64)
+    # Scans waiting for a worker, in all and per repository; past either, 429 + Retry-After and the file
+    # is neither fetched nor decided (it is when asked again).
+    max_waiting: int = Field(default=64, ge=0)
+    max_waiting_per_repo: int = Field(default=16, ge=0)
+    # Workers one repository's scans may hold at once; 0: all but one, so other repositories keep one.
+    workers_per_repo: int = Field(default=0, ge=0, le=64)
 
 
 class AuthSettings(_Section):

@@ -4,6 +4,9 @@ The danger of a safetensors file lies in its header alone, so once the header ha
 allowed, the bytes can flow to clients as they arrive. The final bytes are held back until the whole
 file is verified against the Hub's digest and approved; on any failure the reader raises, and the
 handler cuts the connection, so a client never holds a complete-looking bad file.
+
+What a reader was handed before a failure is unverified: `handed_out` counts it, so that the pipeline
+can refuse to let anyone complete such a prefix later with bytes from another download (a resume).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class LiveFile:
         self.path = path
         self.size = size
         self.available = 0
+        self.handed_out = 0  # the longest prefix any reader was given (unverified until approved)
         self.header_verdict: bool | None = None  # None until the header was checked
         self.outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # True: servable
         self._changed = asyncio.Event()
@@ -75,22 +79,29 @@ class LiveFile:
         position = start
         try:
             while position < end:
-                approved = self.outcome.done() and self.outcome.result()
-                if self.outcome.done() and not approved:
-                    raise AccessDenied(
-                        f"{self.path.name}: the file failed verification or review while streaming"
-                    )
+                approved = self._approved()
                 limit = end if approved else min(end, release_limit, self.available)
                 if position < limit:
                     length = min(_READ, limit - position)
                     chunk = await loop.run_in_executor(None, _pread, handle, position, length)
+                    # The download may have failed while the read ran: then not one more byte goes out.
+                    self._approved()
                     position += len(chunk)
+                    self.handed_out = max(self.handed_out, position)
                     yield chunk
                     continue
                 waiter = self._changed
                 await waiter.wait()
         finally:
             await loop.run_in_executor(None, handle.close)
+
+    def _approved(self) -> bool:
+        """True once the file is approved, False while undecided; raises once it failed or was refused."""
+        if not self.outcome.done():
+            return False
+        if self.outcome.exception() is not None or not self.outcome.result():
+            raise AccessDenied(f"{self.path.name}: the file failed verification or review while streaming")
+        return True
 
 
 def _open_binary(path: Path) -> BinaryIO:

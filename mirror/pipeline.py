@@ -24,6 +24,7 @@ from mirror.hub.client import HubClient
 from mirror.leasing import FetchLeases
 from mirror.live import HOLDBACK_BYTES, LiveFile
 from mirror.metrics import Metrics
+from mirror.scanqueue import SCAN_OWNER
 from mirror.singleflight import SingleFlight
 from mirror.spool import Digests, Spool
 from scanners import interpretation
@@ -99,6 +100,10 @@ class Pipeline:
         self.gate = gate
         self.flights: SingleFlight[str, Stored] = SingleFlight()
         self._live: dict[str, LiveFile] = {}  # fetches that clients may read while they download
+        # Blob key -> the longest prefix that readers of a live download were given before that download
+        # failed. Those bytes were never verified: clients may hold them in a partial file, and no later
+        # answer may complete such a prefix (see unverified_prefix). Kept in this process only.
+        self._unverified: LRUCache[str, int] = LRUCache(maxsize=100_000)
         # Blobs known to be stored, by blob key: a warm request touches neither the blobs table nor the store.
         self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
 
@@ -181,6 +186,13 @@ class Pipeline:
             raise AccessDenied(msg, commit=request.commit)
         return stored
 
+    def unverified_prefix(self, entry: FileEntry) -> int:
+        """How many leading bytes of `entry` a client may hold from a live download that then failed.
+
+        0 when no live download of this file failed after handing bytes out (in this process).
+        """
+        return self._unverified.get(blob_key(entry), 0)
+
     @staticmethod
     def streamable(entry: FileEntry) -> bool:
         """Worth streaming while downloading: a safetensors file larger than what is held back."""
@@ -218,6 +230,8 @@ class Pipeline:
     ) -> Stored:
         """Fetch (or decide) under the cross-replica lease; wait for the replica that holds it otherwise."""
         key = blob_key(request.entry)
+        # This task's scans queue under the file's repository (the scan queue is fair by repository).
+        SCAN_OWNER.set(str(request.repo))
         while True:
             known = await self.known(request.entry)
             if known is not None:  # another replica finished it meanwhile
@@ -245,6 +259,8 @@ class Pipeline:
         spool = spool or Spool(self._spool_dir)
         on_progress = None if live is None else self._streaming_progress(request, spool, live)
         try:
+            # No download for a file that could not be scanned now (a full queue answers 429 at once).
+            self.gate.runner.queue.check_room(SCAN_OWNER.get())
             async with self._hub.open_file(
                 request.repo,
                 request.commit,
@@ -273,6 +289,15 @@ class Pipeline:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
             if live is not None:
                 live.finish(servable=False, error=exc)
+                if live.handed_out:
+                    key = blob_key(entry)
+                    self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
+                    log.warning(
+                        "%s: a live download failed after handing out %d unverified bytes; ranges "
+                        "inside them will not be served",
+                        entry.path,
+                        live.handed_out,
+                    )
             raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
@@ -301,7 +326,11 @@ class Pipeline:
             return
         header = await loop.run_in_executor(None, _read_prefix, spool.path, 8 + header_len)
         scratch = spool.path.with_name(spool.path.name + ".header")
-        live.header_checked(await self.gate.header_allows_streaming(request, header, live.size, scratch))
+        try:
+            allowed = await self.gate.header_allows_streaming(request, header, live.size, scratch)
+        except ScanPending:
+            allowed = False  # the scanners are busy: the file waits for its full scan instead
+        live.header_checked(allowed)
 
     async def _evaluate_stored(self, request: FetchRequest, blob: BlobRecord) -> Stored:
         """Decide on a stored blob: never decided (an interrupted write), or asked for under a name that

@@ -78,8 +78,14 @@ class RemoteCodeRules(_Rules):
     action: Literal["allow", "review", "deny"] = "review"
 
 
+# The largest file huggingface_hub downloads over plain HTTP (constants.MAX_HTTP_DOWNLOAD_SIZE), which is
+# the only way clients reach hubgate, and the Hub's own cap on a single file: anything larger could only
+# fill the spool and the store. Operators with less disk lower it.
+DEFAULT_MAX_FILE_BYTES = 50 * 1000**3
+
+
 class SizeRules(_Rules):
-    max_file_bytes: int = Field(default=0, ge=0)  # 0: no limit
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=0)  # 0: no limit
 
 
 class ScanRules(_Rules):

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from mirror.errors import InvalidPath, InvalidRepoId, InvalidRevision, NotFound
 from mirror.hub.models import RepoRef, RepoType
+from mirror.pathtext import hidden_characters, visible
 
 
 class Route(StrEnum):
@@ -232,9 +233,14 @@ def parse_path(raw_path: str, *, allow_empty: bool = False) -> str:
         raise InvalidPath("a file path is required")
     if len(path) > _MAX_PATH:
         raise InvalidPath(f"path is longer than {_MAX_PATH} characters")
-    if path.startswith("/") or "\\" in path or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+    if path.startswith("/") or "\\" in path:
+        raise InvalidPath(f"invalid path {visible(path)!r}: absolute paths and backslashes are refused")
+    hidden = hidden_characters(path)
+    if hidden:
+        # Bidi overrides, zero-width and control characters make a name look like another one.
         raise InvalidPath(
-            f"invalid path {path!r}: absolute paths, backslashes and control characters are refused"
+            f"invalid path {visible(path)!r}: it contains invisible or control characters "
+            f"({', '.join(hidden)}), which hubgate refuses"
         )
     segments = path.rstrip("/").split("/") if allow_empty else path.split("/")
     for segment in segments:

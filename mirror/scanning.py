@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import resource
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -17,6 +18,7 @@ from pathlib import Path
 from pebble import ProcessExpired, ProcessPool
 
 import scanners
+from mirror.scanqueue import SCAN_OWNER, FairScanQueue, QueueLimits
 from scanners import ScanReport, ScanStatus
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,22 @@ class ScanLimits:
     timeout_s: float
     memory_mb: int
     workers: int
+    # Scans that may wait for a worker, in all and per repository (see mirror.scanqueue).
+    max_waiting: int = 64
+    max_waiting_per_repo: int = 16
+    # Workers one repository may hold at once; 0: all but one (at least one), so others keep a worker.
+    workers_per_repo: int = 0
+
+    def queue_limits(self) -> QueueLimits:
+        per_owner = self.workers_per_repo or max(1, self.workers - 1)
+        return QueueLimits(
+            workers=self.workers,
+            per_owner=min(per_owner, self.workers),
+            max_waiting=self.max_waiting,
+            max_waiting_per_owner=self.max_waiting_per_repo,
+            # About one scan's time limit spread over the workers: when a slot is likely to be free.
+            retry_after_s=max(5, min(300, math.ceil(self.timeout_s / self.workers))),
+        )
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -53,10 +71,19 @@ class ScanRunner:
             initargs=(limits.memory_mb,),
             context=context,
         )
+        self.queue = FairScanQueue(limits.queue_limits())
         self.version = scanners.SCANNER_VERSION
 
     async def scan(self, path: Path, *, name_hint: str) -> tuple[ScanReport, ...]:
-        """Scan `path` (named `name_hint` in its repository). Never raises for what the file contains."""
+        """Scan `path` (named `name_hint` in its repository). Never raises for what the file contains.
+
+        Waits its turn in the fair queue (the repository is SCAN_OWNER); raises ScanPending when the
+        queue is full, so a scan that never ran decides nothing.
+        """
+        async with self.queue.slot(SCAN_OWNER.get()):
+            return await self._scan_now(path, name_hint)
+
+    async def _scan_now(self, path: Path, name_hint: str) -> tuple[ScanReport, ...]:
         future = self._pool.schedule(
             _scan_in_worker, args=(str(path), name_hint), timeout=self._limits.timeout_s
         )

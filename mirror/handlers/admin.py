@@ -16,6 +16,7 @@ from mirror.gate import covered_interpretations
 from mirror.handlers.common import public_base, services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.openapi import OPENAPI
+from mirror.pathtext import hidden_characters, visible
 from mirror.routes import RouteMatch, parse_repo_id, parse_revision
 from mirror.services import Services
 from scanners import interpretation
@@ -78,6 +79,9 @@ def review_json(review: ReviewRecord) -> dict[str, Any]:
         "repo_id": review.repo_id,
         "commit": review.commit,
         "path": review.path,
+        # A path upstream listed may hold characters that hide or reorder text: said here, and escaped.
+        "path_hidden_characters": list(hidden_characters(review.path or "")),
+        "path_display": visible(review.path or ""),
         "size": review.size,
         "policy_version": review.policy_version,
         "scanner_version": review.scanner_version,
@@ -350,6 +354,7 @@ def _download_json(row_id: int, event: Any) -> dict[str, Any]:
         "repo": f"{event.repo_type}s/{event.repo_id}",
         "commit": event.commit,
         "path": event.path,
+        "path_display": visible(event.path),
         "identity": event.identity,
         "client": event.client,
         "state": event.state,

@@ -18,7 +18,7 @@ from mirror.handlers.common import client_warning, credentials, held_revision, s
 from mirror.hub.models import Credentials, RepoRef
 from mirror.live import LiveFile
 from mirror.pipeline import Stored
-from mirror.ranges import parse_range
+from mirror.ranges import requested_span
 from mirror.revisions import Resolved
 from mirror.routes import RouteMatch
 from mirror.services import Services
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # send buffer makes asyncio copy the part the kernel did not take into its own buffer first. Writing
 # in slices that fit spares that copy: hubgate's CPU per GiB streamed from S3 fell from 0.54 to 0.41 s.
 _WRITE_SIZE = 1 << 20
+# Marks a download log entry of an anonymous caller whose upstream requests carried the service token.
+ANONYMOUS_VIA_SERVICE = "[service-token]"
 
 
 def served_etag(entry: FileEntry) -> str:
@@ -49,14 +51,19 @@ def served_etag(entry: FileEntry) -> str:
 
 def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
     """The headers the Hub client needs to name, size and place a file in its cache."""
-    filename = entry.path.rsplit("/", 1)[-1]
+    filename = quote(entry.path.rsplit("/", 1)[-1])
     etag = served_etag(entry)
     headers = {
         "X-Repo-Commit": commit,
         "ETag": f'"{etag}"',
         "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}; filename=\"{quote(filename)}\";",
+        # Files are served on the review page's origin: a browser must save them, never render or run
+        # them there (the Hub sends the same CSP). huggingface_hub reads the name with the pattern
+        # `filename="(?P<filename>.*?)";` (file_download.HEADER_FILENAME_PATTERN): keep the quotes and `;`.
+        "Content-Disposition": f"attachment; filename*=UTF-8''{filename}; filename=\"{filename}\";",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     if entry.lfs_sha256 is not None:
         headers["X-Linked-Etag"] = f'"{etag}"'
@@ -106,19 +113,29 @@ async def _answer(
             _require_servable(mirror, known.review)
         return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
 
-    span = parse_range(request.headers.get("Range"), entry.size)
+    unverified = mirror.pipeline.unverified_prefix(entry)
+    span = requested_span(
+        request.headers.get("Range"),
+        if_range=request.headers.get("If-Range"),
+        etag=served_etag(entry),
+        size=entry.size,
+        unverified_prefix=unverified,
+    )
     start, end = span if span is not None else (0, entry.size)
     fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
-    if mirror.settings.storage.serve_mode == "redirect":
+    # The object store would honour the client's Range itself: not for a file whose prefix went out
+    # unverified once (requested_span may have overruled that Range).
+    if mirror.settings.storage.serve_mode == "redirect" and not unverified:
         redirect = await _presigned_redirect(request, fetch, headers=headers, creds=creds)
         if redirect is not None:
             return redirect
-    # Only a request that reaches the end of the file may stream while downloading: the held-back tail
-    # is what keeps a failed download from looking complete.
-    if end == entry.size and mirror.pipeline.streamable(entry):
+    # Only a request for the whole file may stream while downloading. A ranged one (a resume, a window)
+    # is served from the verified store: from a live download it could join bytes of this download to
+    # bytes the client holds from another one. The held-back tail keeps a failed download incomplete.
+    if span is None and mirror.settings.server.stream_while_downloading and mirror.pipeline.streamable(entry):
         ready = await mirror.pipeline.ensure_live(fetch, wait_s=mirror.settings.server.fetch_wait_s)
         if isinstance(ready, LiveFile):
-            return await _stream_live(request, ready, headers=headers, span=span, creds=creds, fetch=fetch)
+            return await _stream_live(request, ready, headers=headers, creds=creds, fetch=fetch)
     stored, chunks = await _open_servable(mirror, fetch, start, end)
     if _matches_etag(request.headers.get("If-None-Match"), served_etag(entry)):
         await chunks.aclose()
@@ -177,16 +194,14 @@ async def _stream_live(
     live: LiveFile,
     *,
     headers: dict[str, str],
-    span: tuple[int, int] | None,
     creds: Credentials,
     fetch: FetchRequest,
 ) -> web.StreamResponse:
-    start, end = span if span is not None else (0, live.size)
+    """The whole file while it downloads (never a range: see _answer)."""
+    start, end = 0, live.size
     handle = await live.open()
-    response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+    response = web.StreamResponse(status=200, headers=headers)
     response.content_length = end - start
-    if span is not None:
-        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{live.size}"
     await response.prepare(request)
     sent = 0
     state = "APPROVED"
@@ -230,13 +245,21 @@ def _record_download(
             repo_id=fetch.repo.repo_id,
             commit=fetch.commit,
             path=fetch.entry.path,
-            identity=creds.identity[:16] if creds.token is not None else "anonymous",
-            client=request.headers.get("User-Agent", "")[:200],
+            identity="anonymous" if creds.anonymous_caller else creds.identity[:16],
+            client=_client_label(request, creds),
             state=state,
             range_start=start,
             bytes=sent,
         )
     )
+
+
+def _client_label(request: web.Request, creds: Credentials) -> str:
+    """The client as logged: its User-Agent, marked when an anonymous caller rode on the service token."""
+    agent = request.headers.get("User-Agent", "")
+    if creds.anonymous_caller and creds.token is not None:
+        agent = f"{ANONYMOUS_VIA_SERVICE} {agent}"
+    return agent[:200]
 
 
 async def _send(response: web.StreamResponse, chunk: bytes) -> None:

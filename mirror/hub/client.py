@@ -113,11 +113,17 @@ class HubClient:
         )
 
     def credentials(self, client_token: str | None) -> Credentials:
-        """The client's own token when it sent one, else the configured service token, else none."""
+        """The client's own token when it sent one, else the configured service token, else none.
+
+        The service token goes upstream for anonymous callers either way (the Hub's rate limit for a
+        token is far higher than for an anonymous IP, and a whole company shares hubgate's IP); it grants
+        them private and gated repositories only with `upstream.service_token_for_anonymous`.
+        """
         if client_token:
             return Credentials(token=SecretStr(client_token), source="client")
         if self._settings.token is not None:
-            return Credentials(token=self._settings.token, source="service")
+            source = "service" if self._settings.service_token_for_anonymous else "service-public"
+            return Credentials(token=self._settings.token, source=source)
         return Credentials(token=None, source="anonymous")
 
     async def get_json(

@@ -56,7 +56,22 @@ class Credentials:
     """The bearer token hubgate sends upstream for one request, and where it came from."""
 
     token: SecretStr | None
-    source: str  # "client", "service" or "anonymous"
+    # "client" (the caller's own token), "anonymous" (no token at all), "service" (an anonymous caller,
+    # upstream sees the service token, which also grants the caller its private and gated repos) or
+    # "service-public" (an anonymous caller, upstream sees the service token for the rate limit, but
+    # access to private and gated repos is judged as for an anonymous caller).
+    source: str
+
+    @property
+    def anonymous_caller(self) -> bool:
+        """The caller sent no token (whatever hubgate sends upstream on its behalf)."""
+        return self.source != "client"
+
+    def for_access_checks(self) -> Credentials:
+        """The credentials whose access to a private or gated repository the caller gets."""
+        if self.source == "service-public":
+            return Credentials(token=None, source="anonymous")
+        return self
 
     @property
     def identity(self) -> str:

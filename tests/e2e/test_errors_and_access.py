@@ -112,7 +112,8 @@ def test_access_answers_are_remembered_per_token(
 def test_service_token_is_used_when_the_client_sends_none(
     make_hubgate: HubgateFactory, fake_hub: FakeHub, tmp_path: Path
 ) -> None:
-    running = make_hubgate(upstream={"token": ALICE_TOKEN})
+    # Granting anonymous callers the service token's gated and private repos is an explicit choice.
+    running = make_hubgate(upstream={"token": ALICE_TOKEN, "service_token_for_anonymous": True})
     path = hf_hub_download(GATED_MODEL_ID, "config.json", cache_dir=tmp_path / "c", endpoint=running.url)
     assert Path(path).read_text() == '{"model_type": "gated"}'
     hub_requests = fake_hub.log.find(host=Host.HUB)

@@ -152,8 +152,7 @@ async def _send_encoded(
     rate = min(
         (e.bytes_per_second for e in effects if isinstance(e, Slow) and e.bytes_per_second), default=None
     )
-    corrupt_first = any(isinstance(e, WrongDigest) and not e.at_end for e in effects)
-    corrupt_last = any(isinstance(e, WrongDigest) and e.at_end for e in effects)
+    flips = _flipped_offsets(effects, source.size)
     encoder = Encoder(coding)
     sent = 0
 
@@ -174,11 +173,7 @@ async def _send_encoded(
     offset = 0
     while offset < source.size:
         length = min(CHUNK_SIZE, source.size - offset)
-        chunk = await _read(source, offset, length)
-        if corrupt_first and offset == 0 and chunk:
-            chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
-        if corrupt_last and offset + len(chunk) == source.size and chunk:
-            chunk = chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
+        chunk = _flip(await _read(source, offset, length), offset, flips)
         offset += len(chunk)
         if not await send(encoder.feed(chunk)):
             return _hang_up_after(request, response)
@@ -205,18 +200,13 @@ async def _stream(
     rate = min(
         (e.bytes_per_second for e in effects if isinstance(e, Slow) and e.bytes_per_second), default=None
     )
-    corrupt_first = any(isinstance(e, WrongDigest) and not e.at_end for e in effects)
-    corrupt_last = any(isinstance(e, WrongDigest) and e.at_end for e in effects)
+    flips = _span_flips(effects, span)
     stop = span.stop if cut is None else min(span.stop, span.start + cut)
     chunk_size = CHUNK_SIZE if rate is None else max(1, min(CHUNK_SIZE, rate // 20))
     offset = span.start
     while offset < stop:
         length = min(chunk_size, stop - offset)
-        chunk = await _read(source, offset, length)
-        if corrupt_first and offset == span.start and chunk:
-            chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
-        if corrupt_last and offset + len(chunk) == span.stop and chunk:
-            chunk = chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
+        chunk = _flip(await _read(source, offset, length), offset, flips)
         await response.write(chunk)
         offset += len(chunk)
         if rate is not None:
@@ -225,6 +215,39 @@ async def _stream(
         # close() flushes what was written, then drops the connection mid-body: the client sees a
         # short read against the announced Content-Length.
         request.transport.close()
+
+
+def _flipped_offsets(effects: tuple[Effect, ...], size: int) -> frozenset[int]:
+    return _span_flips(effects, ByteRange(0, size))
+
+
+def _span_flips(effects: tuple[Effect, ...], span: ByteRange) -> frozenset[int]:
+    """The file offsets whose byte `WrongDigest` faults flip in this answer of `span`.
+
+    `at_end=False` flips the first byte sent, `at_end=True` the last one, `offset=N` byte N of the file
+    (when the span covers it).
+    """
+    flips: set[int] = set()
+    for effect in effects:
+        if not isinstance(effect, WrongDigest) or span.stop <= span.start:
+            continue
+        if effect.offset is not None:
+            if span.start <= effect.offset < span.stop:
+                flips.add(effect.offset)
+        else:
+            flips.add(span.stop - 1 if effect.at_end else span.start)
+    return frozenset(flips)
+
+
+def _flip(chunk: bytes, offset: int, flips: frozenset[int]) -> bytes:
+    """`chunk` (the bytes at `offset`) with each byte at a flipped offset inverted."""
+    inside = [at - offset for at in flips if offset <= at < offset + len(chunk)]
+    if not inside:
+        return chunk
+    changed = bytearray(chunk)
+    for index in inside:
+        changed[index] ^= 0xFF
+    return bytes(changed)
 
 
 async def _read(source: ByteSource, offset: int, length: int) -> bytes:

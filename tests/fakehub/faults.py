@@ -14,7 +14,7 @@ Effects:
 - `Respond(status, error_code, message, retry_after)`: a coded error answer.
 - `Disconnect()`: close the connection without an answer.
 - `Truncate(after_bytes)`: announce the full body, close after `after_bytes` (wire bytes when compressed).
-- `WrongDigest(at_end=False)`: flip the first (or last) byte of the body.
+- `WrongDigest(at_end=False, offset=None)`: flip the first (or last, or the one at `offset`) byte of the body.
 - `Slow(delay_seconds, bytes_per_second)`: delay the answer and/or throttle the body.
 - `Redirect(location, status=302)`: answer a redirect to any URL, e.g. another loopback port
   (`http://127.0.0.1:<port>/`) or the cloud metadata address (`http://169.254.169.254/latest/meta-data/`):
@@ -65,9 +65,12 @@ class Truncate:
 @dataclass(frozen=True)
 class WrongDigest:
     """Serve different bytes of the same length: the first byte of the body is flipped, or with
-    `at_end=True` the last one (a corruption that only the final digest check can catch)."""
+    `at_end=True` the last one (a corruption that only the final digest check can catch), or with
+    `offset=N` the byte at offset N of the file (a tampered middle that a streaming proxy hands out
+    before it can know)."""
 
     at_end: bool = False
+    offset: int | None = None
 
 
 @dataclass(frozen=True)

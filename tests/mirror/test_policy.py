@@ -122,6 +122,16 @@ def test_size_limit_is_decided_before_download(tmp_path: Path) -> None:
     assert decision.reasons[0].audit_only
 
 
+def test_the_default_size_limit_is_the_largest_file_a_client_can_download(tmp_path: Path) -> None:
+    # huggingface_hub refuses plain-HTTP downloads over 50 GB (constants.MAX_HTTP_DOWNLOAD_SIZE).
+    limit = 50 * 1000**3
+    for engine in (_engine(), _engine("[size]\n", tmp_path)):
+        at_limit = FileFacts(repo=FACTS.repo, path="model-00001.gguf", size=limit)
+        over = FileFacts(repo=FACTS.repo, path="model-00001.gguf", size=limit + 1)
+        assert engine.precheck_file(at_limit).verdict is Verdict.ALLOW
+        assert engine.precheck_file(over).verdict is Verdict.DENY
+
+
 def test_hub_security_status_is_an_extra_signal() -> None:
     engine = _engine()
     unsafe = FileFacts(repo=REPO, path="x.bin", size=1, hub_security="unsafe")

@@ -107,6 +107,28 @@ function $(id) {
   return document.getElementById(id);
 }
 
+// Characters that hide or reorder text (bidi overrides and isolates, zero-width and tag characters,
+// controls, line separators, blank letters). A file name upstream chose is never rendered with them:
+// each is written out as <U+XXXX>, whatever the server sent (mirror/pathtext.py does the same).
+const HIDDEN_CHARACTERS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u115F\u1160\u2800\u3164\uFFA0]/gu;
+
+function visiblePath(text) {
+  return String(text ?? "").replace(
+    HIDDEN_CHARACTERS,
+    (char) => `<U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`,
+  );
+}
+
+function pathText(text) {
+  const shown = visiblePath(text);
+  if (shown === String(text ?? "")) return h("span", { class: "mono path" }, shown);
+  return h(
+    "span",
+    { class: "mono path hidden-characters", title: "this name contains invisible or control characters" },
+    shown,
+  );
+}
+
 function badge(kind, value) {
   if (!value) return h("span", { class: "badge" }, "—");
   const known = kind === "state" ? STATES.includes(value) : SEVERITIES.includes(value);
@@ -355,7 +377,7 @@ function reviewRow(review) {
     cell("State", badge("state", review.state)),
     cell("Severity", badge("severity", review.severity)),
     cell("Repository", h("span", { class: "mono" }, review.repo || "—")),
-    cell("File", h("span", { class: "mono path" }, what)),
+    cell("File", pathText(what)),
     cell("Commit", h("span", { class: "mono" }, (review.commit || "").slice(0, 10) || "—")),
     cell("Updated", formatTime(review.updated_at)),
   );
@@ -689,7 +711,7 @@ function downloadsSection(downloads) {
               h("td", {}, formatTime(row.at)),
               h("td", { class: "mono" }, row.identity),
               h("td", { class: "mono" }, row.repo),
-              h("td", { class: "mono path" }, row.path),
+              h("td", {}, pathText(row.path)),
               h("td", {}, badge("state", row.state)),
             ),
           ),
@@ -873,7 +895,7 @@ async function renderReview(id, current) {
         { tabindex: "-1" },
         `Review #${review.id}`,
         " ",
-        h("span", { class: "mono title-path" }, title),
+        h("span", { class: "mono title-path" }, visiblePath(title)),
       ),
       h(
         "div",
@@ -889,7 +911,7 @@ async function renderReview(id, current) {
         ["Kind", review.subject_kind],
         ["Repository", h("span", { class: "mono" }, review.repo)],
         ["Commit", h("span", { class: "mono" }, review.commit)],
-        ["Path", review.path ? h("span", { class: "mono path" }, review.path) : ""],
+        ["Path", review.path ? pathText(review.path) : ""],
         ["Size", review.subject_kind === "blob" ? formatBytes(review.size) : ""],
         [
           review.subject_kind === "blob" ? "SHA-256" : "Subject",
