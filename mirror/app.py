@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.access import AccessChecker
 from mirror.admission import Admission
 from mirror.attestations import Attestor
+from mirror.audit_checkpoints import AuditCheckpointer
 from mirror.bootstrap_admin import ensure_admin_token
 from mirror.catalog import Catalog
 from mirror.config import Settings, store_choice
@@ -44,10 +46,11 @@ from mirror.signatures import SignatureGate
 from mirror.webhook import Webhook
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
-from storage.db import Database, PoolSettings
+from storage.db import Database, DatabaseUnavailable, PoolSettings
 from storage.factory import open_store
 from storage.inventory_store import InventoryStore
 from storage.leases import LeaseStore
+from storage.objects import ObjectStoreError
 from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
@@ -100,6 +103,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     webhook = Webhook(settings.webhook.url, webhook_session, timeout_s=settings.webhook.timeout_s)
     services: Services | None = None
+    signing = False
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database.migrate_on_start:
@@ -119,11 +123,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICES] = services
         await services.attestor.start()
+        signing = True
         services.downloads.start()
         stop = asyncio.Event()
         background = asyncio.gather(
             services.reevaluator.loop(settings.policy.reevaluate_interval_s, stop),
             services.housekeeper.loop(settings.storage.housekeeping_interval_s, stop),
+            services.checkpoints.loop(stop),
         )
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
@@ -144,6 +150,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         if services is not None:
             await services.downloads.close()
+        if services is not None and signing:
+            await _last_checkpoint(services.checkpoints)
         await webhook.drain()
         runner.close()
         if services is not None:
@@ -151,6 +159,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await webhook_session.close()
         await database.close()
+
+
+async def _last_checkpoint(checkpoints: AuditCheckpointer) -> None:
+    """At shutdown, anchor whatever the audit trail gained since the last checkpoint."""
+    try:
+        await checkpoints.checkpoint()
+    except (DatabaseUnavailable, SQLAlchemyError, ObjectStoreError) as exc:
+        log.warning("no audit checkpoint at shutdown: %s", exc)
 
 
 def _build(
@@ -233,6 +249,16 @@ def _build(
         orphan_grace_s=settings.storage.orphan_grace_s,
     )
     prefetcher = Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission)
+    attestor = Attestor(settings.attestation_key_path)
+    checkpoints = AuditCheckpointer(
+        store=review_store,
+        objects=store,
+        attestor=attestor,
+        webhook=webhook,
+        leases=LeaseStore(database),
+        every_events=settings.audit.checkpoint_every_events,
+        every_s=settings.audit.checkpoint_every_s,
+    )
     approval = RevisionApproval(admission=admission, catalog=catalog, pipeline=pipeline, reviews=reviews)
     pinning = ApprovedPinning(
         policy=policy,
@@ -254,12 +280,13 @@ def _build(
         policy=policy,
         reviews=reviews,
         admission=admission,
-        downloads=DownloadLog(review_store, retention, recorder),
+        downloads=DownloadLog(review_store, retention, recorder, lost=metrics.download_records_lost.inc),
         reevaluator=reevaluator,
         prefetcher=prefetcher,
         pinning=pinning,
         approval=approval,
-        attestor=Attestor(settings.attestation_key_path),
+        attestor=attestor,
+        checkpoints=checkpoints,
         signature_checks=signature_checks,
         metrics=metrics,
         retention=retention,

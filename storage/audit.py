@@ -29,8 +29,9 @@ def event_hash(
     rule_ids: str,
     report_digest: str,
     prev_hash: str,
+    actor_token: str = "",
 ) -> str:
-    fields = [
+    fields: list[object] = [
         event_id,
         canonical_time(at),
         actor,
@@ -45,4 +46,8 @@ def event_hash(
         report_digest,
         prev_hash,
     ]
+    if actor_token:
+        # Appended only when set: rows written before tokens were recorded keep their original hash, and
+        # blanking the token of a newer row changes its hash like any other edit.
+        fields.append(actor_token)
     return hashlib.sha256(json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
