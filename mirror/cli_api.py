@@ -108,10 +108,15 @@ def review_show(args: argparse.Namespace) -> int:
     for event in review.get("audit", []):
         print(
             f"audit    #{event['id']} {event['at']} {event['actor']}"
-            f"{' (token ' + event['token'] + ')' if event.get('token') else ''} {event['action']} "
+            f"{_token_note(event)} {event['action']} "
             f"{event['from_state']}->{event['to_state']} {event['reason'][:80]}"
         )
     return 0
+
+
+def _token_note(event: dict[str, Any]) -> str:
+    token = event.get("token") or ""
+    return f" (token {token})" if token and token != event["actor"] else ""
 
 
 def review_decide(args: argparse.Namespace) -> int:

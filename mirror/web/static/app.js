@@ -683,7 +683,10 @@ function auditSection(events) {
                 h(
                   "span",
                   { class: "muted" },
-                  event.token ? ` (${event.role}, token ${event.token})` : ` (${event.role})`,
+                  // The token only when it tells more than the person (a token named after its holder).
+                  event.token && event.token !== event.actor
+                    ? ` (${event.role}, token ${event.token})`
+                    : ` (${event.role})`,
                 ),
                 " ",
                 h("span", { class: "action" }, event.action),
