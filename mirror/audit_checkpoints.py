@@ -212,7 +212,8 @@ class AuditCheckpointer:
 
     async def loop(self, stop: asyncio.Event, *, poll_s: float = 5.0) -> None:
         """Until `stop` is set: checkpoint when enough events or time went by since the last one."""
-        last_id, last_time = (await self._safe_head())[0], time.monotonic()
+        # From 0: events a previous run left unanchored are due at once (a no-op if already covered).
+        last_id, last_time = 0, time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(poll_s, self._every_s))

@@ -3,6 +3,7 @@ and PostgreSQL, with the real signer, object store and database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -226,3 +227,37 @@ async def test_a_checkpoint_is_a_signed_in_toto_statement(rig: Rig) -> None:
     bundle = json.loads((rig.objects.root / exported.name).read_bytes())
     assert bundle["verificationMaterial"]["publicKey"]["hint"] == rig.attestor.signer.fingerprint
     assert bundle["dsseEnvelope"]["payloadType"] == "application/vnd.in-toto+json"
+
+
+async def test_the_loop_anchors_events_left_by_an_earlier_run_and_then_every_n(rig: Rig) -> None:
+    await rig.events(3)  # written before this process started checkpointing
+    async with aiohttp.ClientSession() as session:
+        every_two = AuditCheckpointer(
+            store=rig.store,
+            objects=rig.objects,
+            attestor=rig.attestor,
+            webhook=Webhook(None, session),
+            leases=LeaseStore(rig.database),
+            every_events=2,
+            every_s=3600,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.ensure_future(every_two.loop(stop, poll_s=0.05))
+        try:
+            await _until_anchored(rig, 3)
+            await rig.events(1)
+            await asyncio.sleep(0.3)
+            assert (await rig.verify())["anchored_through"] == 3, "one new event is below the threshold"
+            await rig.events(1)
+            await _until_anchored(rig, 5)
+        finally:
+            stop.set()
+            await loop
+
+
+async def _until_anchored(rig: Rig, event_id: int) -> None:
+    for _ in range(100):
+        if (await rig.verify()).get("anchored_through") == event_id:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no checkpoint of event {event_id}")
