@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mirror.access import AccessChecker
 from mirror.admission import Admission
 from mirror.attestations import Attestor
-from mirror.audit_checkpoints import AuditCheckpointer
+from mirror.audit_checkpoints import AuditChainBroken, AuditCheckpointer
 from mirror.bootstrap_admin import ensure_admin_token
 from mirror.catalog import Catalog
 from mirror.config import Settings, store_choice
@@ -165,6 +165,8 @@ async def _last_checkpoint(checkpoints: AuditCheckpointer) -> None:
     """At shutdown, anchor whatever the audit trail gained since the last checkpoint."""
     try:
         await checkpoints.checkpoint()
+    except AuditChainBroken as exc:
+        log.error("at shutdown: %s", exc)  # noqa: TRY400 - an alarm about the data, not a stack to trace
     except (DatabaseUnavailable, SQLAlchemyError, ObjectStoreError) as exc:
         log.warning("no audit checkpoint at shutdown: %s", exc)
 

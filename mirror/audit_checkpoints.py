@@ -27,10 +27,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.attestations import Attestor
-from mirror.provenance.errors import BundleFormatError
+from mirror.provenance.errors import BundleFormatError, VerificationFailed
+from mirror.provenance.signing import verify_statement
 from mirror.provenance.statement import IN_TOTO_STATEMENT_TYPE
 from mirror.provenance.strictjson import get_object, get_str
 from mirror.webhook import Webhook
+from storage.audit import GENESIS, stored_event_hash
 from storage.db import DatabaseUnavailable
 from storage.leases import LeaseStore
 from storage.objects import ObjectStore, ObjectStoreError
@@ -109,6 +111,10 @@ def _whole(predicate: Mapping[str, Any], key: str) -> int:
     return value
 
 
+class AuditChainBroken(Exception):
+    """The rows since the last checkpoint do not hold together (or it is not ours): nothing is signed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Exported:
     name: str
@@ -144,7 +150,8 @@ class AuditCheckpointer:
 
     async def checkpoint(self) -> Exported | None:
         """Checkpoint the chain as it stands now; None when the last checkpoint already covers it or
-        another replica is making one. Raises ObjectStoreError, DatabaseUnavailable."""
+        another replica is making one. Raises AuditChainBroken (the rows since the last checkpoint do not
+        hold together: nothing is signed), ObjectStoreError, DatabaseUnavailable."""
         async with self._lock:
             if not await self._leases.acquire(_LEASE_KEY, self._holder, ttl_s=_LEASE_TTL_S):
                 return None
@@ -155,11 +162,18 @@ class AuditCheckpointer:
                     await self._leases.release(_LEASE_KEY, self._holder)
 
     async def _checkpoint_once(self) -> Exported | None:
-        previous_name, previous_digest = await self._latest()
-        previous_id = 0 if previous_name is None else _event_id(previous_name)
+        previous_name, previous_document = await self._latest()
+        previous_id, previous_head = 0, GENESIS
+        if previous_name is not None and previous_document is not None:
+            previous_id, previous_head = self._own_anchor(previous_name, previous_document)
         last_id, head_hash = await self._store.audit_head()
         if last_id <= previous_id:
             return None
+        # Never vouch for a chain that does not hold: the rows since the last checkpoint must link up.
+        problem = await self._segment_problem(previous_id, previous_head, last_id, head_hash)
+        if problem is not None:
+            raise AuditChainBroken(f"no checkpoint signed: {problem}; run `hubgate audit verify`")
+        previous_digest = None if previous_document is None else document_digest(previous_document)
         checkpoint = Checkpoint(
             last_event_id=last_id,
             head_hash=head_hash,
@@ -175,14 +189,46 @@ class AuditCheckpointer:
         self._announce(exported, document)
         return exported
 
-    async def _latest(self) -> tuple[str | None, str | None]:
+    async def _latest(self) -> tuple[str | None, bytes | None]:
         names = await self._objects.list_documents(CHECKPOINT_PREFIX)
         if not names:
             return None, None
         document = await self._objects.get_document(names[-1])
         if document is None:  # deleted between the listing and the read
             raise ObjectStoreError(f"checkpoint {names[-1]} vanished while being read")
-        return names[-1], document_digest(document)
+        return names[-1], document
+
+    def _own_anchor(self, name: str, document: bytes) -> tuple[int, str]:
+        """(event id, head hash) of the newest checkpoint, which must be one hubgate signed."""
+        try:
+            statement = verify_statement(
+                document,
+                [self._attestor.signer.public_key],
+                predicate_type=CHECKPOINT_PREDICATE_TYPE,
+                what="audit checkpoint",
+            )
+            checkpoint = Checkpoint.from_statement(statement)
+        except (BundleFormatError, VerificationFailed) as exc:
+            raise AuditChainBroken(
+                f"no checkpoint signed: the newest one, {name}, is not genuine: {exc}"
+            ) from exc
+        return checkpoint.last_event_id, checkpoint.head_hash
+
+    async def _segment_problem(
+        self, after_id: int, after_hash: str, last_id: int, head_hash: str
+    ) -> str | None:
+        prev, expected = after_hash, after_id + 1
+        while expected <= last_id:
+            events = await self._store.audit_events(after_id=expected - 1, limit=1000)
+            for event in events:
+                if event.id > last_id:
+                    break
+                if event.id != expected or event.prev_hash != prev or stored_event_hash(event) != event.hash:
+                    return f"audit row {expected} is missing, altered or unlinked"
+                prev, expected = event.hash, expected + 1
+            if not events:
+                return f"audit row {expected} is missing"
+        return None if prev == head_hash else "the audit head does not match the last row"
 
     def _announce(self, exported: Exported, document: bytes) -> None:
         checkpoint = exported.checkpoint
@@ -225,6 +271,9 @@ class AuditCheckpointer:
                 continue
             try:
                 await self.checkpoint()
+            except AuditChainBroken as exc:
+                log.error("%s", exc)  # noqa: TRY400 - an alarm about the data, not a stack to trace
+                continue
             except (DatabaseUnavailable, SQLAlchemyError, ObjectStoreError) as exc:
                 log.warning("audit checkpoint failed (%s); trying again next round", exc)
                 continue

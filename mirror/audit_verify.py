@@ -24,9 +24,8 @@ from mirror.audit_checkpoints import (
 )
 from mirror.provenance.errors import BundleFormatError, VerificationFailed
 from mirror.provenance.signing import verify_statement
-from storage.audit import GENESIS, event_hash
+from storage.audit import GENESIS, stored_event_hash
 from storage.objects import ObjectStore, ObjectStoreError
-from storage.records import AuditEvent
 from storage.review_store import ReviewStore
 
 _FETCH_AT_ONCE = 16
@@ -100,7 +99,7 @@ async def _walk_rows(store: ReviewStore, anchors: dict[int, _Anchor]) -> tuple[i
             problem = f"row {expected_id} is missing"
         elif event.prev_hash != prev:
             problem = f"row {event.id} does not link to the row before it"
-        elif _hash(event) != event.hash:
+        elif stored_event_hash(event) != event.hash:
             problem = f"row {event.id} was altered (its hash does not match its content)"
         if problem is not None:
             raise _Broken(problem, first_bad_id=event.id)
@@ -117,25 +116,6 @@ async def _walk_rows(store: ReviewStore, anchors: dict[int, _Anchor]) -> tuple[i
     if (head_id, head_hash) != (count, prev):
         raise _Broken("rows after the last one are missing", first_bad_id=count + 1)
     return count, prev
-
-
-def _hash(event: AuditEvent) -> str:
-    return event_hash(
-        event_id=event.id,
-        at=event.at,
-        actor=event.actor,
-        role=event.role,
-        action=event.action,
-        review_id=event.review_id,
-        subject=event.subject,
-        from_state=event.from_state,
-        to_state=event.to_state,
-        reason=event.reason,
-        rule_ids=event.rule_ids,
-        report_digest=event.report_digest,
-        prev_hash=event.prev_hash,
-        actor_token=event.actor_token,
-    )
 
 
 async def _load_checkpoints(

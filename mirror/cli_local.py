@@ -14,8 +14,10 @@ from aiohttp import web
 
 from mirror.app import create_app
 from mirror.approvals import Role
+from mirror.audit_checkpoints import AuditChainBroken
 from mirror.auth import generate_token, hash_token
 from mirror.config import Settings
+from mirror.errors import MirrorError
 from mirror.handlers.admin import MAX_WAIVER, verify_chain
 from mirror.hub.models import RepoRef, RepoType
 from mirror.provenance.signing import ModelSigner
@@ -131,7 +133,10 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 def audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     async def run(services: Services) -> str:
-        exported = await services.checkpoints.checkpoint()
+        try:
+            exported = await services.checkpoints.checkpoint()
+        except AuditChainBroken as exc:
+            raise MirrorError(str(exc), status=409, code="AuditChainBroken") from exc
         if exported is None:
             return "no checkpoint needed: the last one covers the whole trail (or a replica is writing one)"
         return (

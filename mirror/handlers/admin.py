@@ -12,9 +12,10 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mirror.approvals import SERVABLE, TRANSITIONS, Action, ReviewState, Role
+from mirror.audit_checkpoints import AuditChainBroken
 from mirror.audit_verify import verify_audit
 from mirror.auth import Principal, authenticate, require
-from mirror.errors import BadRequest, NotFound
+from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.handlers.common import public_base, services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.openapi import OPENAPI
@@ -345,7 +346,10 @@ def checkpoint_keys(mirror: Services) -> list[ec.EllipticCurvePublicKey]:
 async def audit_checkpoint(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     """Anchor the audit trail now (admin): a signed checkpoint of its head, exported to the object store."""
     await _principal(request, Role.ADMIN)
-    exported = await services(request).checkpoints.checkpoint()
+    try:
+        exported = await services(request).checkpoints.checkpoint()
+    except AuditChainBroken as exc:
+        raise MirrorError(str(exc), status=409, code="AuditChainBroken") from exc
     if exported is None:
         return web.json_response({"created": False, "reason": "nothing new since the last checkpoint"})
     return web.json_response(

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -14,7 +15,13 @@ import pytest
 from sqlalchemy import text
 
 from mirror.attestations import Attestor
-from mirror.audit_checkpoints import CHECKPOINT_PREFIX, AuditCheckpointer, Checkpoint, checkpoint_name
+from mirror.audit_checkpoints import (
+    CHECKPOINT_PREFIX,
+    AuditChainBroken,
+    AuditCheckpointer,
+    Checkpoint,
+    checkpoint_name,
+)
 from mirror.audit_verify import verify_audit
 from mirror.provenance.signing import ModelSigner
 from mirror.webhook import Webhook
@@ -261,3 +268,31 @@ async def _until_anchored(rig: Rig, event_id: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"no checkpoint of event {event_id}")
+
+
+async def test_a_broken_chain_is_never_signed(rig: Rig, tmp_path: Path) -> None:
+    await rig.events(2)
+    assert await rig.checkpoints.checkpoint() is not None
+    await rig.events(2)
+    await rig.sql("UPDATE audit_events SET reason = 'edited' WHERE id = 4")
+    with pytest.raises(AuditChainBroken, match="row 4"):
+        await rig.checkpoints.checkpoint()
+    assert len(await rig.objects.list_documents(CHECKPOINT_PREFIX)) == 1
+
+
+async def test_nothing_is_chained_onto_a_checkpoint_hubgate_did_not_sign(rig: Rig, tmp_path: Path) -> None:
+    await rig.events(2)
+    head_id, head_hash = await rig.store.audit_head()
+    forged = Checkpoint(
+        last_event_id=head_id,
+        head_hash=head_hash,
+        event_count=head_id,
+        at=datetime.now(UTC),
+        previous_digest=None,
+        previous_event_id=0,
+    )
+    insider = ModelSigner.from_key_file(tmp_path / "insider.pem", create=True)
+    await rig.objects.put_document(checkpoint_name(head_id), insider.sign_statement(forged.statement()))
+    await rig.events(1)
+    with pytest.raises(AuditChainBroken, match="not genuine"):
+        await rig.checkpoints.checkpoint()
