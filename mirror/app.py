@@ -260,6 +260,7 @@ def _build(
         leases=LeaseStore(database),
         every_events=settings.audit.checkpoint_every_events,
         every_s=settings.audit.checkpoint_every_s,
+        previous_keys=settings.audit.previous_keys,
     )
     approval = RevisionApproval(admission=admission, catalog=catalog, pipeline=pipeline, reviews=reviews)
     pinning = ApprovedPinning(

@@ -22,12 +22,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.attestations import Attestor
-from mirror.provenance.errors import BundleFormatError, VerificationFailed
+from mirror.provenance.errors import BundleFormatError, TrustConfigError, VerificationFailed
+from mirror.provenance.keys import load_public_keys
 from mirror.provenance.signing import verify_statement
 from mirror.provenance.statement import IN_TOTO_STATEMENT_TYPE
 from mirror.provenance.strictjson import get_object, get_str
@@ -137,6 +140,7 @@ class AuditCheckpointer:
         leases: LeaseStore,
         every_events: int,
         every_s: float,
+        previous_keys: tuple[Path, ...] = (),
     ) -> None:
         self._store = store
         self._objects = objects
@@ -145,8 +149,18 @@ class AuditCheckpointer:
         self._leases = leases
         self._every_events = every_events
         self._every_s = every_s
+        self._previous_keys = previous_keys
         self._holder = uuid.uuid4().hex
         self._lock = asyncio.Lock()
+
+    def trusted_keys(self) -> list[ec.EllipticCurvePublicKey]:
+        """The attestation key, and earlier ones still trusted after a rotation (`audit.previous_keys`).
+
+        Reads the PEM files each time (a rotation needs no restart). Raises TrustConfigError."""
+        keys = [self._attestor.signer.public_key]
+        for path in self._previous_keys:
+            keys.extend(load_public_keys(str(path)))
+        return keys
 
     async def checkpoint(self) -> Exported | None:
         """Checkpoint the chain as it stands now; None when the last checkpoint already covers it or
@@ -165,7 +179,7 @@ class AuditCheckpointer:
         previous_name, previous_document = await self._latest()
         previous_id, previous_head = 0, GENESIS
         if previous_name is not None and previous_document is not None:
-            previous_id, previous_head = self._own_anchor(previous_name, previous_document)
+            previous_id, previous_head = await self._own_anchor(previous_name, previous_document)
         last_id, head_hash = await self._store.audit_head()
         if last_id <= previous_id:
             return None
@@ -198,12 +212,16 @@ class AuditCheckpointer:
             raise ObjectStoreError(f"checkpoint {names[-1]} vanished while being read")
         return names[-1], document
 
-    def _own_anchor(self, name: str, document: bytes) -> tuple[int, str]:
+    async def _own_anchor(self, name: str, document: bytes) -> tuple[int, str]:
         """(event id, head hash) of the newest checkpoint, which must be one hubgate signed."""
+        try:
+            keys = await asyncio.to_thread(self.trusted_keys)
+        except TrustConfigError as exc:
+            raise AuditChainBroken(f"no checkpoint signed: audit.previous_keys: {exc}") from exc
         try:
             statement = verify_statement(
                 document,
-                [self._attestor.signer.public_key],
+                keys,
                 predicate_type=CHECKPOINT_PREDICATE_TYPE,
                 what="audit checkpoint",
             )

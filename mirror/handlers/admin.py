@@ -19,7 +19,7 @@ from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.handlers.common import public_base, services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.openapi import OPENAPI
-from mirror.provenance.keys import load_public_keys
+from mirror.provenance.errors import TrustConfigError
 from mirror.routes import RouteMatch, parse_repo_id, parse_revision
 from mirror.services import Services
 from storage.records import AuditEvent, RepoKey, ReviewRecord, ReviewRequest
@@ -330,17 +330,16 @@ async def audit_verify(request: web.Request, match: RouteMatch) -> web.StreamRes
 
 async def verify_chain(mirror: Services) -> dict[str, Any]:
     """The audit rows checked link by link and against every signed checkpoint (see mirror/audit_verify)."""
-    return await verify_audit(
-        store=mirror.reviews.store, objects=mirror.store, trusted_keys=checkpoint_keys(mirror)
-    )
+    try:
+        keys = checkpoint_keys(mirror)
+    except TrustConfigError as exc:
+        return {"ok": False, "events": 0, "problem": f"cannot read audit.previous_keys: {exc}"}
+    return await verify_audit(store=mirror.reviews.store, objects=mirror.store, trusted_keys=keys)
 
 
 def checkpoint_keys(mirror: Services) -> list[ec.EllipticCurvePublicKey]:
     """The attestation key, and the earlier ones the operator still trusts (`audit.previous_keys`)."""
-    keys = [mirror.attestor.signer.public_key]
-    for path in mirror.settings.audit.previous_keys:
-        keys.extend(load_public_keys(str(path)))
-    return keys
+    return mirror.checkpoints.trusted_keys()
 
 
 async def audit_checkpoint(request: web.Request, match: RouteMatch) -> web.StreamResponse:

@@ -296,3 +296,39 @@ async def test_nothing_is_chained_onto_a_checkpoint_hubgate_did_not_sign(rig: Ri
     await rig.events(1)
     with pytest.raises(AuditChainBroken, match="not genuine"):
         await rig.checkpoints.checkpoint()
+
+
+async def test_after_a_key_rotation_the_earlier_checkpoints_verify_only_when_their_key_is_trusted(
+    rig: Rig, tmp_path: Path
+) -> None:
+    await rig.events(2)
+    assert await rig.checkpoints.checkpoint() is not None
+    old_public = tmp_path / "old-key.pub"
+    old_public.write_text(rig.attestor.signer.public_key_pem)
+    rotated = Attestor(tmp_path / "new-key.pem")
+    await rotated.start()
+    async with aiohttp.ClientSession() as session:
+
+        def checkpointer(previous_keys: tuple[Path, ...]) -> AuditCheckpointer:
+            return AuditCheckpointer(
+                store=rig.store,
+                objects=rig.objects,
+                attestor=rotated,
+                webhook=Webhook(None, session),
+                leases=LeaseStore(rig.database),
+                every_events=1000,
+                every_s=300,
+                previous_keys=previous_keys,
+            )
+
+        await rig.events(1)
+        with pytest.raises(AuditChainBroken, match="not genuine"):
+            await checkpointer(()).checkpoint()
+        trusting = checkpointer((old_public,))
+        assert await trusting.checkpoint() is not None
+    only_new = await verify_audit(
+        store=rig.store, objects=rig.objects, trusted_keys=[rotated.signer.public_key]
+    )
+    assert only_new["ok"] is False
+    both = await verify_audit(store=rig.store, objects=rig.objects, trusted_keys=trusting.trusted_keys())
+    assert (both["ok"], both["checkpoints"]) == (True, 2)
