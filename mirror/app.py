@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.access import AccessChecker
 from mirror.admission import Admission
 from mirror.attestations import Attestor
+from mirror.audit_checkpoints import AuditChainBroken, AuditCheckpointer
 from mirror.bootstrap_admin import ensure_admin_token
 from mirror.catalog import Catalog
 from mirror.config import Settings, store_choice
@@ -44,16 +46,18 @@ from mirror.signatures import SignatureGate
 from mirror.webhook import Webhook
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
-from storage.db import Database, PoolSettings
+from storage.db import Database, DatabaseUnavailable, PoolSettings
 from storage.factory import open_store
 from storage.inventory_store import InventoryStore
 from storage.leases import LeaseStore
+from storage.objects import ObjectStoreError
 from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 from storage.signature_store import SignatureStore
 
 log = logging.getLogger(__name__)
+CHECKPOINT_ON_EXIT = web.AppKey("checkpoint_on_exit", bool)
 
 
 def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Application:
@@ -71,6 +75,7 @@ def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Appli
     app[SETTINGS] = settings
     app[POLICY] = PolicyEngine(load_policy(settings.policy.path))
     app[PUBLISHERS] = load_publishers(settings.inventory.publishers_path)
+    app[CHECKPOINT_ON_EXIT] = background_jobs
     app.cleanup_ctx.append(_services)
     if background_jobs:
         app.cleanup_ctx.append(_background_jobs)
@@ -114,6 +119,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     webhook = Webhook(settings.webhook.url, webhook_session, timeout_s=settings.webhook.timeout_s)
     services: Services | None = None
+    signing = False
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.database.migrate_on_start:
@@ -133,6 +139,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICES] = services
         await services.attestor.start()
+        signing = True
         services.downloads.start()
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
@@ -147,6 +154,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         if services is not None:
             await services.downloads.close()
+        # The server anchors what the audit trail gained at shutdown; a CLI command does not (a command
+        # such as `audit verify` must never sign whatever state it found).
+        if services is not None and signing and app[CHECKPOINT_ON_EXIT]:
+            await _last_checkpoint(services.checkpoints)
         await webhook.drain()
         runner.close()
         if services is not None:
@@ -163,6 +174,7 @@ async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
     background = asyncio.gather(
         services.reevaluator.loop(settings.policy.reevaluate_interval_s, stop),
         services.housekeeper.loop(settings.storage.housekeeping_interval_s, stop),
+        services.checkpoints.loop(stop),
     )
     yield
     # Let a round in progress finish: cancelled mid-transaction, a database connection can wedge shutdown.
@@ -171,6 +183,16 @@ async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
     except TimeoutError:
         log.warning("background jobs did not finish within the grace period; stopping them")
+
+
+async def _last_checkpoint(checkpoints: AuditCheckpointer) -> None:
+    """At shutdown, anchor whatever the audit trail gained since the last checkpoint."""
+    try:
+        await checkpoints.checkpoint()
+    except AuditChainBroken as exc:
+        log.error("at shutdown: %s", exc)  # noqa: TRY400 - an alarm about the data, not a stack to trace
+    except (DatabaseUnavailable, SQLAlchemyError, ObjectStoreError) as exc:
+        log.warning("no audit checkpoint at shutdown: %s", exc)
 
 
 def _build(
@@ -253,6 +275,17 @@ def _build(
         orphan_grace_s=settings.storage.orphan_grace_s,
     )
     prefetcher = Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission)
+    attestor = Attestor(settings.attestation_key_path)
+    checkpoints = AuditCheckpointer(
+        store=review_store,
+        objects=store,
+        attestor=attestor,
+        webhook=webhook,
+        leases=LeaseStore(database),
+        every_events=settings.audit.checkpoint_every_events,
+        every_s=settings.audit.checkpoint_every_s,
+        previous_keys=settings.audit.previous_keys,
+    )
     approval = RevisionApproval(admission=admission, catalog=catalog, pipeline=pipeline, reviews=reviews)
     pinning = ApprovedPinning(
         policy=policy,
@@ -274,12 +307,13 @@ def _build(
         policy=policy,
         reviews=reviews,
         admission=admission,
-        downloads=DownloadLog(review_store, retention, recorder),
+        downloads=DownloadLog(review_store, retention, recorder, lost=metrics.download_records_lost.inc),
         reevaluator=reevaluator,
         prefetcher=prefetcher,
         pinning=pinning,
         approval=approval,
-        attestor=Attestor(settings.attestation_key_path),
+        attestor=attestor,
+        checkpoints=checkpoints,
         signature_checks=signature_checks,
         metrics=metrics,
         retention=retention,

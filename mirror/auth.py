@@ -1,4 +1,8 @@
-"""hubgate's own API tokens: random bearer tokens with a role, stored only as sha256 digests."""
+"""hubgate's own API tokens: random bearer tokens with a role, stored only as sha256 digests.
+
+A token belongs to a person, its subject (`hubgate token create --name laptop --subject alice@corp`): one
+person may hold several tokens, and the four-eyes rule and the audit trail go by the person.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +35,14 @@ class Forbidden(MirrorError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    name: str
+    name: str  # the token's name
     role: Role
+    subject: str = ""  # the person holding the token; "" for hubgate itself (then `name` is the person)
+
+    @property
+    def person(self) -> str:
+        """Who acts: what four-eyes compares and the audit trail names."""
+        return self.subject or self.name
 
 
 def generate_token() -> str:
@@ -60,7 +70,7 @@ async def authenticate(request: web.Request, store: ReviewStore) -> Principal:
         raise Unauthenticated(f"the API token {record.name!r} was revoked")
     if record.expires_at is not None and record.expires_at <= now:
         raise Unauthenticated(f"the API token {record.name!r} expired at {record.expires_at.isoformat()}")
-    return Principal(name=record.name, role=Role.parse(record.role))
+    return Principal(name=record.name, role=Role.parse(record.role), subject=record.subject or record.name)
 
 
 def require(principal: Principal, role: Role) -> None:

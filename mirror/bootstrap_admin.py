@@ -4,7 +4,8 @@
 from a Secret instead. At startup every replica makes sure the token named `bootstrap-admin` has the admin
 role and the secret's hash: created when missing, its hash replaced when the secret changed (the old value
 stops working), left alone when it matches. A token an operator revoked stays revoked until the secret
-changes. No other token is touched, and unset means nothing happens.
+changes. No other token is touched, and unset means nothing happens. Its subject (the person it stands
+for, as four-eyes sees it) is `bootstrap-admin`: one person, whoever holds the Secret.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from storage.token_bootstrap import Ensured, ensure_named_token
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"  # noqa: S105 - a name, not a secret
+# The person the bootstrap token stands for, for four-eyes and the audit trail: whoever holds the Secret.
+BOOTSTRAP_SUBJECT = "bootstrap-admin"
 # As long as generate_token()'s (43 URL-safe base64 characters: 256 bits) or longer, same alphabet.
 _SHAPE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43,}")
 
@@ -60,6 +63,7 @@ async def ensure_admin_token(token: SecretStr | None, database: Database) -> Ens
     outcome = await ensure_named_token(
         database,
         name=BOOTSTRAP_TOKEN_NAME,
+        subject=BOOTSTRAP_SUBJECT,
         role=role,
         token_hash=hash_token(token.get_secret_value()),
         actor="hubgate",

@@ -71,11 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     _review_commands(sub)
     inventory_commands.add_commands(sub, local=_local, settings_flags=_settings_flags)
 
-    audit = sub.add_parser("audit", help="the audit trail")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="check that no audit row was altered, removed or inserted")
-    _settings_flags(verify)
-    verify.set_defaults(run=_local(cli_local.audit_verify))
+    _audit_commands(sub)
 
     rescan = sub.add_parser(
         "rescan", help="re-evaluate stored artifacts under the current policy and scanner"
@@ -153,12 +149,41 @@ def _provenance_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     key_show.set_defaults(run=_local(cli_local.key_show))
 
 
+def _audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check that no audit row was altered, removed or inserted, against every signed checkpoint",
+        description="Walk the audit chain and check it against every checkpoint exported to the object "
+        "store (signature under the attestation key, the row it names, the checkpoints' own chain). Rows "
+        "newer than the last checkpoint are covered only by the chain itself.",
+    )
+    _settings_flags(verify)
+    verify.set_defaults(run=_local(cli_local.audit_verify))
+    checkpoint = audit_sub.add_parser(
+        "checkpoint",
+        help="sign and export a checkpoint of the audit chain's head now (also done periodically)",
+    )
+    _settings_flags(checkpoint)
+    checkpoint.set_defaults(run=_local(cli_local.audit_checkpoint))
+
+
 def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = sub.add_parser("token", help="hubgate API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser("create", help="create a token (printed once)")
+    create = token_sub.add_parser(
+        "create",
+        help="create a token (printed once)",
+        description="Create an API token for a person. Four-eyes and the audit trail go by the person "
+        "(--subject): two tokens of one subject count as one person.",
+    )
     _settings_flags(create)
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, help="the token's own name (unique), e.g. laptop")
+    create.add_argument(
+        "--subject",
+        help="the person the token belongs to, e.g. alice@corp (default: the token's name)",
+    )
     create.add_argument("--role", required=True, choices=["viewer", "requester", "approver", "admin"])
     create.add_argument(
         "--expires-in", type=cli_local.parse_duration, metavar="DURATION", help="e.g. 12h, 30d"

@@ -97,17 +97,26 @@ def review_show(args: argparse.Namespace) -> int:
     if review.get("waiver"):
         waiver = review["waiver"]
         print(f"waiver   by {waiver['by']}: {waiver['reason']} (expires {waiver['expires_at'] or 'never'})")
-    if review.get("request"):
-        print(f"request  by {review['request']['by']}: {review['request']['justification']}")
+    requests = review.get("requests") or ([review["request"]] if review.get("request") else [])
+    for asked in requests:
+        token = f" (token {asked['token']})" if asked.get("token") else ""
+        when = f" {asked['at']}" if asked.get("at") else ""
+        print(f"request {when} by {asked['by']}{token}: {asked['justification']}")
     downloads = review.get("downloads")
     if downloads:
         print(f"pulled   {downloads['count']} times by {len(downloads['identities'])} identities")
     for event in review.get("audit", []):
         print(
-            f"audit    #{event['id']} {event['at']} {event['actor']} {event['action']} "
+            f"audit    #{event['id']} {event['at']} {event['actor']}"
+            f"{_token_note(event)} {event['action']} "
             f"{event['from_state']}->{event['to_state']} {event['reason'][:80]}"
         )
     return 0
+
+
+def _token_note(event: dict[str, Any]) -> str:
+    token = event.get("token") or ""
+    return f" (token {token})" if token and token != event["actor"] else ""
 
 
 def review_decide(args: argparse.Namespace) -> int:

@@ -14,9 +14,11 @@ from aiohttp import web
 
 from mirror.app import create_app
 from mirror.approvals import Role
+from mirror.audit_checkpoints import AuditChainBroken
 from mirror.auth import generate_token, hash_token
 from mirror.config import Settings
-from mirror.handlers.admin import verify_chain
+from mirror.errors import MirrorError
+from mirror.handlers.admin import MAX_WAIVER, verify_chain
 from mirror.hub.models import RepoRef, RepoType
 from mirror.provenance.signing import ModelSigner
 from mirror.routes import parse_repo_id, parse_revision
@@ -31,13 +33,18 @@ LocalCommand = Callable[[Settings, argparse.Namespace], int]
 Runner = Callable[[argparse.Namespace], int]
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Waivers and tokens: nothing hubgate grants lasts longer than a year and a day without a new decision.
+_LONGEST = MAX_WAIVER
 
 
 def parse_duration(text: str) -> timedelta:
     found = _DURATION.fullmatch(text.strip())
     if found is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90m, 12h, 30d or 2w")
-    return timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    if seconds > _LONGEST.total_seconds():
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than {_LONGEST.days} days")
+    return timedelta(seconds=seconds)
 
 
 async def _with_store(settings: Settings, work: Callable[[ReviewStore], Awaitable[T]]) -> T:
@@ -70,14 +77,19 @@ def token_create(settings: Settings, args: argparse.Namespace) -> int:
         _with_store(
             settings,
             lambda store: store.create_token(
-                name=args.name, role=role.name.lower(), token_hash=hash_token(token), expires_at=expires
+                name=args.name,
+                subject=args.subject,
+                role=role.name.lower(),
+                token_hash=hash_token(token),
+                expires_at=expires,
             ),
         )
     )
     print(token)
     until = "never" if created.expires_at is None else created.expires_at.isoformat()
     print(
-        f"token {created.name!r}: role {created.role}, expires {until}. Shown once; store it now.",
+        f"token {created.name!r} of {created.subject!r}: role {created.role}, expires {until}. "
+        "Shown once; store it now.",
         file=sys.stderr,
     )
     return 0
@@ -93,7 +105,7 @@ def token_list(settings: Settings, args: argparse.Namespace) -> int:
             status = f"expired {token.expires_at:%Y-%m-%d}"
         else:
             status = "active" if token.expires_at is None else f"active until {token.expires_at:%Y-%m-%d}"
-        print(f"{token.name:<24} {token.role:<10} {status}")
+        print(f"{token.name:<24} {token.subject:<24} {token.role:<10} {status}")
     return 0
 
 
@@ -109,10 +121,32 @@ def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     result = asyncio.run(_with_services(settings, verify_chain))
     if result["ok"]:
-        print(f"audit trail intact: {result['events']} events, head {result['head']}")
+        print(
+            f"audit trail intact: {result['events']} events, head {result['head']}; "
+            f"{result['checkpoints']} signed checkpoints, through event {result['anchored_through']} "
+            f"({result['unanchored_events']} newer events not yet anchored)"
+        )
         return 0
-    print(f"audit trail BROKEN at event {result['first_bad_id']}: {result['problem']}", file=sys.stderr)
+    where = f" at event {result['first_bad_id']}" if "first_bad_id" in result else ""
+    print(f"audit trail BROKEN{where}: {result['problem']}", file=sys.stderr)
     return 1
+
+
+def audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(services: Services) -> str:
+        try:
+            exported = await services.checkpoints.checkpoint()
+        except AuditChainBroken as exc:
+            raise MirrorError(str(exc), status=409, code="AuditChainBroken") from exc
+        if exported is None:
+            return "no checkpoint needed: the last one covers the whole trail (or a replica is writing one)"
+        return (
+            f"checkpoint {exported.name}: event {exported.checkpoint.last_event_id}, "
+            f"head {exported.checkpoint.head_hash}, digest {exported.digest}"
+        )
+
+    print(asyncio.run(_with_services(settings, run)))
+    return 0
 
 
 def rescan(settings: Settings, args: argparse.Namespace) -> int:

@@ -147,10 +147,22 @@ class ScanningSettings(_Section):
 
 
 class AuthSettings(_Section):
-    # Four-eyes: whoever requested a review cannot approve it.
+    # Four-eyes: a waiver (approving a quarantined file) needs a review request by another person (token
+    # subject) than the approver. Admins included; block, revoke and reopen stay one person's decision.
     four_eyes: bool = False
     # A cluster's first admin token, from a Secret: kept as the token `bootstrap-admin` at startup.
     admin_token: AdminToken | None = None
+
+
+class AuditSettings(_Section):
+    # Signed checkpoints of the audit chain (exported to the object store under audit/checkpoints/, the log
+    # and the webhook): after this many new events, or this long after the last one if anything happened.
+    # Rows newer than the last checkpoint are what a database writer could still remove unnoticed.
+    checkpoint_every_events: int = Field(default=1000, ge=1)
+    checkpoint_every_s: float = Field(default=300.0, gt=0)
+    # Public keys (PEM files) of earlier attestation keys, so checkpoints they signed still verify after
+    # the key is rotated.
+    previous_keys: tuple[Path, ...] = ()
 
 
 class WebhookSettings(_Section):
@@ -192,6 +204,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     scanning: ScanningSettings = ScanningSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     webhook: WebhookSettings = WebhookSettings()
     provenance: ProvenanceSettings = ProvenanceSettings()
     log: LogSettings = LogSettings()

@@ -31,6 +31,7 @@ HANDLERS: dict[Route, Handler] = {
     Route.ADMIN_REVIEW_ACTION: admin.review_action,
     Route.ADMIN_AUDIT: admin.audit,
     Route.ADMIN_AUDIT_VERIFY: admin.audit_verify,
+    Route.ADMIN_AUDIT_CHECKPOINT: admin.audit_checkpoint,
     Route.ADMIN_BLOB_DOWNLOADS: admin.blob_downloads,
     Route.ADMIN_PREFETCH: admin.start_prefetch,
     Route.ADMIN_PREFETCH_JOB: admin.prefetch_job,

@@ -63,5 +63,12 @@ class Metrics:
             "hubgate_singleflight_waits", "Requests that joined a download already running", registry=r
         )
 
+        self.download_records_lost = Counter(
+            "hubgate_download_records_lost",
+            "Download records that could not be kept (the log stayed full while the database was "
+            "unavailable); each loss is also written to the audit trail once the database is back",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -145,7 +145,12 @@ OPENAPI: dict[str, Any] = {
                 ],
             )
         },
-        "/audit/verify": {"get": _op("Check the whole audit chain (409 when broken)", "viewer")},
+        "/audit/verify": {
+            "get": _op("Check the whole audit chain and every signed checkpoint (409 when broken)", "viewer")
+        },
+        "/audit/checkpoints": {
+            "post": _op("Sign and export a checkpoint of the audit chain's head now", "admin")
+        },
         "/blobs/{sha256}/downloads": {
             "get": _op("Who downloaded this blob, when, in which state", "viewer"),
             "parameters": [

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mirror.admission import Admission
-from mirror.approvals import Action
 from mirror.auth import Principal
 from mirror.errors import MirrorError, NotFound
 from mirror.fetch_request import FetchRequest
@@ -21,7 +20,7 @@ from mirror.gate import Assessment, Gate, covered_interpretations
 from mirror.hub.client import HubClient
 from mirror.hub.models import RepoRef, RepoType
 from mirror.policy import Decision
-from mirror.reviews import SYSTEM, ReviewService
+from mirror.reviews import ReviewService
 from mirror.spool import Digests, Spool
 from storage.db import DatabaseUnavailable
 from storage.objects import ObjectStore, ObjectStoreError
@@ -54,24 +53,24 @@ class Reevaluator:
         self._spool_dir = spool_dir
 
     async def rescan(self, review: ReviewRecord, principal: Principal, *, reason: str) -> ReviewRecord:
-        """A human's rescan: back to PENDING, then the gate decides again under today's rules."""
+        """A human's rescan: the gate decides again under today's rules, and the review goes to PENDING
+        and on to the new verdict in one transaction (never left PENDING by a failure in between)."""
         decision, assessment = await self._decide(review)
-        pending = await self._reviews.apply(
-            review, Action.RESCAN, principal, reason=reason or "rescan requested"
-        )
-        return await self._reviews.apply(
-            pending,
-            decision.verdict.action,
-            SYSTEM,
-            reason=f"rescanned under {decision.policy_version}: {decision.summary()}",
-            decision=decision,
+        return await self._reviews.rescan(
+            review,
+            principal,
+            decision,
+            reason=reason or "rescan requested",
+            note=f"rescanned under {decision.policy_version}: {decision.summary()}",
             scanner_version=None if assessment is None else self._gate.runner.version,
             reports=() if assessment is None else assessment.report_rows,
         )
 
     async def run_once(self) -> int:
-        """Expire due waivers and re-decide outdated artifacts; returns how many reviews changed."""
+        """Expire due waivers, decide reviews an interrupted rescan left PENDING, and re-decide outdated
+        artifacts; returns how many reviews changed."""
         changed = await self._expire_waivers()
+        changed += await self._resume_stranded()
         after = 0
         while True:
             outdated = await self._reviews.store.outdated(
@@ -96,6 +95,26 @@ class Reevaluator:
                     log.warning("re-evaluation of review %d skipped: %s", review.id, exc)
                     continue
                 changed += updated.state != review.state
+
+    async def _resume_stranded(self) -> int:
+        resumed = 0
+        after = 0
+        while stranded := await self._reviews.store.stranded_pending(after_id=after, limit=_BATCH):
+            for review in stranded:
+                after = review.id
+                try:
+                    decision, assessment = await self._decide(review)
+                    await self._reviews.resume_pending(
+                        review,
+                        decision,
+                        scanner_version=None if assessment is None else self._gate.runner.version,
+                        reports=() if assessment is None else assessment.report_rows,
+                    )
+                except (MirrorError, ObjectStoreError, StaleReview) as exc:
+                    log.warning("review %d stays PENDING for now: %s", review.id, exc)
+                    continue
+                resumed += 1
+        return resumed
 
     async def _expire_waivers(self) -> int:
         expired = 0

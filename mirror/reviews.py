@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mirror.approvals import SERVABLE, Action, IllegalTransition, NotPermitted, ReviewState, Role, transition
+from mirror.approvals import SERVABLE, Action, IllegalTransition, ReviewState, Role, transition
 from mirror.auth import Principal
 from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.policy import Decision
 from mirror.webhook import Webhook
-from storage.records import BlobRecord, NewReview, ReviewChange, ReviewRecord
+from storage.records import BlobRecord, NewReview, ReviewChange, ReviewRecord, ReviewRequest
+from storage.review_requests import FourEyesUnmet
 from storage.review_store import ReviewStore, StaleReview
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,13 @@ SYSTEM = Principal(name="hubgate", role=Role.SYSTEM)
 
 class ReviewNotFound(NotFound):
     code = "ReviewNotFound"
+
+
+class FourEyesRequired(MirrorError):
+    """A waiver under four-eyes with no request by another person: refused, nothing changed."""
+
+    status = 403
+    code = "FourEyesRequired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +140,20 @@ class ReviewService:
         if expires_at is not None and (action is not Action.WAIVE or expires_at <= datetime.now(UTC)):
             raise BadRequest("an expiry applies only to an approval (waiver) and must lie in the future")
         review = await self.current_by_id(review_id)
-        if action is Action.WAIVE and self._four_eyes and review.requested_by == principal.name:
-            raise NotPermitted(
-                f"four-eyes rule: {principal.name!r} requested this review and cannot approve it"
-            )
+        # Four-eyes guards the one decision that lets a refused file through: a waiver. Block, revoke and
+        # reopen only keep or put a file behind the gate (a reopened file is quarantined, and still needs a
+        # waiver), so one person may take them. Admins are people too: the rule binds them the same way.
+        four_eyes = action is Action.WAIVE and self._four_eyes
         try:
-            return await self.apply(review, action, principal, reason=reason, expires_at=expires_at)
+            return await self.apply(
+                review, action, principal, reason=reason, expires_at=expires_at, four_eyes=four_eyes
+            )
+        except FourEyesUnmet:
+            raise FourEyesRequired(
+                f"four-eyes rule: a waiver needs a review request by someone other than the approver; "
+                f"no one but {principal.person!r} has requested review {review_id} since it last changed "
+                f"state. Ask a colleague to run `hubgate review request {review_id} --justification ...`"
+            ) from None
         except StaleReview as exc:
             raise IllegalTransition(
                 f"review {review_id} changed meanwhile; reload it and decide again"
@@ -158,38 +174,69 @@ class ReviewService:
         decision: Decision | None = None,
         scanner_version: str | None = None,
         reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        four_eyes: bool = False,
     ) -> ReviewRecord:
-        """Apply one transition. Raises IllegalTransition, NotPermitted or StaleReview, changing nothing."""
-        target = transition(ReviewState(review.state), action, principal.role)
-        waiver = None
-        if action is Action.WAIVE:
-            waived = json.dumps(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
-            waiver = (principal.name, reason, expires_at, waived)
-        updated = await self.store.apply(
-            review.id,
-            from_state=review.state,
-            change=ReviewChange(
-                to_state=target.value,
-                actor=principal.name,
-                role=principal.role.name.lower(),
-                action=action.value,
-                reason=reason,
-                rule_ids="" if decision is None else rule_ids(decision),
-                severity=None if decision is None else decision.severity,
-                reasons=None if decision is None else reasons_json(decision),
-                policy_version=None if decision is None else decision.policy_version,
-                scanner_version=scanner_version,
-                waiver=waiver,
-                clear_waiver=action in (Action.REVOKE, Action.EXPIRE, Action.RESCAN, Action.BLOCK),
-            ),
-            reports=reports,
+        """Apply one transition. Raises IllegalTransition, NotPermitted, StaleReview or (with
+        `four_eyes`) FourEyesUnmet, changing nothing."""
+        change = _change(
+            review,
+            action,
+            principal,
+            reason=reason,
+            expires_at=expires_at,
+            decision=decision,
+            scanner_version=scanner_version,
         )
-        log.info(
-            "review %d: %s -> %s by %s (%s)", review.id, review.state, updated.state, principal.name, action
-        )
-        if principal.role is not Role.SYSTEM or updated.state != ReviewState.APPROVED:
-            self._notify(action.value, updated, principal)
+        if four_eyes:
+            change = replace(change, needs_request_by_other_than=principal.person)
+        updated = await self.store.apply(review.id, from_state=review.state, change=change, reports=reports)
+        self._announce(review, updated, action, principal)
         return updated
+
+    async def rescan(
+        self,
+        review: ReviewRecord,
+        principal: Principal,
+        decision: Decision,
+        *,
+        reason: str,
+        note: str,
+        scanner_version: str | None = None,
+        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+    ) -> ReviewRecord:
+        """Back to PENDING and on to the new verdict in one transaction: a failure between the two leaves
+        the review as it was, never PENDING. Raises IllegalTransition, NotPermitted, StaleReview."""
+        to_pending = _change(review, Action.RESCAN, principal, reason=reason)
+        pending = replace(review, state=to_pending.to_state)
+        verdict = _change(
+            pending,
+            decision.verdict.action,
+            SYSTEM,
+            reason=note,
+            decision=decision,
+            scanner_version=scanner_version,
+        )
+        updated = await self.store.apply_many(
+            review.id, from_state=review.state, changes=(to_pending, verdict), reports=reports
+        )
+        self._announce(review, pending, Action.RESCAN, principal)
+        self._announce(pending, updated, decision.verdict.action, SYSTEM)
+        return updated
+
+    def _announce(
+        self, before: ReviewRecord, after: ReviewRecord, action: Action, principal: Principal
+    ) -> None:
+        log.info(
+            "review %d: %s -> %s by %s with token %s (%s)",
+            before.id,
+            before.state,
+            after.state,
+            principal.person,
+            principal.name,
+            action,
+        )
+        if principal.role is not Role.SYSTEM or after.state != ReviewState.APPROVED:
+            self._notify(action.value, after, principal)
 
     async def reconsider(
         self,
@@ -206,7 +253,11 @@ class ReviewService:
         """
         state = ReviewState(review.state)
         note = f"re-evaluated under {decision.policy_version}: {decision.summary()}"
-        if state is ReviewState.BLOCKED or state is ReviewState.PENDING:
+        if state is ReviewState.PENDING:
+            return await self.resume_pending(
+                review, decision, scanner_version=scanner_version, reports=reports
+            )
+        if state is ReviewState.BLOCKED:
             return review
         if state is ReviewState.APPROVED:
             waived = set(json.loads(review.waived_rules or "[]"))
@@ -224,12 +275,30 @@ class ReviewService:
             )
         if decision.verdict.action is Action.QUARANTINE and state is ReviewState.QUARANTINED:
             return await self._refresh(review, decision, note, scanner_version, reports)
-        pending = await self.apply(review, Action.RESCAN, SYSTEM, reason=note)
+        return await self.rescan(
+            review,
+            SYSTEM,
+            decision,
+            reason=note,
+            note=note,
+            scanner_version=scanner_version,
+            reports=reports,
+        )
+
+    async def resume_pending(
+        self,
+        review: ReviewRecord,
+        decision: Decision,
+        *,
+        scanner_version: str | None = None,
+        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+    ) -> ReviewRecord:
+        """Decide a review a failed rescan left PENDING (before rescans were one transaction)."""
         return await self.apply(
-            pending,
+            review,
             decision.verdict.action,
             SYSTEM,
-            reason=note,
+            reason=f"resumed an interrupted rescan under {decision.policy_version}: {decision.summary()}",
             decision=decision,
             scanner_version=scanner_version,
             reports=reports,
@@ -302,10 +371,17 @@ class ReviewService:
             raise BadRequest("a justification is required to request a review")
         await self.get(review_id)
         review = await self.store.record_request(
-            review_id, actor=principal.name, role=principal.role.name.lower(), justification=justification
+            review_id,
+            subject=principal.person,
+            token_name=principal.name,
+            role=principal.role.name.lower(),
+            justification=justification,
         )
         self._notify("request", review, principal)
         return review
+
+    async def requests(self, review_id: int) -> list[ReviewRequest]:
+        return await self.store.requests(review_id)
 
     def refusal_message(self, review: ReviewRecord) -> str:
         """What a client is told when a subject is not servable: why, the review id, how to ask."""
@@ -334,10 +410,44 @@ class ReviewService:
                 "path": review.path,
                 "severity": review.severity,
                 "reasons": json.loads(review.reasons),
-                "actor": principal.name,
+                "actor": principal.person,
+                "token": "" if principal.role is Role.SYSTEM else principal.name,
                 "at": datetime.now(UTC).isoformat(),
             }
         )
+
+
+def _change(
+    review: ReviewRecord,
+    action: Action,
+    principal: Principal,
+    *,
+    reason: str,
+    expires_at: datetime | None = None,
+    decision: Decision | None = None,
+    scanner_version: str | None = None,
+) -> ReviewChange:
+    """The change `action` by `principal` makes to `review`. Raises IllegalTransition or NotPermitted."""
+    target = transition(ReviewState(review.state), action, principal.role)
+    waiver = None
+    if action is Action.WAIVE:
+        waived = json.dumps(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
+        waiver = (principal.person, reason, expires_at, waived)
+    return ReviewChange(
+        to_state=target.value,
+        actor=principal.person,
+        actor_token="" if principal.role is Role.SYSTEM else principal.name,
+        role=principal.role.name.lower(),
+        action=action.value,
+        reason=reason,
+        rule_ids="" if decision is None else rule_ids(decision),
+        severity=None if decision is None else decision.severity,
+        reasons=None if decision is None else reasons_json(decision),
+        policy_version=None if decision is None else decision.policy_version,
+        scanner_version=scanner_version,
+        waiver=waiver,
+        clear_waiver=action in (Action.REVOKE, Action.EXPIRE, Action.RESCAN, Action.BLOCK),
+    )
 
 
 def parse_action(name: str) -> Action:

@@ -33,6 +33,7 @@ class Route(StrEnum):
     ADMIN_REVIEW_ACTION = "admin_review_action"
     ADMIN_AUDIT = "admin_audit"
     ADMIN_AUDIT_VERIFY = "admin_audit_verify"
+    ADMIN_AUDIT_CHECKPOINT = "admin_audit_checkpoint"
     ADMIN_BLOB_DOWNLOADS = "admin_blob_downloads"
     ADMIN_PREFETCH = "admin_prefetch"
     ADMIN_PREFETCH_JOB = "admin_prefetch_job"
@@ -102,6 +103,7 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     ),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/audit"), Route.ADMIN_AUDIT),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/audit/verify"), Route.ADMIN_AUDIT_VERIFY),
+    (frozenset({"POST"}), re.compile(_ADMIN + r"/audit/checkpoints"), Route.ADMIN_AUDIT_CHECKPOINT),
     (
         frozenset({"GET"}),
         re.compile(_ADMIN + r"/blobs/(?P<sha256>[0-9a-f]{64})/downloads"),

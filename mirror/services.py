@@ -9,6 +9,7 @@ from aiohttp import web
 from mirror.access import AccessChecker
 from mirror.admission import Admission
 from mirror.attestations import Attestor
+from mirror.audit_checkpoints import AuditCheckpointer
 from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.downloads import DownloadLog
@@ -52,6 +53,7 @@ class Services:
     pinning: ApprovedPinning
     approval: RevisionApproval
     attestor: Attestor
+    checkpoints: AuditCheckpointer
     signature_checks: SignatureStore
     metrics: Metrics
     retention: RetentionStore

@@ -6,6 +6,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+from storage.records import AuditEvent
+
 GENESIS = "0" * 64
 
 
@@ -29,8 +31,9 @@ def event_hash(
     rule_ids: str,
     report_digest: str,
     prev_hash: str,
+    actor_token: str = "",
 ) -> str:
-    fields = [
+    fields: list[object] = [
         event_id,
         canonical_time(at),
         actor,
@@ -45,4 +48,28 @@ def event_hash(
         report_digest,
         prev_hash,
     ]
+    if actor_token:
+        # Appended only when set: rows written before tokens were recorded keep their original hash, and
+        # blanking the token of a newer row changes its hash like any other edit.
+        fields.append(actor_token)
     return hashlib.sha256(json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def stored_event_hash(event: AuditEvent) -> str:
+    """What `event`'s hash must be, recomputed from its stored content and its stored link."""
+    return event_hash(
+        event_id=event.id,
+        at=event.at,
+        actor=event.actor,
+        role=event.role,
+        action=event.action,
+        review_id=event.review_id,
+        subject=event.subject,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        reason=event.reason,
+        rule_ids=event.rule_ids,
+        report_digest=event.report_digest,
+        prev_hash=event.prev_hash,
+        actor_token=event.actor_token,
+    )

@@ -19,7 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from storage.objects import ObjectInfo, ObjectMissing, ObjectStoreError, validate_key
+from storage.objects import (
+    ObjectInfo,
+    ObjectMissing,
+    ObjectStoreError,
+    validate_document_name,
+    validate_document_prefix,
+    validate_key,
+)
 
 _T = TypeVar("_T")
 _READ_CHUNK = 1 << 20
@@ -144,6 +151,30 @@ class FilesystemObjectStore:
                 found.append(ObjectInfo(key=path.name, size=stat.st_size, modified_at=modified))
         return found
 
+    async def put_document(self, name: str, data: bytes) -> None:
+        await self._run(partial(_write_atomically, self._root / validate_document_name(name), data))
+
+    async def get_document(self, name: str) -> bytes | None:
+        path = self._root / validate_document_name(name)
+
+        def _read() -> bytes | None:
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                return None
+
+        return await self._run(_read)
+
+    async def list_documents(self, prefix: str) -> list[str]:
+        folder = self._root / validate_document_prefix(prefix)
+
+        def _list() -> list[str]:
+            if not folder.is_dir():
+                return []
+            return sorted(prefix + path.name for path in folder.iterdir() if path.name.endswith(".json"))
+
+        return await self._run(_list)
+
     async def close(self) -> None:
         return None  # nothing held open between calls
 
@@ -155,6 +186,20 @@ class FilesystemObjectStore:
                 raise ObjectStoreError(msg)
 
         await self._run(_probe)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f"{target.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+    try:
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
 
 
 def _unlink_if_present(path: Path) -> None:

@@ -3,6 +3,11 @@
 The protocol is deliberately narrow so that S3 fits as well as a local disk: whole objects are written
 once from a finished spool file, read back by byte range, and deleted. There are no renames, no
 directories and no partial writes; an object is either wholly present or absent.
+
+Beside the blobs, a store keeps a few small named documents (the audit trail's signed checkpoints, kept
+outside the database they vouch for). Their names (`audit/checkpoints/000000000042.json`) contain a `/`
+and so can never be a sha256 key; every segment is at least three characters, so on disk they never fall
+into the blobs' `ab/cd/` fan-out directories, and blob listings (and garbage collection) never see them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_SEGMENT = r"[a-z0-9][a-z0-9-]{2,62}"
+_DOCUMENT_PREFIX = re.compile(rf"(?:{_SEGMENT}/){{1,4}}")
+_DOCUMENT_NAME = re.compile(rf"(?:{_SEGMENT}/){{1,4}}[a-z0-9][a-z0-9_-]{{0,126}}\.json")
 
 
 class ObjectStoreError(Exception):
@@ -31,6 +39,23 @@ def validate_key(key: str) -> str:
         msg = f"object keys are sha256 hex digests, got {key!r}"
         raise ValueError(msg)
     return key
+
+
+def validate_document_name(name: str) -> str:
+    """Document names are `segment/.../name.json` in lower-case ASCII; anything else is a programming
+    error (and never a path that could leave the store's root)."""
+    if not _DOCUMENT_NAME.fullmatch(name):
+        msg = f"document names look like 'audit/checkpoints/000000000042.json', got {name!r}"
+        raise ValueError(msg)
+    return name
+
+
+def validate_document_prefix(prefix: str) -> str:
+    """A folder of documents: one to four segments, each followed by `/`."""
+    if not _DOCUMENT_PREFIX.fullmatch(prefix):
+        msg = f"document prefixes look like 'audit/checkpoints/', got {prefix!r}"
+        raise ValueError(msg)
+    return prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +95,20 @@ class ObjectStore(Protocol):
 
     def iter_keys(self) -> AsyncIterator[ObjectInfo]:
         """Every stored object (for garbage collection and audits)."""
+        ...
+
+    async def put_document(self, name: str, data: bytes) -> None:
+        """Store a small named document whole (replacing one of that name). Raises ObjectStoreError."""
+        ...
+
+    async def get_document(self, name: str) -> bytes | None:
+        """The document's bytes, or None when absent. Raises ObjectStoreError."""
+        ...
+
+    async def list_documents(self, prefix: str) -> list[str]:
+        """The names of the documents under `prefix` (e.g. 'audit/checkpoints/'), sorted.
+
+        Raises ObjectStoreError."""
         ...
 
     async def check(self) -> None:

@@ -136,6 +136,10 @@ class ReviewChange:
     )
     clear_waiver: bool = False
     interpretations: str | None = None
+    actor_token: str = ""  # the token the actor used ("" for hubgate itself)
+    # Four-eyes: the change commits only if someone other than this subject asked for a review since the
+    # review last changed state (checked in the same transaction as the change).
+    needs_request_by_other_than: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,7 @@ class AuditEvent:
     report_digest: str
     prev_hash: str
     hash: str
+    actor_token: str = ""  # the token the actor used; "" for hubgate itself and rows before 0007
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +180,23 @@ class DownloadEvent:
 class ApiToken:
     id: int
     name: str
+    subject: str  # the person the token belongs to
     role: str
     expires_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    """One request for a review, as kept (requests are never overwritten)."""
+
+    id: int
+    review_id: int
+    subject: str
+    token_name: str
+    role: str
+    justification: str
+    review_state: str
+    at: datetime
+    audit_event_id: int

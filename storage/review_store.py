@@ -25,8 +25,15 @@ from storage.records import (
     NewReview,
     ReviewChange,
     ReviewRecord,
+    ReviewRequest,
 )
 from storage.repository import MetadataRepository, _aware, utcnow
+from storage.review_requests import (
+    add_request,
+    last_transition_event,
+    requests_of,
+    require_request_by_other,
+)
 from storage.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -94,6 +101,7 @@ def _event(row: AuditEventRow) -> AuditEvent:
         report_digest=row.report_digest,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        actor_token=row.actor_token,
     )
 
 
@@ -121,7 +129,9 @@ class ReviewStore:
         reason: str = "",
         rule_ids: str = "",
         report_digest: str = "",
-    ) -> None:
+        actor_token: str = "",
+    ) -> int:
+        """Append one event to the chain; returns its id. Call inside the caller's transaction."""
         # Taking the head row's write lock first makes concurrent appends queue up behind each other.
         await session.execute(
             update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=AuditHeadRow.last_id + 1)
@@ -144,16 +154,38 @@ class ReviewStore:
             "report_digest": report_digest,
             "prev_hash": head.last_hash,
         }
-        digest = event_hash(event_id=head.last_id, **fields)
-        session.add(AuditEventRow(id=head.last_id, hash=digest, **fields))
+        digest = event_hash(event_id=head.last_id, actor_token=actor_token, **fields)
+        session.add(AuditEventRow(id=head.last_id, hash=digest, actor_token=actor_token, **fields))
         head.last_hash = digest
+        return head.last_id
 
-    async def audit(self, *, actor: str, role: str, action: str, subject: str, reason: str = "") -> None:
-        """An audit event that changes no review (token created, policy loaded, ...)."""
+    async def audit(
+        self,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        subject: str,
+        reason: str = "",
+        actor_token: str = "",
+    ) -> int:
+        """An audit event that changes no review (token created, records lost, ...); returns its id."""
         async with self._session() as session, session.begin():
-            await self._append_audit(
-                session, actor=actor, role=role, action=action, review_id=None, subject=subject, reason=reason
+            return await self._append_audit(
+                session,
+                actor=actor,
+                role=role,
+                action=action,
+                review_id=None,
+                subject=subject,
+                reason=reason,
+                actor_token=actor_token,
             )
+
+    async def audit_event(self, event_id: int) -> AuditEvent | None:
+        async with self._session() as session:
+            row = await session.get(AuditEventRow, event_id)
+            return None if row is None else _event(row)
 
     async def audit_events(
         self, *, after_id: int = 0, limit: int = 1000, review_id: int | None = None
@@ -181,6 +213,16 @@ class ReviewStore:
             if head is None:  # pragma: no cover
                 raise RuntimeError("audit_head row missing")
             return head.last_id, head.last_hash
+
+    async def audit_count(self, *, through_id: int) -> int:
+        """How many audit rows have an id up to `through_id` (all committed: appends are serialised)."""
+        async with self._session() as session:
+            return int(
+                await session.scalar(
+                    select(func.count()).select_from(AuditEventRow).where(AuditEventRow.id <= through_id)
+                )
+                or 0
+            )
 
     # -- reviews ---------------------------------------------------------------------------------------
 
@@ -307,55 +349,89 @@ class ReviewStore:
     ) -> ReviewRecord:
         """Move a review from `from_state` as `change` says, with its audit event, atomically.
 
-        Raises StaleReview when the review is no longer in `from_state` (a concurrent decision won).
+        Raises StaleReview when the review is no longer in `from_state` (a concurrent decision won),
+        FourEyesUnmet when the change needs a request by someone else and there is none.
+        """
+        return await self.apply_many(review_id, from_state=from_state, changes=(change,), reports=reports)
+
+    async def apply_many(
+        self,
+        review_id: int,
+        *,
+        from_state: str,
+        changes: Sequence[ReviewChange],
+        reports: Sequence[tuple[str, str, str, str, str]] = (),
+    ) -> ReviewRecord:
+        """Apply consecutive transitions (e.g. rescan to PENDING, then the new verdict) in one transaction:
+        all of them with their audit events, or none. `reports` are stored with the last one.
+
+        Raises StaleReview or FourEyesUnmet, changing nothing.
         """
         now = utcnow()
         async with self._session() as session, session.begin():
-            values: dict[str, Any] = {"state": change.to_state, "updated_at": now}
-            for field in ("severity", "reasons", "policy_version", "scanner_version", "interpretations"):
-                value = getattr(change, field)
-                if value is not None:
-                    values[field] = value
-            if change.waiver is not None:
-                by, why, expires, rules = change.waiver
-                values.update(waiver_by=by, waiver_reason=why, waiver_expires_at=expires, waived_rules=rules)
-            elif change.clear_waiver:
-                values.update(waiver_by=None, waiver_reason=None, waiver_expires_at=None, waived_rules=None)
-            result = await session.execute(
-                update(ReviewRow)
-                .where(ReviewRow.id == review_id, ReviewRow.state == from_state)
-                .values(**values)
-            )
-            if result.rowcount != 1:
-                raise StaleReview(f"review {review_id} is no longer {from_state}")
-            row = await session.get(ReviewRow, review_id, populate_existing=True)
-            assert row is not None
-            for scanner, version, status, fmt, report in reports:
-                session.add(
-                    ScanReportRow(
-                        blob_sha256=row.subject,
-                        scanner=scanner,
-                        scanner_version=version,
-                        status=status,
-                        format=fmt,
-                        report=report,
-                        created_at=now,
+            state = from_state
+            row: ReviewRow | None = None
+            for index, change in enumerate(changes):
+                row = await self._transition(session, review_id, state, change, now=now)
+                last = index == len(changes) - 1
+                for scanner, version, status, fmt, report in reports if last else ():
+                    session.add(
+                        ScanReportRow(
+                            blob_sha256=row.subject,
+                            scanner=scanner,
+                            scanner_version=version,
+                            status=status,
+                            format=fmt,
+                            report=report,
+                            created_at=now,
+                        )
                     )
+                await self._append_audit(
+                    session,
+                    actor=change.actor,
+                    actor_token=change.actor_token,
+                    role=change.role,
+                    action=change.action,
+                    review_id=review_id,
+                    subject=row.subject,
+                    from_state=state,
+                    to_state=change.to_state,
+                    reason=change.reason,
+                    rule_ids=change.rule_ids,
+                    report_digest=change.report_digest,
                 )
-            await self._append_audit(
-                session,
-                actor=change.actor,
-                role=change.role,
-                action=change.action,
-                review_id=review_id,
-                subject=row.subject,
-                from_state=from_state,
-                to_state=change.to_state,
-                reason=change.reason,
-                rule_ids=change.rule_ids,
-                report_digest=change.report_digest,
-            )
+                state = change.to_state
+            if row is None:
+                raise ValueError("apply_many needs at least one change")
             return _review(row)
+
+    async def _transition(
+        self, session: AsyncSession, review_id: int, from_state: str, change: ReviewChange, *, now: datetime
+    ) -> ReviewRow:
+        values: dict[str, Any] = {"state": change.to_state, "updated_at": now}
+        for field in ("severity", "reasons", "policy_version", "scanner_version", "interpretations"):
+            value = getattr(change, field)
+            if value is not None:
+                values[field] = value
+        if change.waiver is not None:
+            by, why, expires, rules = change.waiver
+            values.update(waiver_by=by, waiver_reason=why, waiver_expires_at=expires, waived_rules=rules)
+        elif change.clear_waiver:
+            values.update(waiver_by=None, waiver_reason=None, waiver_expires_at=None, waived_rules=None)
+        # The compare-and-set takes the row's write lock before the four-eyes check reads the requests.
+        result = await session.execute(
+            update(ReviewRow).where(ReviewRow.id == review_id, ReviewRow.state == from_state).values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleReview(f"review {review_id} is no longer {from_state}")
+        if change.needs_request_by_other_than is not None:
+            since = await last_transition_event(session, review_id)
+            await require_request_by_other(
+                session, review_id, change.needs_request_by_other_than, since_event=since
+            )
+        row = await session.get(ReviewRow, review_id, populate_existing=True)
+        assert row is not None
+        return row
 
     async def refresh(
         self,
@@ -387,18 +463,21 @@ class ReviewStore:
         return await self.apply(review_id, from_state=from_state, change=change, reports=reports)
 
     async def record_request(
-        self, review_id: int, *, actor: str, role: str, justification: str
+        self, review_id: int, *, subject: str, token_name: str, role: str, justification: str
     ) -> ReviewRecord:
+        """Keep one more request (earlier ones stay); the review row shows the latest one."""
         async with self._session() as session, session.begin():
             row = await session.get(ReviewRow, review_id)
             if row is None:
                 raise KeyError(review_id)
-            row.requested_by = actor
+            now = utcnow()
+            row.requested_by = subject
             row.request_justification = justification
-            row.updated_at = utcnow()
-            await self._append_audit(
+            row.updated_at = now
+            event_id = await self._append_audit(
                 session,
-                actor=actor,
+                actor=subject,
+                actor_token=token_name,
                 role=role,
                 action="request",
                 review_id=review_id,
@@ -407,7 +486,23 @@ class ReviewStore:
                 to_state=row.state,
                 reason=justification,
             )
+            add_request(
+                session,
+                review_id=review_id,
+                subject=subject,
+                token_name=token_name,
+                role=role,
+                justification=justification,
+                review_state=row.state,
+                at=now,
+                audit_event_id=event_id,
+            )
             return _review(row)
+
+    async def requests(self, review_id: int) -> list[ReviewRequest]:
+        """Every request for the review, oldest first."""
+        async with self._session() as session:
+            return await requests_of(session, review_id)
 
     async def list_reviews(
         self,
@@ -459,6 +554,18 @@ class ReviewStore:
                     (ReviewRow.policy_version != policy_version)
                     | (ReviewRow.scanner_version != scanner_version),
                 )
+                .order_by(ReviewRow.id)
+                .limit(limit)
+            )
+            return [_review(row) for row in rows]
+
+    async def stranded_pending(self, *, after_id: int, limit: int) -> list[ReviewRecord]:
+        """Reviews stored as PENDING. A rescan commits PENDING and its verdict together, so a stored PENDING
+        is one a failed two-step rescan (before that was one transaction) left behind."""
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(ReviewRow)
+                .where(ReviewRow.id > after_id, ReviewRow.state == "PENDING")
                 .order_by(ReviewRow.id)
                 .limit(limit)
             )
@@ -535,11 +642,23 @@ class ReviewStore:
     # -- API tokens ------------------------------------------------------------------------------------
 
     async def create_token(
-        self, *, name: str, role: str, token_hash: str, expires_at: datetime | None
+        self,
+        *,
+        name: str,
+        role: str,
+        token_hash: str,
+        expires_at: datetime | None,
+        subject: str | None = None,
     ) -> ApiToken:
+        """A new token of `subject` (the person; default: the token's own name)."""
         async with self._session() as session, session.begin():
             row = ApiTokenRow(
-                name=name, role=role, token_hash=token_hash, created_at=utcnow(), expires_at=expires_at
+                name=name,
+                subject=subject or name,
+                role=role,
+                token_hash=token_hash,
+                created_at=utcnow(),
+                expires_at=expires_at,
             )
             session.add(row)
             await session.flush()
@@ -550,7 +669,7 @@ class ReviewStore:
                 action="token-create",
                 review_id=None,
                 subject=f"token:{name}",
-                reason=f"role {role}",
+                reason=f"role {role}; subject {row.subject}",
             )
             return _token(row)
 
@@ -586,6 +705,7 @@ def _token(row: ApiTokenRow) -> ApiToken:
     return ApiToken(
         id=row.id,
         name=row.name,
+        subject=row.subject,
         role=row.role,
         created_at=_aware(row.created_at),
         expires_at=None if row.expires_at is None else _aware(row.expires_at),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -26,7 +27,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
-from storage.objects import ObjectInfo, ObjectMissing, ObjectStoreError, validate_key
+from storage.objects import (
+    ObjectInfo,
+    ObjectMissing,
+    ObjectStoreError,
+    validate_document_name,
+    validate_document_prefix,
+    validate_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -388,6 +396,46 @@ class S3ObjectStore:
                 PaginationConfig={"PageSize": self._settings.list_page_size},
             )
         )
+
+    async def put_document(self, name: str, data: bytes) -> None:
+        # Under the store's own prefix (where its credentials reach), beside the blobs: a name with a
+        # `/` is never a sha256, so blob listings skip it.
+        s3_key = self._settings.prefix + validate_document_name(name)
+        args = self._object_args() | {"ContentType": "application/json"}
+        if self._settings.checksum_sha256:
+            args["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        put = partial(self._client.put_object, Bucket=self._settings.bucket, Key=s3_key, Body=data, **args)
+        await self._run("PutObject", put)
+
+    async def get_document(self, name: str) -> bytes | None:
+        s3_key = self._settings.prefix + validate_document_name(name)
+
+        def _get() -> bytes | None:
+            try:
+                response = self._client.get_object(Bucket=self._settings.bucket, Key=s3_key)
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in {"NoSuchKey", "404", "NotFound"}:
+                    return None
+                raise
+            with contextlib.closing(response["Body"]) as body:
+                return bytes(body.read())
+
+        return await self._run("GetObject", _get)
+
+    async def list_documents(self, prefix: str) -> list[str]:
+        full = self._settings.prefix + validate_document_prefix(prefix)
+
+        def _list() -> list[str]:
+            paginator = self._client.get_paginator("list_objects_v2")
+            names = []
+            for page in paginator.paginate(Bucket=self._settings.bucket, Prefix=full):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(self._settings.prefix) :]
+                    if name.endswith(".json") and "/" not in name[len(prefix) :]:
+                        names.append(name)
+            return sorted(names)
+
+        return await self._run("ListObjectsV2", _list)
 
     async def check(self) -> None:
         # HeadBucket proves the endpoint, the credentials and the bucket; it cannot prove PutObject rights.

@@ -159,7 +159,9 @@ class AuditEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)  # the person (token subject)
+    # The token the person used ("" for hubgate itself, the CLI, and rows written before revision 0007).
+    actor_token: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     review_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
@@ -181,6 +183,24 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, nullable=False)
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ReviewRequestRow(Base):
+    """Append-only: every request for a review (who, with which token, when, why); never overwritten."""
+
+    __tablename__ = "review_requests"
+    __table_args__ = (Index("ix_review_requests_review", "review_id", "audit_event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    token_name: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    justification: Mapped[str] = mapped_column(Text, nullable=False)
+    review_state: Mapped[str] = mapped_column(String(16), nullable=False)  # the state when asked
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The audit event that records the request: orders requests against the review's transitions.
+    audit_event_id: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class DownloadRow(Base):
@@ -213,6 +233,8 @@ class ApiTokenRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    # The person the token belongs to: four-eyes compares subjects, so one person's two tokens are one.
+    subject: Mapped[str] = mapped_column(String(200), nullable=False, index=True, server_default="")
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mirror.approvals import SERVABLE, TRANSITIONS, Action, ReviewState, Role
+from mirror.audit_checkpoints import AuditChainBroken
+from mirror.audit_verify import verify_audit
 from mirror.auth import Principal, authenticate, require
-from mirror.errors import BadRequest, NotFound
+from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.gate import covered_interpretations
 from mirror.handlers.common import public_base, services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.openapi import OPENAPI
 from mirror.pathtext import hidden_characters, visible
+from mirror.provenance.errors import TrustConfigError
 from mirror.routes import RouteMatch, parse_repo_id, parse_revision
 from mirror.services import Services
 from scanners import interpretation
-from storage.audit import event_hash
-from storage.records import AuditEvent, RepoKey, ReviewRecord
+from storage.records import AuditEvent, RepoKey, ReviewRecord, ReviewRequest
 
 _PAGE_MAX = 500
 _DECISIONS = {
@@ -30,6 +34,17 @@ _DECISIONS = {
     "revoke": Action.REVOKE,
     "reopen": Action.REOPEN,
 }
+# The least role each /reviews/{id}/{action} needs (the transition table may ask for more).
+_ACTION_ROLES = {
+    "request": Role.REQUESTER,
+    "rescan": Role.APPROVER,
+    "approve": Role.APPROVER,
+    "block": Role.APPROVER,
+    "revoke": Role.APPROVER,
+    "reopen": Role.ADMIN,
+}
+# The longest waiver: a decision nobody looks at again for more than a year is not a review.
+MAX_WAIVER = timedelta(days=366)
 
 
 async def _principal(request: web.Request, role: Role) -> Principal:
@@ -106,6 +121,7 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
         "id": event.id,
         "at": event.at.isoformat(),
         "actor": event.actor,
+        "token": event.actor_token,
         "role": event.role,
         "action": event.action,
         "review_id": event.review_id,
@@ -126,7 +142,9 @@ async def openapi(request: web.Request, match: RouteMatch) -> web.StreamResponse
 
 async def whoami(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     principal = await _principal(request, Role.VIEWER)
-    return web.json_response({"name": principal.name, "role": principal.role.name.lower()})
+    return web.json_response(
+        {"name": principal.name, "subject": principal.person, "role": principal.role.name.lower()}
+    )
 
 
 async def list_reviews(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -191,9 +209,21 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
             }
             for repo, commit, path in await mirror.repository.paths_of_blob(review.subject)
         ]
+    body["requests"] = [_request_json(item) for item in await mirror.reviews.requests(review.id)]
     body["signature"] = await _signature_check(mirror, review)
     body["audit"] = [event_json(e) for e in await mirror.reviews.store.audit_events(review_id=review.id)]
     return web.json_response(body)
+
+
+def _request_json(item: ReviewRequest) -> dict[str, Any]:
+    return {
+        "by": item.subject,
+        "token": item.token_name,
+        "role": item.role,
+        "justification": item.justification,
+        "state": item.review_state,
+        "at": item.at.isoformat(),
+    }
 
 
 async def _signature_check(mirror: Services, review: ReviewRecord) -> dict[str, str] | None:
@@ -248,18 +278,19 @@ async def review_action(request: web.Request, match: RouteMatch) -> web.StreamRe
     action = match.param("action")
     mirror = services(request)
     review_id = int(match.param("id"))
+    # Who asks is settled before the body is read: a caller without a token (or the role) gets 401 (403)
+    # whatever it sent, never a 400 or 413 that reveals how its body was parsed.
+    principal = await authenticate(request, mirror.reviews.store)
+    require(principal, _ACTION_ROLES[action])
     data = await _body(request)
     if action == "request":
-        principal = await _principal(request, Role.REQUESTER)
         review = await mirror.reviews.request(
             review_id, principal, justification=_text(data, "justification")
         )
     elif action == "rescan":
-        principal = await _principal(request, Role.APPROVER)
         current = await mirror.reviews.current_by_id(review_id)
         review = await mirror.reevaluator.rescan(current, principal, reason=_text(data, "reason"))
     else:
-        principal = await _principal(request, Role.ADMIN if action == "reopen" else Role.APPROVER)
         review = await mirror.reviews.act(
             review_id,
             _DECISIONS[action],
@@ -271,11 +302,19 @@ async def review_action(request: web.Request, match: RouteMatch) -> web.StreamRe
 
 
 def _expiry(data: dict[str, Any]) -> datetime | None:
+    """When a waiver ends: `expires_in_s` seconds from now or `expires_at`, at most MAX_WAIVER ahead."""
+    now = datetime.now(UTC)
+    longest = f"at most {MAX_WAIVER.days} days"
     if "expires_in_s" in data:
         seconds = data["expires_in_s"]
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
-            raise BadRequest("expires_in_s must be a positive number of seconds")
-        return datetime.now(UTC) + timedelta(seconds=float(seconds))
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not math.isfinite(seconds)
+            or not 0 < seconds <= MAX_WAIVER.total_seconds()
+        ):
+            raise BadRequest(f"expires_in_s must be a positive number of seconds, {longest}")
+        return now + timedelta(seconds=float(seconds))
     raw = data.get("expires_at")
     if raw is None:
         return None
@@ -283,7 +322,10 @@ def _expiry(data: dict[str, Any]) -> datetime | None:
         parsed = datetime.fromisoformat(str(raw))
     except ValueError:
         raise BadRequest("expires_at must be an ISO 8601 date and time") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed - now > MAX_WAIVER:
+        raise BadRequest(f"expires_at must lie {longest} ahead")
+    return parsed
 
 
 async def audit(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -306,45 +348,37 @@ async def audit_verify(request: web.Request, match: RouteMatch) -> web.StreamRes
 
 
 async def verify_chain(mirror: Services) -> dict[str, Any]:
-    """Walk the audit trail and check every row's hash and link; report the first broken row."""
-    prev = "0" * 64
-    count = 0
-    expected_id = 1
-    async for event in mirror.reviews.store.iter_audit():
-        digest = event_hash(
-            event_id=event.id,
-            at=event.at,
-            actor=event.actor,
-            role=event.role,
-            action=event.action,
-            review_id=event.review_id,
-            subject=event.subject,
-            from_state=event.from_state,
-            to_state=event.to_state,
-            reason=event.reason,
-            rule_ids=event.rule_ids,
-            report_digest=event.report_digest,
-            prev_hash=event.prev_hash,
-        )
-        problem = None
-        if event.id != expected_id:
-            problem = f"row {expected_id} is missing"
-        elif event.prev_hash != prev:
-            problem = f"row {event.id} does not link to the row before it"
-        elif digest != event.hash:
-            problem = f"row {event.id} was altered (its hash does not match its content)"
-        if problem is not None:
-            return {"ok": False, "events": count, "first_bad_id": event.id, "problem": problem}
-        prev, count, expected_id = event.hash, count + 1, event.id + 1
-    head_id, head_hash = await mirror.reviews.store.audit_head()
-    if (head_id, head_hash) != (count, prev):
-        return {
-            "ok": False,
-            "events": count,
-            "first_bad_id": count + 1,
-            "problem": "rows after the last one are missing",
+    """The audit rows checked link by link and against every signed checkpoint (see mirror/audit_verify)."""
+    try:
+        keys = checkpoint_keys(mirror)
+    except TrustConfigError as exc:
+        return {"ok": False, "events": 0, "problem": f"cannot read audit.previous_keys: {exc}"}
+    return await verify_audit(store=mirror.reviews.store, objects=mirror.store, trusted_keys=keys)
+
+
+def checkpoint_keys(mirror: Services) -> list[ec.EllipticCurvePublicKey]:
+    """The attestation key, and the earlier ones the operator still trusts (`audit.previous_keys`)."""
+    return mirror.checkpoints.trusted_keys()
+
+
+async def audit_checkpoint(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    """Anchor the audit trail now (admin): a signed checkpoint of its head, exported to the object store."""
+    await _principal(request, Role.ADMIN)
+    try:
+        exported = await services(request).checkpoints.checkpoint()
+    except AuditChainBroken as exc:
+        raise MirrorError(str(exc), status=409, code="AuditChainBroken") from exc
+    if exported is None:
+        return web.json_response({"created": False, "reason": "nothing new since the last checkpoint"})
+    return web.json_response(
+        {
+            "created": True,
+            "name": exported.name,
+            "digest": exported.digest,
+            "last_event_id": exported.checkpoint.last_event_id,
+            "head_hash": exported.checkpoint.head_hash,
         }
-    return {"ok": True, "events": count, "head": prev}
+    )
 
 
 def _download_json(row_id: int, event: Any) -> dict[str, Any]:

@@ -153,7 +153,7 @@ async def _answer(
             sent += len(chunk)
         await response.write_eof()
     finally:
-        _record_download(
+        await _record_download(
             request,
             fetch,
             creds,
@@ -183,7 +183,7 @@ async def _presigned_redirect(
         return None
     redirect_headers = {**headers, "Location": url, "X-Linked-Size": str(stored.blob.size)}
     redirect_headers["X-Linked-Etag"] = f'"{served_etag(fetch.entry)}"'
-    _record_download(
+    await _record_download(
         request, fetch, creds, sha256=stored.blob.sha256, state=stored.review.state, start=0, sent=0
     )
     return web.Response(status=302, headers=redirect_headers)
@@ -217,7 +217,7 @@ async def _stream_live(
         if request.transport is not None:
             request.transport.abort()
     finally:
-        _record_download(
+        await _record_download(
             request, fetch, creds, sha256=live_sha256(fetch), state=state, start=start, sent=sent
         )
     return response
@@ -227,7 +227,7 @@ def live_sha256(fetch: FetchRequest) -> str:
     return fetch.entry.lfs_sha256 or ""
 
 
-def _record_download(
+async def _record_download(
     request: web.Request,
     fetch: FetchRequest,
     creds: Credentials,
@@ -238,7 +238,7 @@ def _record_download(
     sent: int,
 ) -> None:
     services(request).metrics.bytes_served.inc(sent)
-    services(request).downloads.record(
+    await services(request).downloads.record(
         DownloadEvent(
             blob_sha256=sha256,
             repo_type=fetch.repo.repo_type.value,

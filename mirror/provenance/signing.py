@@ -141,7 +141,12 @@ class ModelSigner:
 
     def sign_review(self, review: ReviewAttestation) -> bytes:
         """A Sigstore bundle (DSSE, in-toto) holding the review statement."""
-        return self._sign_payload(json.dumps(review.statement(), indent=2).encode("utf-8"))
+        return self.sign_statement(review.statement())
+
+    def sign_statement(self, statement: Mapping[str, object]) -> bytes:
+        """A Sigstore bundle (DSSE, in-toto) holding any in-toto statement hubgate makes (reviews, audit
+        checkpoints); `verify_statement` reads it back."""
+        return self._sign_payload(json.dumps(statement, indent=2).encode("utf-8"))
 
 
 def manifest_digest(files: Mapping[str, str]) -> str:
@@ -152,15 +157,20 @@ def manifest_digest(files: Mapping[str, str]) -> str:
     return root.hexdigest()
 
 
-def verify_review(
-    bundle_bytes: bytes, trusted_keys: Sequence[ec.EllipticCurvePublicKey]
-) -> ReviewAttestation:
-    """Check a review attestation's signature against `trusted_keys` and read it back.
+def verify_statement(
+    bundle_bytes: bytes,
+    trusted_keys: Sequence[ec.EllipticCurvePublicKey],
+    *,
+    predicate_type: str,
+    what: str = "statement",
+) -> dict[str, object]:
+    """Check a key-signed in-toto statement's signature against `trusted_keys` and return the statement,
+    which must have `predicate_type`.
 
     Raises BundleFormatError (malformed) or VerificationFailed (wrong key, bad signature)."""
     bundle = parse_bundle(bundle_bytes)
     if bundle.material.kind is not MaterialKind.PUBLIC_KEY:
-        raise VerificationFailed(Failure(FailureReason.UNSUPPORTED, "review attestations are key-signed"))
+        raise VerificationFailed(Failure(FailureReason.UNSUPPORTED, f"{what}s are key-signed"))
     keys = {key_fingerprint(k): k for k in trusted_keys}
     hint = bundle.material.key_hint
     candidates = [keys[hint]] if hint in keys else ([] if hint else list(keys.values()))
@@ -169,12 +179,26 @@ def verify_review(
             Failure(FailureReason.WRONG_KEY, f"signed with key {hint}, which is not trusted")
         )
     if not any(envelope_verifies(bundle, key) for key in candidates):
-        raise VerificationFailed(Failure(FailureReason.BAD_SIGNATURE, "the review signature does not verify"))
-    doc = loads_object(bundle.envelope.payload, "review statement")
+        raise VerificationFailed(
+            Failure(FailureReason.BAD_SIGNATURE, f"the {what} signature does not verify")
+        )
+    doc = loads_object(bundle.envelope.payload, what)
     if get_str(doc, "_type", "statement") != IN_TOTO_STATEMENT_TYPE:
-        raise BundleFormatError("review statement is not an in-toto Statement v1")
-    if get_str(doc, "predicateType", "statement") != REVIEW_PREDICATE_TYPE:
-        raise BundleFormatError(f"not a hubgate review statement ({REVIEW_PREDICATE_TYPE})")
+        raise BundleFormatError(f"{what} is not an in-toto Statement v1")
+    if get_str(doc, "predicateType", "statement") != predicate_type:
+        raise BundleFormatError(f"not a {what} ({predicate_type})")
+    return doc
+
+
+def verify_review(
+    bundle_bytes: bytes, trusted_keys: Sequence[ec.EllipticCurvePublicKey]
+) -> ReviewAttestation:
+    """Check a review attestation's signature against `trusted_keys` and read it back.
+
+    Raises BundleFormatError (malformed) or VerificationFailed (wrong key, bad signature)."""
+    doc = verify_statement(
+        bundle_bytes, trusted_keys, predicate_type=REVIEW_PREDICATE_TYPE, what="review statement"
+    )
     get_list(doc, "subject", "statement")
     predicate = get_object(doc, "predicate", "statement")
     where = "statement.predicate"

@@ -204,7 +204,7 @@ def test_tokens_from_the_cli(hubgate: RunningHubgate, tmp_path: Path) -> None:
     )
     token = created.stdout.strip()
     assert token.startswith("hgt_")
-    assert ok(call(hubgate, "GET", "/whoami", token)) == {"name": "bob", "role": "approver"}
+    assert ok(call(hubgate, "GET", "/whoami", token)) == {"name": "bob", "subject": "bob", "role": "approver"}
     bad_role = subprocess.run(
         [*cli, "create", "--name", "eve", "--role", "god"],
         env=env,

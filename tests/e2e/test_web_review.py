@@ -282,7 +282,10 @@ def test_viewers_get_no_buttons_and_refusals_are_shown(
     expect(page.locator("#notice")).to_have_text(f"Review #{odd_id}: review requested, still QUARANTINED")
     browser_tab.decide("Approve (waive)", "looks fine to me")
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("403 Forbidden: four-eyes rule: 'sec-team' requested this review")
+    expect(alert).to_contain_text(
+        "403 FourEyesRequired: four-eyes rule: a waiver needs a review request by someone other than "
+        "the approver; no one but 'sec-team' has requested"
+    )
     browser_tab.screenshot("four-eyes-refusal")
     assert ok(call(hubgate, "GET", f"/reviews/{odd_id}", viewer))["state"] == "QUARANTINED"
 

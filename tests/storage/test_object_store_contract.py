@@ -84,3 +84,36 @@ async def test_listing_tells_when_objects_were_written(object_store: ObjectStore
     [info] = [info async for info in object_store.iter_keys()]
     assert info.modified_at is not None
     assert info.modified_at > before
+
+
+async def test_documents_live_beside_the_blobs_and_never_among_them(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    source, key = _blob(tmp_path, 100)
+    await object_store.put(key, source, size=100)
+    assert await object_store.list_documents("audit/checkpoints/") == []
+    assert await object_store.get_document("audit/checkpoints/000000000002.json") is None
+    await object_store.put_document("audit/checkpoints/000000000010.json", b'{"n": 10}')
+    await object_store.put_document("audit/checkpoints/000000000002.json", b'{"n": 2}')
+    await object_store.put_document("audit/other/000000000001.json", b"{}")
+    assert await object_store.list_documents("audit/checkpoints/") == [
+        "audit/checkpoints/000000000002.json",
+        "audit/checkpoints/000000000010.json",
+    ]
+    assert await object_store.get_document("audit/checkpoints/000000000010.json") == b'{"n": 10}'
+    await object_store.put_document("audit/checkpoints/000000000010.json", b'{"n": "again"}')
+    assert await object_store.get_document("audit/checkpoints/000000000010.json") == b'{"n": "again"}'
+    # Garbage collection walks the blob listing: documents must never show up there.
+    assert [info.key async for info in object_store.iter_keys()] == [key]
+
+
+@pytest.mark.parametrize(
+    "name", ["ab/cd/x.json", "audit/../../etc/passwd.json", "/audit/x.json", "audit/x.txt", "a" * 64, ""]
+)
+async def test_document_names_cannot_escape_or_collide_with_blobs(
+    object_store: ObjectStore, name: str
+) -> None:
+    with pytest.raises(ValueError, match="document names"):
+        await object_store.put_document(name, b"{}")
+    with pytest.raises(ValueError, match="document names"):
+        await object_store.get_document(name)

@@ -616,16 +616,21 @@ function decisionSection(review) {
       ]),
     );
   }
-  if (review.request) {
+  // Every request is kept (four-eyes counts the people who asked); older servers sent only the latest.
+  const requests = review.requests || (review.request ? [review.request] : []);
+  requests.forEach((request, index) => {
     parts.push(
-      h("h3", {}, "Requested"),
+      h("h3", {}, requests.length > 1 ? `Request ${index + 1} of ${requests.length}` : "Requested"),
       facts([
-        ["By", review.request.by],
-        ["Justification", review.request.justification],
+        ["By", request.by],
+        ["Token", request.token],
+        ["When", request.at ? formatTime(request.at) : ""],
+        ["State then", request.state],
+        ["Justification", request.justification],
       ]),
     );
-  }
-  return parts.length ? section("Waiver and request", parts) : null;
+  });
+  return parts.length ? section("Waiver and requests", parts) : null;
 }
 
 function pathsSection(review) {
@@ -740,7 +745,14 @@ function auditSection(events) {
                 h("time", { datetime: event.at }, formatTime(event.at)),
                 " ",
                 h("strong", {}, event.actor),
-                h("span", { class: "muted" }, ` (${event.role})`),
+                h(
+                  "span",
+                  { class: "muted" },
+                  // The token only when it tells more than the person (a token named after its holder).
+                  event.token && event.token !== event.actor
+                    ? ` (${event.role}, token ${event.token})`
+                    : ` (${event.role})`,
+                ),
                 " ",
                 h("span", { class: "action" }, event.action),
                 " ",
