@@ -10,40 +10,40 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from mirror.access import AccessChecker
-from mirror.admission import Admission
-from mirror.attestations import Attestor
-from mirror.audit_checkpoints import AuditChainBroken, AuditCheckpointer
-from mirror.bootstrap_admin import ensure_admin_token
-from mirror.catalog import Catalog
+from mirror.blobs.gate import Gate
+from mirror.blobs.housekeeping import Housekeeper
+from mirror.blobs.leases import FetchLeases
+from mirror.blobs.pipeline import Pipeline
+from mirror.blobs.scanning import ScanLimits, ScanRunner
 from mirror.config import Settings, store_choice
-from mirror.dispatch import dispatch
-from mirror.downloads import DownloadLog
-from mirror.gate import Gate
-from mirror.housekeeping import Housekeeper
+from mirror.http.dispatch import dispatch
+from mirror.http.middleware import errors, header_limits, observe, request_ids
+from mirror.http.services import POLICY, PUBLISHERS, SERVICES, SETTINGS, Services
+from mirror.hub.access import AccessChecker
+from mirror.hub.catalog import Catalog
 from mirror.hub.client import HubClient
 from mirror.hub.egress import AddressPolicy, GuardedResolver, Origin, RedirectGuard
 from mirror.hub.names import RepoNames
 from mirror.hub.ratelimit import UpstreamRateLimits
+from mirror.hub.refs import RevisionResolver
+from mirror.inventory.downloads import DownloadLog
 from mirror.inventory.publishers import PublisherTable, load_publishers
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.inventory.records import Inventory
-from mirror.leasing import FetchLeases
 from mirror.metrics import Metrics
-from mirror.middleware import errors, header_limits, observe, request_ids
-from mirror.pinning import ApprovedPinning
-from mirror.pipeline import Pipeline
-from mirror.policy import PolicyEngine
-from mirror.policy_file import load_policy
-from mirror.prefetch import Prefetcher
-from mirror.reevaluation import Reevaluator
-from mirror.reviews import ReviewService
-from mirror.revision_approval import RevisionApproval
-from mirror.revisions import RevisionResolver
-from mirror.scanning import ScanLimits, ScanRunner
-from mirror.services import POLICY, PUBLISHERS, SERVICES, SETTINGS, Services
-from mirror.signatures import SignatureGate
-from mirror.webhook import Webhook
+from mirror.policy.engine import PolicyEngine
+from mirror.policy.file import load_policy
+from mirror.review.attestor import Attestor
+from mirror.review.bootstrap import ensure_admin_token
+from mirror.review.checkpoints import AuditChainBroken, AuditCheckpointer
+from mirror.review.service import ReviewService
+from mirror.review.webhook import Webhook
+from mirror.revision.admission import Admission
+from mirror.revision.approval import RevisionApproval
+from mirror.revision.pinning import ApprovedPinning
+from mirror.revision.prefetch import Prefetcher
+from mirror.revision.reevaluation import Reevaluator
+from mirror.revision.signature_gate import SignatureGate
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
 from storage.db import Database, DatabaseUnavailable, PoolSettings

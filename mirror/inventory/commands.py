@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirror.config import Settings
+from mirror.http.routes import parse_repo_id
 from mirror.inventory import reports
 from mirror.inventory.publishers import PublisherTableError, load_publishers
 from mirror.inventory.records import Inventory, RevisionView
 from mirror.inventory.sbom import Links, build_sbom
-from mirror.routes import parse_repo_id
 from storage import migrate
 from storage.db import Database, DatabaseUnavailable
 from storage.inventory_store import EVERYTHING, InventoryStore, Scope

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.hub.models import RepoRef
-from mirror.licences import LicenceTable
-from mirror.policy import Decision, LicenceLink
+from mirror.policy.engine import Decision, LicenceLink
+from mirror.policy.licences import LicenceTable
 from storage.db import DatabaseUnavailable
 from storage.inventory_store import SERVED_STATE, InventoryStore, RevisionFacts, ServedSpan
 from storage.records import DownloadEvent, RepoKey

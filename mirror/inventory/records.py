@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mirror.approvals import ReviewState
 from mirror.inventory.publishers import Publisher, PublisherTable
+from mirror.review.transitions import ReviewState
 from storage.inventory_store import (
     EVERYTHING,
     DownloadTally,

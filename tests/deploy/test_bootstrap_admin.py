@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from mirror.auth import generate_token, hash_token
-from mirror.bootstrap_admin import BOOTSTRAP_TOKEN_NAME, ensure_admin_token
 from mirror.config import load_settings
+from mirror.review.auth import generate_token, hash_token
+from mirror.review.bootstrap import BOOTSTRAP_TOKEN_NAME, ensure_admin_token
 from storage import migrate
 from storage.db import Database
 from storage.review_store import ReviewStore

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from mirror.config import Settings
-from mirror.policy_file import load_policy
-from mirror.routes import Route, match
+from mirror.http.routes import Route, match
+from mirror.policy.file import load_policy
 from tests.deploy.chart import (
     NAMESPACE,
     RELEASE,

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from huggingface_hub import hf_hub_download
 
-from mirror.auth import generate_token
-from mirror.bootstrap_admin import BOOTSTRAP_TOKEN_NAME
-from mirror.policy_file import default_policy_text
+from mirror.policy.file import default_policy_text
+from mirror.review.auth import generate_token
+from mirror.review.bootstrap import BOOTSTRAP_TOKEN_NAME
 from tests.deploy import dockerfile
 from tests.deploy.chart import MINIMAL, Rendered, load_values, merge, render
 from tests.deploy.local import (

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from mirror.routes import Route, match
+from mirror.http.routes import Route, match
 from tests.deploy import dockerfile
 from tests.deploy.local import (
     IMAGE_VENV_BIN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mirror.auth import generate_token, hash_token
+from mirror.review.auth import generate_token, hash_token
 from tests.e2e.http import Answer, request
 from tests.e2e.hubgate_server import RunningHubgate
 

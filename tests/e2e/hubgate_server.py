@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from mirror.app import create_app
 from mirror.config import Settings, load_settings
-from mirror.server import server_options
-from mirror.services import SERVICES, Services
+from mirror.http.server import server_options
+from mirror.http.services import SERVICES, Services
 
 _STARTUP_TIMEOUT_S = 30.0
 # The fake Hub's CDN host (tests.fakehub.server.PREFERRED_CDN_HOST): a download redirect to it is one

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from mirror.approvals import (
+from mirror.review.transitions import (
     TRANSITIONS,
     Action,
     IllegalTransition,

@@ -14,17 +14,17 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from mirror.attestations import Attestor
-from mirror.audit_checkpoints import (
+from mirror.provenance.signing import ModelSigner
+from mirror.review.attestor import Attestor
+from mirror.review.audit_verify import verify_audit
+from mirror.review.checkpoints import (
     CHECKPOINT_PREFIX,
     AuditChainBroken,
     AuditCheckpointer,
     Checkpoint,
     checkpoint_name,
 )
-from mirror.audit_verify import verify_audit
-from mirror.provenance.signing import ModelSigner
-from mirror.webhook import Webhook
+from mirror.review.webhook import Webhook
 from storage import migrate
 from storage.audit import event_hash
 from storage.db import Database

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from mirror.downloads import DownloadLog
+from mirror.inventory.downloads import DownloadLog
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.metrics import Metrics
-from mirror.policy import PolicyEngine
-from mirror.policy_file import load_policy
+from mirror.policy.engine import PolicyEngine
+from mirror.policy.file import load_policy
 from storage import migrate
 from storage.db import Database
 from storage.inventory_store import InventoryStore

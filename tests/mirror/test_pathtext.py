@@ -11,8 +11,8 @@ from importlib import resources
 import pytest
 
 from mirror.errors import InvalidPath
-from mirror.pathtext import hidden_characters, visible
-from mirror.routes import parse_path
+from mirror.http.routes import parse_path
+from mirror.hub.pathtext import hidden_characters, visible
 
 HIDDEN = [
     "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # bidi embeddings and overrides
@@ -46,7 +46,7 @@ def test_ordinary_names_in_any_script_pass(path: str) -> None:
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_review_page_escapes_exactly_like_the_server() -> None:
-    source = resources.files("mirror").joinpath("web", "static", "app.js").read_text()
+    source = resources.files("mirror.http").joinpath("web", "static", "app.js").read_text()
     pattern = re.search(r"^const HIDDEN_CHARACTERS = .*;$", source, re.M)
     function = re.search(r"^function visiblePath\(text\) \{.*?^\}$", source, re.M | re.S)
     assert pattern is not None

@@ -7,9 +7,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mirror.hub.models import RepoRef, RepoType
-from mirror.licences import Bucket
-from mirror.policy import FileFacts, LicenceLink, PolicyEngine, Verdict
-from mirror.policy_file import PolicyError, PolicyFile, load_policy
+from mirror.policy.engine import FileFacts, LicenceLink, PolicyEngine, Verdict
+from mirror.policy.file import PolicyError, PolicyFile, load_policy
+from mirror.policy.licences import Bucket
 from scanners import Finding, ScanReport, ScanStatus, Severity
 
 REPO = RepoRef(RepoType.MODEL, "acme/model")

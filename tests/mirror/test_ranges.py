@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from mirror.errors import InvalidRange, RangeNotSatisfiable
-from mirror.ranges import RangeRefused, parse_range, requested_span
+from mirror.http.ranges import RangeRefused, parse_range, requested_span
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from mirror.errors import InvalidPath, InvalidRepoId, InvalidRevision, NotFound
+from mirror.http.routes import MethodNotAllowed, Route, match
 from mirror.hub.models import RepoType
-from mirror.routes import MethodNotAllowed, Route, match
 
 
 @pytest.mark.parametrize(

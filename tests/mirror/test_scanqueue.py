@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mirror.blobs.scanning import ScanLimits, ScanRunner
+from mirror.blobs.scanqueue import SCAN_OWNER, FairScanQueue, QueueLimits
 from mirror.errors import ScanPending
-from mirror.scanning import ScanLimits, ScanRunner
-from mirror.scanqueue import SCAN_OWNER, FairScanQueue, QueueLimits
 
 
 def _queue(

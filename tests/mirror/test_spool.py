@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mirror.blobs.spool import Spool
 from mirror.errors import IntegrityError
-from mirror.spool import Spool
 
 
 async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mirror import routes
 from mirror.errors import NotFound
+from mirror.http import routes
+from mirror.http.routes import MethodNotAllowed, Route, match
 from mirror.hub.models import RepoType
-from mirror.routes import MethodNotAllowed, Route, match
 
 _WEB_ROUTES = {Route.WEB_PAGE, Route.WEB_STATIC}
 WEB_URLS = [

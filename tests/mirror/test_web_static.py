@@ -14,14 +14,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from mirror.dispatch import dispatch
-from mirror.handlers.web import assets
-from mirror.middleware import errors, request_ids
+from mirror.http.dispatch import dispatch
+from mirror.http.handlers.web import assets
+from mirror.http.middleware import errors, request_ids
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
-STATIC = resources.files("mirror").joinpath("web", "static")
+STATIC = resources.files("mirror.http").joinpath("web", "static")
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from mirror.audit_checkpoints import Checkpoint, checkpoint_name
 from mirror.provenance.signing import ModelSigner
+from mirror.review.checkpoints import Checkpoint, checkpoint_name
 from storage.audit import event_hash
 from tests.e2e.admin_api import call, make_token, ok
 from tests.e2e.conftest import HubgateFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirror.routes import MethodNotAllowed, Route, match
+from mirror.http.routes import MethodNotAllowed, Route, match
 
 API = "/api/hubgate/v1"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -13,8 +13,8 @@ from mirror.hub.models import RepoRef, RepoType
 from mirror.inventory.publishers import load_publishers
 from mirror.inventory.recorder import InventoryRecorder, revision_facts, served_spans
 from mirror.inventory.records import NOT_FETCHED, NOT_REQUIRED, Inventory
-from mirror.policy import LicenceLink, PolicyEngine
-from mirror.policy_file import load_policy
+from mirror.policy.engine import LicenceLink, PolicyEngine
+from mirror.policy.file import load_policy
 from storage import migrate
 from storage.db import Database
 from storage.inventory_store import InventoryStore

@@ -1,0 +1,186 @@
+"""The gate: scan a verified file, let policy decide, and record the verdict with its reports."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from mirror.blobs.fetch_request import FetchRequest
+from mirror.blobs.scanning import ScanRunner
+from mirror.blobs.spool import Digests
+from mirror.hub.catalog import Catalog
+from mirror.metrics import Metrics
+from mirror.policy.engine import Decision, FileFacts, PolicyEngine, Verdict
+from mirror.review.service import ReviewService, Subject
+from scanners import ScanReport, interpretation, representative_name
+from storage.records import BlobRecord, ReviewRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    decision: Decision
+    report_rows: tuple[tuple[str, str, str, str, str], ...]  # (scanner, version, status, format, JSON)
+    report_digest: str
+    interpretations: str  # comma-separated: every meaning the bytes were judged under
+
+
+def _write_sparse(path: Path, header: bytes, size: int) -> None:
+    with path.open("wb") as handle:
+        handle.write(header)
+        handle.truncate(size)
+
+
+class Gate:
+    def __init__(
+        self,
+        *,
+        runner: ScanRunner,
+        policy: PolicyEngine,
+        reviews: ReviewService,
+        catalog: Catalog,
+        metrics: Metrics,
+    ) -> None:
+        self._metrics = metrics
+        self.runner = runner
+        self.policy = policy
+        self.reviews = reviews
+        self._catalog = catalog
+
+    @staticmethod
+    def facts_before_fetch(request: FetchRequest) -> FileFacts:
+        return FileFacts(repo=request.repo, path=request.entry.path, size=request.entry.size)
+
+    async def assess(
+        self,
+        request: FetchRequest,
+        spooled: Path,
+        digests: Digests,
+        *,
+        interpretations: Iterable[str] = (),
+    ) -> Assessment:
+        """Scan a verified file in the process pool and let policy decide; stores nothing.
+
+        The bytes are judged under the interpretation the request's path implies and under every one in
+        `interpretations` (those an earlier verdict on the same blob covered): the worst of them decides.
+        """
+        entry = request.entry
+        status = await self._catalog.security_status(
+            request.repo, request.commit, entry.path, request.credentials
+        )
+        facts = FileFacts(repo=request.repo, path=entry.path, size=digests.size, hub_security=status)
+        own = interpretation(entry.path)
+        names = {own: entry.path} | {
+            other: representative_name(other) for other in interpretations if other != own
+        }
+        rows: list[tuple[str, str, str, str, str]] = []
+        reports: list[ScanReport] = []
+        for meaning, name in sorted(names.items()):
+            for report in await self.runner.scan(spooled, name_hint=name):
+                self._metrics.scan_seconds.labels(report.scanner).observe(report.duration_s)
+                self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
+                reports.append(report)
+                shown = {**report.to_dict(), "interpretation": meaning}
+                row = (
+                    report.scanner,
+                    self.runner.version,
+                    report.status.value,
+                    report.format,
+                    json.dumps(shown),
+                )
+                rows.append(row)
+        decision = self.policy.decide_file(facts, reports)
+        digest = hashlib.sha256("\n".join(row[4] for row in rows).encode()).hexdigest()
+        return Assessment(
+            decision=decision,
+            report_rows=tuple(rows),
+            report_digest=digest,
+            interpretations=",".join(sorted(names)),
+        )
+
+    async def header_allows_streaming(
+        self, request: FetchRequest, header: bytes, size: int, scratch: Path
+    ) -> bool:
+        """Whether a safetensors file may stream to clients before it is complete.
+
+        `header` is the file's first 8 + N bytes. They are scanned as a sparse file of the full size, so
+        the header checks (offsets, coverage of the data section, metadata) see the real layout.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, _write_sparse, scratch, header, size)
+        try:
+            reports = await self.runner.scan(scratch, name_hint=request.entry.path)
+        finally:
+            await loop.run_in_executor(None, partial(scratch.unlink, missing_ok=True))
+        if not reports or reports[0].format != "safetensors":
+            return False
+        facts = FileFacts(repo=request.repo, path=request.entry.path, size=size)
+        return self.policy.decide_file(facts, reports).verdict is Verdict.ALLOW
+
+    async def record(self, request: FetchRequest, digests: Digests, assessment: Assessment) -> ReviewRecord:
+        """Commit blob, reports, review and audit event in one transaction."""
+        entry = request.entry
+        subject = Subject(
+            kind="blob",
+            key=digests.sha256,
+            repo_type=request.repo.repo_type.value,
+            repo_id=request.repo.repo_id,
+            commit=request.commit,
+            path=entry.path,
+            size=digests.size,
+            interpretations=assessment.interpretations,
+        )
+        review = await self.reviews.record_decision(
+            subject,
+            assessment.decision,
+            scanner_version=self.runner.version,
+            reports=assessment.report_rows,
+            report_digest=assessment.report_digest,
+            blob=BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1),
+        )
+        self._metrics.decisions.labels(review.state).inc()
+        log.info(
+            "%s@%s %s: %s (%s)",
+            request.repo,
+            request.commit,
+            entry.path,
+            review.state,
+            assessment.decision.summary(),
+        )
+        return review
+
+    async def widen(
+        self, request: FetchRequest, review: ReviewRecord, assessment: Assessment
+    ) -> ReviewRecord:
+        """Record that a stored blob's verdict now covers the request path's interpretation too."""
+        widened = await self.reviews.widen(
+            review,
+            assessment.decision,
+            interpretations=assessment.interpretations,
+            added=f"{interpretation(request.entry.path)} ({request.repo}@{request.commit[:12]} "
+            f"{request.entry.path})",
+            scanner_version=self.runner.version,
+            reports=assessment.report_rows,
+        )
+        log.info("%s %s: verdict widened to %s: %s", request.repo, request.entry.path,
+                 assessment.interpretations, widened.state)  # fmt: skip
+        return widened
+
+
+def covered_interpretations(review: ReviewRecord) -> frozenset[str]:
+    """The interpretations a blob's verdict holds for (older reviews: their first path's)."""
+    if review.interpretations:
+        return frozenset(review.interpretations.split(","))
+    return frozenset({interpretation(review.path)})
+
+
+def covers(review: ReviewRecord, path: str) -> bool:
+    """Whether the verdict on a blob was reached under the meaning `path` gives its bytes."""
+    return interpretation(path) in covered_interpretations(review)

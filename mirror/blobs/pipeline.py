@@ -1,0 +1,353 @@
+"""ensure(file): single-flight -> fetch -> verify -> scan -> decide -> store -> record.
+
+Nothing is written to the object store, and no row is committed, before the bytes have been hashed and
+matched against the digest and size the Hub's metadata announced. A verified file is scanned in the
+process pool and decided by policy; its object is stored whatever the verdict (so reviewers can look
+and an approval needs no new download) but only an APPROVED review lets anyone have it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cachetools import LRUCache
+
+from mirror.blobs.fetch_request import FetchRequest
+from mirror.blobs.gate import Gate, covered_interpretations, covers
+from mirror.blobs.leases import FetchLeases
+from mirror.blobs.live import HOLDBACK_BYTES, LiveFile
+from mirror.blobs.scanqueue import SCAN_OWNER
+from mirror.blobs.spool import Digests, Spool
+from mirror.errors import AccessDenied, IntegrityError, ScanPending
+from mirror.hub.client import HubClient
+from mirror.metrics import Metrics
+from mirror.singleflight import SingleFlight
+from scanners import interpretation
+from storage.objects import ObjectStore
+from storage.records import BlobRecord, FileEntry, ReviewRecord
+from storage.repository import MetadataRepository
+
+log = logging.getLogger(__name__)
+_MAX_STREAMED_HEADER = 16 << 20  # a larger header waits for the full scan instead of streaming
+
+
+def blob_key(entry: FileEntry) -> str:
+    """How a file's content is named before it is fetched: its sha256 (LFS) or its git blob sha1."""
+    return entry.lfs_sha256 or f"git-sha1:{entry.git_oid}"
+
+
+def flight_key(entry: FileEntry) -> str:
+    """One fetch-and-decide per blob and meaning: a path that gives the bytes another meaning (code, a
+    template) never joins, and never inherits, the decision made for a path of another meaning."""
+    return f"{blob_key(entry)}|{interpretation(entry.path)}"
+
+
+def verify_digests(request: FetchRequest, digests: Digests) -> None:
+    """The bytes are exactly what the Hub's metadata announced, or IntegrityError."""
+    entry = request.entry
+    if digests.size != entry.size:
+        msg = f"{entry.path}: upstream sent {digests.size} bytes, the Hub announced {entry.size}"
+        raise IntegrityError(msg, commit=request.commit)
+    if entry.lfs_sha256 is not None and digests.sha256 != entry.lfs_sha256:
+        msg = f"{entry.path}: sha256 {digests.sha256} does not match the Hub's {entry.lfs_sha256}"
+        raise IntegrityError(msg, commit=request.commit)
+    if entry.lfs_sha256 is None and digests.git_sha1 != entry.git_oid:
+        msg = f"{entry.path}: git blob sha1 {digests.git_sha1} does not match the Hub's {entry.git_oid}"
+        raise IntegrityError(msg, commit=request.commit)
+
+
+def _check_announced_size(request: FetchRequest, announced: int | None) -> None:
+    if announced is not None and announced != request.entry.size:
+        entry = request.entry
+        msg = f"{entry.path}: upstream announced {announced} bytes, the Hub's metadata {entry.size}"
+        raise IntegrityError(msg, commit=request.commit)
+
+
+def _read_prefix(path: Path, length: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(length)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    blob: BlobRecord
+    review: ReviewRecord
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        hub: HubClient,
+        repository: MetadataRepository,
+        store: ObjectStore,
+        spool_dir: Path,
+        gate: Gate,
+        metrics: Metrics,
+        leases: FetchLeases,
+    ) -> None:
+        self._leases = leases
+        self._metrics = metrics
+        self._hub = hub
+        self._repository = repository
+        self._store = store
+        self._spool_dir = spool_dir
+        self.gate = gate
+        self.flights: SingleFlight[str, Stored] = SingleFlight()
+        self._live: dict[str, LiveFile] = {}  # fetches that clients may read while they download
+        # Blob key -> the longest prefix that readers of a live download were given before that download
+        # failed. Those bytes were never verified: clients may hold them in a partial file, and no later
+        # answer may complete such a prefix (see unverified_prefix). Kept in this process only.
+        self._unverified: LRUCache[str, int] = LRUCache(maxsize=100_000)
+        # Blobs known to be stored, by blob key: a warm request touches neither the blobs table nor the store.
+        self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
+
+    async def stored_blob(self, entry: FileEntry) -> BlobRecord | None:
+        """The blob holding `entry` if it is stored and its object present."""
+        key = blob_key(entry)
+        blob = self._stored.get(key)
+        if blob is not None:
+            return blob
+        blob = await self._repository.find_blob(entry)
+        if blob is None:
+            return None
+        if await self._store.stat(blob.sha256) is None:
+            await self.forget(blob)
+            return None
+        self._stored[key] = blob
+        return blob
+
+    async def forget(self, blob: BlobRecord) -> None:
+        """A recorded blob's object is gone (deleted by hand, lost by the store): fetch it again next time."""
+        log.warning(
+            "blob %s is recorded but missing from the object store; it will be fetched again", blob.sha256
+        )
+        for key in (blob.sha256, f"git-sha1:{blob.git_sha1}"):
+            self._stored.pop(key, None)
+        await self._repository.forget_blob(blob.sha256)
+
+    async def evict(self, blob: BlobRecord) -> None:
+        """Drop a blob from the store for space (retention); its review stays for when it comes back."""
+        await self._store.delete(blob.sha256)
+        for key in (blob.sha256, f"git-sha1:{blob.git_sha1}"):
+            self._stored.pop(key, None)
+        await self._repository.forget_blob(blob.sha256)
+
+    async def known(self, entry: FileEntry) -> Stored | None:
+        """The stored blob and its current review, without fetching anything (for HEAD).
+
+        None when the verdict on the blob was not reached under the meaning this path gives its bytes
+        (`notes.txt` approved says nothing about the same bytes as `modeling_x.py`): that is a new decision.
+        """
+        blob = await self.stored_blob(entry)
+        if blob is None:
+            return None
+        review = await self.gate.reviews.current("blob", blob.sha256)
+        if review is None or not covers(review, entry.path):
+            return None
+        return Stored(blob=blob, review=review)
+
+    async def ensure(self, request: FetchRequest, *, wait_s: float | None = None) -> Stored:
+        """The stored blob and its review for the request's file, fetching, scanning and deciding if needed.
+
+        Waits at most `wait_s` seconds (None: as long as it takes), then raises ScanPending while the work
+        goes on in the background. Raises the fetch's MirrorError when it fails, AccessDenied when policy
+        refuses the file before it is downloaded.
+        """
+        known = await self.known(request.entry)
+        if known is not None:
+            self._metrics.cache.labels("hit").inc()
+            return known
+        self._metrics.cache.labels("miss").inc()
+        precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
+        if precheck.enforced:
+            raise AccessDenied(f"blocked by hubgate policy: {precheck.summary()}", commit=request.commit)
+        entry = request.entry
+        key = flight_key(entry)
+        if self.flights.running(key):
+            self._metrics.singleflight_waits.inc()
+        task = self.flights.start(key, lambda: self._make_available(request))
+        try:
+            stored = await asyncio.wait_for(asyncio.shield(task), timeout=wait_s)
+        except TimeoutError:
+            retry_after = max(1, math.ceil(wait_s or 1))
+            msg = (
+                f"hubgate is still fetching, verifying and scanning {entry.path} ({entry.size} bytes); "
+                f"retry in {retry_after}s"
+            )
+            raise ScanPending(msg, retry_after_s=retry_after, commit=request.commit) from None
+        if not covers(stored.review, entry.path):  # pragma: no cover - _make_available widens first
+            msg = f"the verdict on {entry.path} does not cover what its name makes of it"
+            raise AccessDenied(msg, commit=request.commit)
+        return stored
+
+    def unverified_prefix(self, entry: FileEntry) -> int:
+        """How many leading bytes of `entry` a client may hold from a live download that then failed.
+
+        0 when no live download of this file failed after handing bytes out (in this process).
+        """
+        return self._unverified.get(blob_key(entry), 0)
+
+    @staticmethod
+    def streamable(entry: FileEntry) -> bool:
+        """Worth streaming while downloading: a safetensors file larger than what is held back."""
+        return entry.path.endswith(".safetensors") and entry.size > 2 * HOLDBACK_BYTES
+
+    async def ensure_live(self, request: FetchRequest, *, wait_s: float) -> Stored | LiveFile:
+        """Like ensure(), but a cold safetensors file is handed out as a LiveFile once its header passed."""
+        known = await self.known(request.entry)
+        if known is not None:
+            return known
+        entry = request.entry
+        key = flight_key(entry)
+        live = self._live.get(key)
+        if live is None and not self.flights.running(key):
+            precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
+            if precheck.enforced:
+                raise AccessDenied(f"blocked by hubgate policy: {precheck.summary()}", commit=request.commit)
+            spool = Spool(self._spool_dir)
+            live = LiveFile(spool.path, entry.size)
+            self._live[key] = live
+            task = self.flights.start(key, lambda: self._make_available(request, spool=spool, live=live))
+            task.add_done_callback(lambda _done: self._live.pop(key, None))
+        if live is None:
+            return await self.ensure(request, wait_s=wait_s)
+        try:
+            if await live.wait_header(wait_s):
+                return live
+        except TimeoutError:
+            pass
+        # Not streamable (the header failed, or is not safetensors): wait for the whole verdict instead.
+        return await self.ensure(request, wait_s=0 if live.outcome.done() else wait_s)
+
+    async def _make_available(
+        self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None
+    ) -> Stored:
+        """Fetch (or decide) under the cross-replica lease; wait for the replica that holds it otherwise."""
+        key = blob_key(request.entry)
+        # This task's scans queue under the file's repository (the scan queue is fair by repository).
+        SCAN_OWNER.set(str(request.repo))
+        while True:
+            known = await self.known(request.entry)
+            if known is not None:  # another replica finished it meanwhile
+                if live is not None:
+                    live.finish(servable=self.gate.reviews.servable(known.review))
+                return known
+            if await self._leases.acquire(key):
+                try:
+                    blob = await self.stored_blob(request.entry)
+                    if blob is not None:  # stored but never decided (an interrupted write): decide it now
+                        if live is not None:
+                            live.header_checked(False)
+                        return await self._evaluate_stored(request, blob)
+                    return await self._fetch_and_store(request, spool=spool, live=live)
+                finally:
+                    await self._leases.release(key)
+            if live is not None:
+                live.header_checked(False)  # another replica is downloading: nothing to stream from here
+            await asyncio.sleep(self._leases.poll_s)
+
+    async def _fetch_and_store(
+        self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None
+    ) -> Stored:
+        entry = request.entry
+        spool = spool or Spool(self._spool_dir)
+        on_progress = None if live is None else self._streaming_progress(request, spool, live)
+        try:
+            # No download for a file that could not be scanned now (a full queue answers 429 at once).
+            self.gate.runner.queue.check_room(SCAN_OWNER.get())
+            async with self._hub.open_file(
+                request.repo,
+                request.commit,
+                entry.path,
+                credentials=request.credentials,
+                expected_size=entry.size,
+            ) as body:
+                _check_announced_size(request, body.content_length)
+                digests = await spool.fill(body.chunks(), expected_size=entry.size, on_progress=on_progress)
+            self._metrics.upstream_bytes.inc(digests.size)
+            verify_digests(request, digests)
+            assessment = await self.gate.assess(request, spool.path, digests)
+            await self._store.put(digests.sha256, spool.path, size=digests.size)
+            review = await self.gate.record(request, digests, assessment)
+            blob = BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1)
+            if not covers(review, entry.path):
+                # Another name's verdict on the same bytes was recorded first (a concurrent fetch under a
+                # path of another meaning): judge the stored blob under both.
+                review = (await self._evaluate_stored(request, blob)).review
+            self._stored[blob_key(entry)] = blob
+            if live is not None:
+                live.finish(servable=self.gate.reviews.servable(review))
+            self._metrics.upstream_fetches.labels("ok").inc()
+            return Stored(blob=blob, review=review)
+        except BaseException as exc:
+            self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
+            if live is not None:
+                live.finish(servable=False, error=exc)
+                if live.handed_out:
+                    key = blob_key(entry)
+                    self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
+                    log.warning(
+                        "%s: a live download failed after handing out %d unverified bytes; ranges "
+                        "inside them will not be served",
+                        entry.path,
+                        live.handed_out,
+                    )
+            raise
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, spool.remove)
+
+    def _streaming_progress(
+        self, request: FetchRequest, spool: Spool, live: LiveFile
+    ) -> Callable[[int], None]:
+        """The spool's progress callback: feeds readers, and starts the header check once it has arrived."""
+        started: list[asyncio.Task[None]] = []
+
+        def progress(available: int) -> None:
+            live.progress(available)
+            if not started and available >= 8:
+                started.append(asyncio.ensure_future(self._check_header(request, spool, live)))
+
+        return progress
+
+    async def _check_header(self, request: FetchRequest, spool: Spool, live: LiveFile) -> None:
+        loop = asyncio.get_running_loop()
+        prefix = await loop.run_in_executor(None, _read_prefix, spool.path, 8)
+        header_len = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < header_len <= _MAX_STREAMED_HEADER or header_len + 8 > live.size:
+            live.header_checked(False)
+            return
+        if not await live.wait_available(8 + header_len):
+            return
+        header = await loop.run_in_executor(None, _read_prefix, spool.path, 8 + header_len)
+        scratch = spool.path.with_name(spool.path.name + ".header")
+        try:
+            allowed = await self.gate.header_allows_streaming(request, header, live.size, scratch)
+        except ScanPending:
+            allowed = False  # the scanners are busy: the file waits for its full scan instead
+        live.header_checked(allowed)
+
+    async def _evaluate_stored(self, request: FetchRequest, blob: BlobRecord) -> Stored:
+        """Decide on a stored blob: never decided (an interrupted write), or asked for under a name that
+        gives its bytes a meaning its verdict did not cover (judged again under every meaning, worst wins)."""
+        spool = Spool(self._spool_dir)
+        try:
+            digests = await spool.fill(
+                self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size
+            )
+            verify_digests(request, digests)
+            existing = await self.gate.reviews.current("blob", blob.sha256)
+            covered = covered_interpretations(existing) if existing is not None else frozenset()
+            assessment = await self.gate.assess(request, spool.path, digests, interpretations=covered)
+            if existing is None:
+                review = await self.gate.record(request, digests, assessment)
+            else:
+                review = await self.gate.widen(request, existing, assessment)
+            return Stored(blob=blob, review=review)
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, spool.remove)

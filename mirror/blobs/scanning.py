@@ -1,0 +1,111 @@
+"""ScanRunner: the scanners run in a process pool, never on the event loop.
+
+Each scan has a time limit (the worker is killed when it passes) and a memory limit (RLIMIT_AS in
+the worker). A crash, a kill, a timeout or a memory error becomes an ERROR report: fail closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import multiprocessing
+import resource
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+
+from pebble import ProcessExpired, ProcessPool
+
+import scanners
+from mirror.blobs.scanqueue import SCAN_OWNER, FairScanQueue, QueueLimits
+from scanners import ScanReport, ScanStatus
+
+log = logging.getLogger(__name__)
+RUNNER = "hubgate-scan-runner"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanLimits:
+    timeout_s: float
+    memory_mb: int
+    workers: int
+    # Scans that may wait for a worker, in all and per repository (see mirror.blobs.scanqueue).
+    max_waiting: int = 64
+    max_waiting_per_repo: int = 16
+    # Workers one repository may hold at once; 0: all but one (at least one), so others keep a worker.
+    workers_per_repo: int = 0
+
+    def queue_limits(self) -> QueueLimits:
+        per_owner = self.workers_per_repo or max(1, self.workers - 1)
+        return QueueLimits(
+            workers=self.workers,
+            per_owner=min(per_owner, self.workers),
+            max_waiting=self.max_waiting,
+            max_waiting_per_owner=self.max_waiting_per_repo,
+            # About one scan's time limit spread over the workers: when a slot is likely to be free.
+            retry_after_s=max(5, min(300, math.ceil(self.timeout_s / self.workers))),
+        )
+
+
+def _limit_memory(memory_mb: int) -> None:
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _scan_in_worker(path: str, name_hint: str) -> list[dict[str, object]]:
+    # Reports cross the process boundary as plain dicts.
+    return [report.to_dict() for report in scanners.scan_file(Path(path), name_hint=name_hint)]
+
+
+class ScanRunner:
+    def __init__(self, limits: ScanLimits) -> None:
+        self._limits = limits
+        # Workers come from a fork server, never forked from this process: a fork would inherit every open
+        # client and upstream socket, and a socket the server closes would then stay open in the worker.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["scanners"])
+        self._pool = ProcessPool(
+            max_workers=limits.workers,
+            initializer=_limit_memory,
+            initargs=(limits.memory_mb,),
+            context=context,
+        )
+        self.queue = FairScanQueue(limits.queue_limits())
+        self.version = scanners.SCANNER_VERSION
+
+    async def scan(self, path: Path, *, name_hint: str) -> tuple[ScanReport, ...]:
+        """Scan `path` (named `name_hint` in its repository). Never raises for what the file contains.
+
+        Waits its turn in the fair queue (the repository is SCAN_OWNER); raises ScanPending when the
+        queue is full, so a scan that never ran decides nothing.
+        """
+        async with self.queue.slot(SCAN_OWNER.get()):
+            return await self._scan_now(path, name_hint)
+
+    async def _scan_now(self, path: Path, name_hint: str) -> tuple[ScanReport, ...]:
+        future = self._pool.schedule(
+            _scan_in_worker, args=(str(path), name_hint), timeout=self._limits.timeout_s
+        )
+        try:
+            raw = await asyncio.wrap_future(future)
+        except FutureTimeout:
+            return (_error(f"the scan of {name_hint} took longer than {self._limits.timeout_s:.0f}s"),)
+        except ProcessExpired as exc:
+            return (_error(f"the scanner process died scanning {name_hint} (exit code {exc.exitcode})"),)
+        except MemoryError:
+            return (_error(f"the scan of {name_hint} needed more than {self._limits.memory_mb} MB"),)
+        except (
+            Exception
+        ) as exc:  # the scan runner's catch-all: any failure of the machinery is an ERROR report
+            log.exception("scan of %s failed", name_hint)
+            return (_error(f"the scan of {name_hint} failed: {type(exc).__name__}: {exc}"),)
+        return tuple(ScanReport.from_dict(item) for item in raw)
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join(timeout=10)
+
+
+def _error(message: str) -> ScanReport:
+    return ScanReport(RUNNER, ScanStatus.ERROR, "unknown", (), message, 0.0)

@@ -1,0 +1,262 @@
+"""CLI commands that work on the database directly: tokens, audit verification, rescans."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from aiohttp import web
+
+from mirror.app import create_app
+from mirror.config import Settings
+from mirror.errors import MirrorError
+from mirror.http.handlers.admin import MAX_WAIVER, verify_chain
+from mirror.http.routes import parse_repo_id, parse_revision
+from mirror.http.services import SERVICES, Services
+from mirror.hub.models import RepoRef, RepoType
+from mirror.provenance.signing import ModelSigner
+from mirror.review.auth import generate_token, hash_token
+from mirror.review.checkpoints import AuditChainBroken
+from mirror.review.transitions import Role
+from storage import migrate
+from storage.approved_pins import ApprovedPinStore
+from storage.db import Database
+from storage.review_store import ReviewStore
+
+T = TypeVar("T")
+LocalCommand = Callable[[Settings, argparse.Namespace], int]
+Runner = Callable[[argparse.Namespace], int]
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Waivers and tokens: nothing hubgate grants lasts longer than a year and a day without a new decision.
+_LONGEST = MAX_WAIVER
+
+
+def parse_duration(text: str) -> timedelta:
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90m, 12h, 30d or 2w")
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    if seconds > _LONGEST.total_seconds():
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than {_LONGEST.days} days")
+    return timedelta(seconds=seconds)
+
+
+async def _with_store(settings: Settings, work: Callable[[ReviewStore], Awaitable[T]]) -> T:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    try:
+        await migrate.require_current(database)
+        return await work(ReviewStore(database))
+    finally:
+        await database.close()
+
+
+async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """The whole app's services without serving HTTP and without its background jobs: the command does
+    exactly its own work (a `gc --dry-run` evicts nothing, a `pin` starts no re-evaluation)."""
+    app = create_app(settings, background_jobs=False)
+    runner = web.AppRunner(app)  # set up (startup and cleanup contexts) but never bound to a port
+    await runner.setup()
+    try:
+        return await work(app[SERVICES])
+    finally:
+        await runner.cleanup()
+
+
+def token_create(settings: Settings, args: argparse.Namespace) -> int:
+    role = Role.parse(args.role)
+    token = generate_token()
+    expires = None if args.expires_in is None else datetime.now(UTC) + args.expires_in
+    created = asyncio.run(
+        _with_store(
+            settings,
+            lambda store: store.create_token(
+                name=args.name,
+                subject=args.subject,
+                role=role.name.lower(),
+                token_hash=hash_token(token),
+                expires_at=expires,
+            ),
+        )
+    )
+    print(token)
+    until = "never" if created.expires_at is None else created.expires_at.isoformat()
+    print(
+        f"token {created.name!r} of {created.subject!r}: role {created.role}, expires {until}. "
+        "Shown once; store it now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def token_list(settings: Settings, args: argparse.Namespace) -> int:
+    tokens = asyncio.run(_with_store(settings, lambda store: store.tokens()))
+    now = datetime.now(UTC)
+    for token in tokens:
+        if token.revoked_at is not None:
+            status = f"revoked {token.revoked_at:%Y-%m-%d}"
+        elif token.expires_at is not None and token.expires_at <= now:
+            status = f"expired {token.expires_at:%Y-%m-%d}"
+        else:
+            status = "active" if token.expires_at is None else f"active until {token.expires_at:%Y-%m-%d}"
+        print(f"{token.name:<24} {token.subject:<24} {token.role:<10} {status}")
+    return 0
+
+
+def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = asyncio.run(_with_store(settings, lambda store: store.revoke_token(args.name)))
+    if not revoked:
+        print(f"hubgate: no active token named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.name!r} revoked")
+    return 0
+
+
+def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    result = asyncio.run(_with_services(settings, verify_chain))
+    if result["ok"]:
+        print(
+            f"audit trail intact: {result['events']} events, head {result['head']}; "
+            f"{result['checkpoints']} signed checkpoints, through event {result['anchored_through']} "
+            f"({result['unanchored_events']} newer events not yet anchored)"
+        )
+        return 0
+    where = f" at event {result['first_bad_id']}" if "first_bad_id" in result else ""
+    print(f"audit trail BROKEN{where}: {result['problem']}", file=sys.stderr)
+    return 1
+
+
+def audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(services: Services) -> str:
+        try:
+            exported = await services.checkpoints.checkpoint()
+        except AuditChainBroken as exc:
+            raise MirrorError(str(exc), status=409, code="AuditChainBroken") from exc
+        if exported is None:
+            return "no checkpoint needed: the last one covers the whole trail (or a replica is writing one)"
+        return (
+            f"checkpoint {exported.name}: event {exported.checkpoint.last_event_id}, "
+            f"head {exported.checkpoint.head_hash}, digest {exported.digest}"
+        )
+
+    print(asyncio.run(_with_services(settings, run)))
+    return 0
+
+
+def rescan(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(services: Services) -> int:
+        return await services.reevaluator.run_once()
+
+    changed = asyncio.run(_with_services(settings, run))
+    print(
+        f"re-evaluated stored artifacts under the current policy and scanner: {changed} reviews changed state"
+    )
+    return 0
+
+
+def gc(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(services: Services) -> str:
+        orphans = await services.housekeeper.collect_orphans(dry_run=args.dry_run)
+        evicted = await services.housekeeper.enforce_budget() if not args.dry_run else None
+        verb = "would delete" if args.dry_run else "deleted"
+        line = f"orphaned objects: {verb} {orphans.objects} ({orphans.bytes} bytes)"
+        if evicted is not None:
+            line += f"; evicted for the size budget: {evicted.objects} ({evicted.bytes} bytes)"
+        return line
+
+    print(asyncio.run(_with_services(settings, run)))
+    return 0
+
+
+def pin(settings: Settings, args: argparse.Namespace) -> int:
+    repo, revision = _repo_and_revision(args)
+    if args.approved:
+        return _pin_approved(settings, repo, revision, by=args.by)
+
+    async def run(services: Services) -> str:
+        credentials = services.hub.credentials(None)
+        resolved = await services.catalog.resolve(repo, revision, credentials, reading_files=False)
+        await services.retention.pin(repo.key, resolved.commit, by=args.by)
+        return resolved.commit
+
+    commit = asyncio.run(_with_services(settings, run))
+    print(f"pinned {repo}@{commit}: retention keeps its blobs")
+    return 0
+
+
+def unpin(settings: Settings, args: argparse.Namespace) -> int:
+    repo, revision = _repo_and_revision(args)
+    if args.approved:
+        return _unpin_approved(settings, repo, revision)
+
+    async def run(services: Services) -> int:
+        commit = None
+        if revision is not None:
+            credentials = services.hub.credentials(None)
+            commit = (await services.catalog.resolve(repo, revision, credentials, reading_files=False)).commit
+        return await services.retention.unpin(repo.key, commit)
+
+    removed = asyncio.run(_with_services(settings, run))
+    print(f"removed {removed} pin(s) of {repo}")
+    return 0 if removed else 1
+
+
+def key_show(settings: Settings, args: argparse.Namespace) -> int:
+    path = settings.attestation_key_path
+    if not path.exists():
+        print(
+            f"hubgate: no attestation key at {path} yet: `hubgate serve` creates it on first start "
+            "(or set provenance.signing_key_path)",
+            file=sys.stderr,
+        )
+        return 1
+    signer = ModelSigner.from_key_file(path)
+    print(signer.public_key_pem, end="" if signer.public_key_pem.endswith("\n") else "\n")
+    print(f"fingerprint (sha256 of the PEM): {signer.fingerprint}", file=sys.stderr)
+    return 0
+
+
+def _pin_approved(settings: Settings, repo: RepoRef, revision: str | None, *, by: str) -> int:
+    if revision is not None:
+        print(
+            "hubgate: --approved pins a whole repo (all its branches and tags): leave out @revision",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run(services: Services) -> None:
+        await ApprovedPinStore(services.database).pin(repo.key, by=by)
+
+    asyncio.run(_with_services(settings, run))
+    print(
+        f"pinned {repo} to approved revisions: its branches and tags resolve to their newest approved commit"
+    )
+    return 0
+
+
+def _unpin_approved(settings: Settings, repo: RepoRef, revision: str | None) -> int:
+    if revision is not None:
+        print("hubgate: --approved unpins a whole repo: leave out @revision", file=sys.stderr)
+        return 2
+
+    async def run(services: Services) -> bool:
+        return await ApprovedPinStore(services.database).unpin(repo.key)
+
+    removed = asyncio.run(_with_services(settings, run))
+    if not removed:
+        print(f"{repo} was not pinned to approved revisions (a policy glob may still pin it)")
+        return 1
+    print(f"{repo} follows upstream again (unless the policy's [pinning] globs name it)")
+    return 0
+
+
+def _repo_and_revision(args: argparse.Namespace) -> tuple[RepoRef, str | None]:
+    name, _, revision = args.repo.partition("@")
+    repo = RepoRef(repo_type=RepoType(args.repo_type), repo_id=parse_repo_id(name))
+    return repo, (parse_revision(revision) if revision else None)

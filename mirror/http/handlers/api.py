@@ -1,0 +1,103 @@
+"""JSON API: repo info, tree listings, paths-info; Xet token requests are refused."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from mirror.errors import BadRequest, XetDisabled
+from mirror.http.handlers.common import (
+    credentials,
+    held_revision,
+    json_response,
+    public_base,
+    services,
+    target_repo,
+)
+from mirror.http.routes import RouteMatch, parse_path
+
+_INFO_PARAMS = frozenset({"expand", "blobs", "securityStatus", "files_metadata"})
+_TREE_PARAMS = frozenset({"recursive", "expand", "limit"})
+_BOOLEAN_PARAMS = frozenset({"recursive", "blobs", "securityStatus", "files_metadata"})
+_MAX_PATHS = 10_000
+
+
+def _params(request: web.Request, allowed: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """The query parameters upstream understands, booleans normalised (0.36 sends `True`)."""
+    kept: list[tuple[str, str]] = []
+    for key, raw in request.query.items():
+        if key not in allowed:
+            continue
+        if key == "limit" and not raw.isdigit():
+            raise BadRequest(f"limit must be a whole number, got {raw!r}")
+        kept.append((key, _boolean(key, raw) if key in _BOOLEAN_PARAMS else raw))
+    return tuple(kept)
+
+
+def _boolean(key: str, value: str) -> str:
+    lowered = value.lower()
+    if lowered in ("true", "1", ""):
+        return "true"
+    if lowered in ("false", "0"):
+        return "false"
+    raise BadRequest(f"{key} must be true or false, got {value!r}")
+
+
+async def repo_info(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    repo = await target_repo(request, match)
+    revision, warning = await held_revision(request, repo, match.revision)
+    document = await services(request).catalog.repo_info(
+        repo, revision, _params(request, _INFO_PARAMS), credentials(request)
+    )
+    return json_response(request, document.body, stale=document.stale, warning=warning)
+
+
+async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    params = _params(request, _TREE_PARAMS)
+    cursor = request.query.get("cursor")
+    upstream_params = params + ((("cursor", cursor),) if cursor else ())
+    repo = await target_repo(request, match)
+    revision, warning = await held_revision(request, repo, match.pinned_revision)
+    document = await services(request).catalog.tree(
+        repo, revision or match.pinned_revision, match.path, upstream_params, credentials(request)
+    )
+    response = json_response(request, document.body, stale=document.stale, warning=warning)
+    if document.next_cursor is not None:
+        # Pages are listed by commit so that every page describes the same snapshot.
+        path_part = f"/{quote(match.path)}" if match.path else ""
+        query = urlencode([*params, ("cursor", document.next_cursor)])
+        next_url = (
+            f"{public_base(request)}/api/{repo.repo_type.api_segment}/{repo.repo_id}"
+            f"/tree/{document.commit}{path_part}?{query}"
+        )
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return response
+
+
+async def paths_info(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    form = await request.post()
+    paths = [parse_path(str(value)) for value in form.getall("paths", [])]
+    if len(paths) > _MAX_PATHS:
+        raise BadRequest(f"at most {_MAX_PATHS} paths per request")
+    expand = [_boolean("expand", str(value)) for value in form.getall("expand", [])]
+    fields = tuple(("paths", path) for path in paths) + tuple(("expand", value) for value in expand)
+    repo = await target_repo(request, match)
+    revision, warning = await held_revision(request, repo, match.pinned_revision)
+    document = await services(request).catalog.paths_info(
+        repo, revision or match.pinned_revision, fields, credentials(request)
+    )
+    return json_response(request, document.body, stale=document.stale, warning=warning)
+
+
+async def xet_read_token(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    raise XetDisabled(
+        "hubgate serves every file over plain HTTP after verifying it; Xet transfers are disabled. "
+        "Upgrade huggingface_hub or remove Xet hints from your setup."
+    )
+
+
+async def auth_check(request: web.Request, match: RouteMatch) -> web.StreamResponse:
+    repo = await services(request).names.canonical(match.target, credentials(request))
+    await services(request).access.require(repo, credentials(request))
+    return web.json_response({"repoId": repo.repo_id, "accessRequest": None})

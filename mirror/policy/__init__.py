@@ -1,0 +1,1 @@
+"""The pure decision layer: the policy engine, the policy file, licence buckets, the shipped default."""

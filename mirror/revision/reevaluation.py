@@ -1,0 +1,176 @@
+"""Re-evaluation: rescans on request, and a background job after policy or scanner changes.
+
+The job expires waivers whose time has come and re-decides every stored artifact whose recorded policy
+or scanner version is not the current one, revoking what now fails (see ReviewService.reconsider).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mirror.blobs.fetch_request import FetchRequest
+from mirror.blobs.gate import Assessment, Gate, covered_interpretations
+from mirror.blobs.spool import Digests, Spool
+from mirror.errors import MirrorError, NotFound
+from mirror.hub.client import HubClient
+from mirror.hub.models import RepoRef, RepoType
+from mirror.policy.engine import Decision
+from mirror.review.auth import Principal
+from mirror.review.service import ReviewService
+from mirror.revision.admission import Admission
+from storage.db import DatabaseUnavailable
+from storage.objects import ObjectStore, ObjectStoreError
+from storage.records import FileEntry, RepoKey, ReviewRecord
+from storage.repository import MetadataRepository
+from storage.review_store import StaleReview
+
+log = logging.getLogger(__name__)
+_BATCH = 100
+
+
+class Reevaluator:
+    def __init__(
+        self,
+        *,
+        gate: Gate,
+        admission: Admission,
+        reviews: ReviewService,
+        repository: MetadataRepository,
+        store: ObjectStore,
+        hub: HubClient,
+        spool_dir: Path,
+    ) -> None:
+        self._gate = gate
+        self._admission = admission
+        self._reviews = reviews
+        self._repository = repository
+        self._store = store
+        self._hub = hub
+        self._spool_dir = spool_dir
+
+    async def rescan(self, review: ReviewRecord, principal: Principal, *, reason: str) -> ReviewRecord:
+        """A human's rescan: the gate decides again under today's rules, and the review goes to PENDING
+        and on to the new verdict in one transaction (never left PENDING by a failure in between)."""
+        decision, assessment = await self._decide(review)
+        return await self._reviews.rescan(
+            review,
+            principal,
+            decision,
+            reason=reason or "rescan requested",
+            note=f"rescanned under {decision.policy_version}: {decision.summary()}",
+            scanner_version=None if assessment is None else self._gate.runner.version,
+            reports=() if assessment is None else assessment.report_rows,
+        )
+
+    async def run_once(self) -> int:
+        """Expire due waivers, decide reviews an interrupted rescan left PENDING, and re-decide outdated
+        artifacts; returns how many reviews changed."""
+        changed = await self._expire_waivers()
+        changed += await self._resume_stranded()
+        after = 0
+        while True:
+            outdated = await self._reviews.store.outdated(
+                policy_version=self._gate.policy.version,
+                scanner_version=self._gate.runner.version,
+                after_id=after,
+                limit=_BATCH,
+            )
+            if not outdated:
+                return changed
+            for review in outdated:
+                after = review.id
+                try:
+                    decision, assessment = await self._decide(review)
+                    updated = await self._reviews.reconsider(
+                        review,
+                        decision,
+                        scanner_version=None if assessment is None else self._gate.runner.version,
+                        reports=() if assessment is None else assessment.report_rows,
+                    )
+                except (MirrorError, ObjectStoreError, StaleReview) as exc:
+                    log.warning("re-evaluation of review %d skipped: %s", review.id, exc)
+                    continue
+                changed += updated.state != review.state
+
+    async def _resume_stranded(self) -> int:
+        resumed = 0
+        after = 0
+        while stranded := await self._reviews.store.stranded_pending(after_id=after, limit=_BATCH):
+            for review in stranded:
+                after = review.id
+                try:
+                    decision, assessment = await self._decide(review)
+                    await self._reviews.resume_pending(
+                        review,
+                        decision,
+                        scanner_version=None if assessment is None else self._gate.runner.version,
+                        reports=() if assessment is None else assessment.report_rows,
+                    )
+                except (MirrorError, ObjectStoreError, StaleReview) as exc:
+                    log.warning("review %d stays PENDING for now: %s", review.id, exc)
+                    continue
+                resumed += 1
+        return resumed
+
+    async def _expire_waivers(self) -> int:
+        expired = 0
+        for review in await self._reviews.store.expired_waivers(datetime.now(UTC)):
+            current = await self._reviews.current(review.subject_kind, review.subject)
+            expired += current is not None and current.state != review.state
+        return expired
+
+    async def _decide(self, review: ReviewRecord) -> tuple[Decision, Assessment | None]:
+        repo = RepoRef(repo_type=RepoType(review.repo_type), repo_id=review.repo_id)
+        if review.subject_kind == "revision":
+            decision = await self._admission.fresh_revision_decision(
+                repo, review.commit, self._hub.credentials(None)
+            )
+            return decision, None
+        return await self._assess_stored_blob(repo, review)
+
+    async def _assess_stored_blob(self, repo: RepoRef, review: ReviewRecord) -> tuple[Decision, Assessment]:
+        entry = await self._repository.get_file_entry(
+            RepoKey(review.repo_type, review.repo_id), review.commit, review.path
+        )
+        blob = await self._repository.find_blob(
+            entry
+            or FileEntry(path=review.path, size=review.size, git_oid="0" * 40, lfs_sha256=review.subject)
+        )
+        if blob is None or blob.sha256 != review.subject:
+            raise NotFound(f"blob {review.subject} of review {review.id} is no longer stored")
+        entry = entry or FileEntry(
+            path=review.path, size=blob.size, git_oid=blob.git_sha1, lfs_sha256=blob.sha256
+        )
+        request = FetchRequest(
+            repo=repo, commit=review.commit, entry=entry, credentials=self._hub.credentials(None)
+        )
+        spool = Spool(self._spool_dir)
+        try:
+            digests = await spool.fill(
+                self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size
+            )
+            if digests.sha256 != blob.sha256:
+                raise ObjectStoreError(f"stored object {blob.sha256} no longer matches its digest")
+            assessment = await self._gate.assess(
+                request,
+                spool.path,
+                Digests(digests.sha256, digests.git_sha1, digests.size),
+                interpretations=covered_interpretations(review),
+            )
+            return assessment.decision, assessment
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, spool.remove)
+
+    async def loop(self, interval_s: float, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; a round in progress finishes (never cancelled mid-transaction)."""
+        while not stop.is_set():
+            with contextlib.suppress(DatabaseUnavailable, ObjectStoreError):
+                changed = await self.run_once()
+                if changed:
+                    log.info("re-evaluation changed %d reviews", changed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
