@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from mirror.review.bootstrap import AdminToken
+from mirror.token_format import AdminToken
 from storage.factory import StoreChoice
 from storage.s3 import S3Settings
 

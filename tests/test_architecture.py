@@ -10,6 +10,7 @@ import pytest
 import mirror
 import scanners
 import storage
+from tests import import_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +57,75 @@ def test_imported_packages_are_ours(module: object) -> None:
     # `mirror` and `storage` are also names of unrelated PyPI packages.
     origin = Path(getattr(module, "__file__", "") or "").resolve()
     assert origin.is_relative_to(ROOT), f"{module} was imported from {origin}"
+
+
+# The layers of mirror/, lowest first. A module may import its own package and any lower layer, never a
+# higher one nor a sibling in its own layer. Every import counts: module level, inside functions and under
+# TYPE_CHECKING. docs/architecture.md draws the same order.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("storage", "scanners"),
+    # The composition root's foundations: what every layer may use.
+    (
+        "mirror",
+        "mirror.errors",
+        "mirror.config",
+        "mirror.logs",
+        "mirror.metrics",
+        "mirror.singleflight",
+        "mirror.token_format",
+    ),
+    ("mirror.hub",),
+    ("mirror.provenance",),
+    ("mirror.policy",),
+    ("mirror.review",),
+    ("mirror.blobs", "mirror.inventory"),
+    ("mirror.revision",),
+    ("mirror.http",),
+    ("mirror.app",),
+    ("mirror.cli",),
+)
+
+
+def _unit(module: str) -> str:
+    """The layer unit a module belongs to: the longest entry of LAYERS that is it or contains it."""
+    best = ""
+    for layer in LAYERS:
+        for unit in layer:
+            if (module == unit or module.startswith(unit + ".")) and len(unit) > len(best):
+                best = unit
+    return best
+
+
+def _layer(unit: str) -> int:
+    return next(index for index, layer in enumerate(LAYERS) if unit in layer)
+
+
+def _layer_violations() -> list[str]:
+    violations: set[str] = set()
+    for path in import_graph.source_files("mirror"):
+        source = _unit(import_graph.module_name(path))
+        for target in sorted(import_graph.imports_of(path)):
+            unit = _unit(target)
+            if not unit or unit == source:
+                continue
+            upward = _layer(unit) > _layer(source)
+            # The foundations may use each other; packages sharing a layer stay independent.
+            sibling = _layer(unit) == _layer(source) and _layer(source) > 1
+            if upward or sibling:
+                violations.add(f"{import_graph.module_name(path)} -> {unit}")
+    return sorted(violations)
+
+
+def test_mirror_layers_import_only_downwards() -> None:
+    assert _layer_violations() == []
+
+
+def test_every_mirror_module_has_a_layer() -> None:
+    modules = [import_graph.module_name(path) for path in import_graph.source_files("mirror")]
+    assert [module for module in modules if _unit(module) == "mirror" and module != "mirror"] == []
+
+
+# scanners/ joins this list once its engine/registry cycle is gone (the last step of issue #12).
+@pytest.mark.parametrize("package", ["mirror", "storage"])
+def test_no_import_cycles(package: str) -> None:
+    assert import_graph.cycles(import_graph.graph((package,))) == []

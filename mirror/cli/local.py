@@ -8,21 +8,21 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from mirror.app import create_app
 from mirror.config import Settings
 from mirror.errors import MirrorError
-from mirror.http.handlers.admin import MAX_WAIVER, verify_chain
-from mirror.http.routes import parse_repo_id, parse_revision
 from mirror.http.services import SERVICES, Services
 from mirror.hub.models import RepoRef, RepoType
+from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.provenance.signing import ModelSigner
+from mirror.review.audit_verify import verify_trail
 from mirror.review.auth import generate_token, hash_token
 from mirror.review.checkpoints import AuditChainBroken
-from mirror.review.transitions import Role
+from mirror.review.transitions import MAX_WAIVER, Role
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
 from storage.db import Database
@@ -119,7 +119,10 @@ def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    result = asyncio.run(_with_services(settings, verify_chain))
+    async def run(services: Services) -> dict[str, Any]:
+        return await verify_trail(services.checkpoints, store=services.reviews.store, objects=services.store)
+
+    result = asyncio.run(_with_services(settings, run))
     if result["ok"]:
         print(
             f"audit trail intact: {result['events']} events, head {result['head']}; "

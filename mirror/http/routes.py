@@ -1,4 +1,5 @@
-"""The whole URL surface in one table. Repo ids, revisions and paths are parsed and validated here, once.
+"""The whole URL surface in one table. Repo ids, revisions and paths are parsed and validated here, once
+(with the Hub's rules from mirror/hub/rules.py).
 
 Matching runs on the raw (percent-encoded) path so that a revision like `refs%2Fpr%2F1` stays one
 segment; each captured part is then decoded and validated.
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
-from mirror.errors import InvalidPath, InvalidRepoId, InvalidRevision, NotFound
+from mirror.errors import InvalidRepoId, NotFound
 from mirror.hub.models import RepoRef, RepoType
-from mirror.hub.pathtext import hidden_characters, visible
+from mirror.hub.rules import parse_path, parse_repo_id, parse_revision
 
 
 class Route(StrEnum):
@@ -154,10 +155,6 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     ),
 )
 
-_NAME_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
-_REVISION = re.compile(r"[A-Za-z0-9._/+-]{1,255}")
-_MAX_PATH = 1024
-
 
 class MethodNotAllowed(NotFound):
     status = 405
@@ -201,52 +198,3 @@ def _repo_type(groups: dict[str, str | None]) -> RepoType:
         return RepoType.from_api_segment(api_type)
     prefix = groups.get("prefix")
     return RepoType.from_api_segment(prefix) if prefix else RepoType.MODEL
-
-
-def parse_repo_id(repo_id: str) -> str:
-    """Validate `namespace/name` (or a legacy single-segment id) with the Hub's own rules."""
-    parts = repo_id.split("/")
-    if len(parts) > 2 or not all(_NAME_PART.fullmatch(part) for part in parts):
-        raise InvalidRepoId(
-            f"invalid repository id {repo_id!r}: use 'namespace/name' with letters, digits, '-', '_' and '.'"
-        )
-    if any("--" in part or ".." in part for part in parts) or repo_id.endswith(".git"):
-        raise InvalidRepoId(
-            f"invalid repository id {repo_id!r}: '--', '..' and a '.git' suffix are not allowed"
-        )
-    return repo_id
-
-
-def parse_revision(revision: str) -> str:
-    """Validate a branch, tag, `refs/...` name or commit."""
-    if not _REVISION.fullmatch(revision) or ".." in revision or revision.startswith("/") or "//" in revision:
-        raise InvalidRevision(f"invalid revision {revision!r}")
-    if revision.endswith(("/", ".lock", ".")):
-        raise InvalidRevision(f"invalid revision {revision!r}")
-    return revision
-
-
-def parse_path(raw_path: str, *, allow_empty: bool = False) -> str:
-    """Decode and validate a file path inside a repository; refuse anything that could escape it."""
-    path = unquote(raw_path)
-    if not path:
-        if allow_empty:
-            return ""
-        raise InvalidPath("a file path is required")
-    if len(path) > _MAX_PATH:
-        raise InvalidPath(f"path is longer than {_MAX_PATH} characters")
-    if path.startswith("/") or "\\" in path:
-        raise InvalidPath(f"invalid path {visible(path)!r}: absolute paths and backslashes are refused")
-    hidden = hidden_characters(path)
-    if hidden:
-        # Bidi overrides, zero-width and control characters make a name look like another one.
-        raise InvalidPath(
-            f"invalid path {visible(path)!r}: it contains invisible or control characters "
-            f"({', '.join(hidden)}), which hubgate refuses"
-        )
-    segments = path.rstrip("/").split("/") if allow_empty else path.split("/")
-    for segment in segments:
-        # A second decoding catches double-encoded traversal such as %252e%252e.
-        if segment in ("", ".", "..") or unquote(segment) in (".", ".."):
-            raise InvalidPath(f"invalid path {path!r}: empty, '.' and '..' segments are refused")
-    return path.rstrip("/") if allow_empty else path

@@ -19,9 +19,9 @@ from datetime import timedelta
 from cachetools import TTLCache
 
 from mirror.errors import MirrorError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
-from mirror.http.routes import parse_repo_id
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef
+from mirror.hub.rules import parse_repo_id
 from mirror.singleflight import SingleFlight
 from storage.repository import MetadataRepository, utcnow
 

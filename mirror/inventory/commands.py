@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirror.config import Settings
-from mirror.http.routes import parse_repo_id
+from mirror.hub.rules import parse_repo_id
 from mirror.inventory import reports
 from mirror.inventory.publishers import PublisherTableError, load_publishers
 from mirror.inventory.records import Inventory, RevisionView

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from mirror.errors import InvalidRepoId
-from mirror.http.routes import parse_repo_id
+from mirror.hub.rules import parse_repo_id
 
 UNKNOWN = "unknown"
 _COUNTRY = re.compile(r"[A-Z]{2}")

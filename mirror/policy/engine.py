@@ -14,7 +14,6 @@ from mirror.hub.models import RepoRef
 from mirror.policy.file import PolicyFile
 from mirror.policy.licences import DEFAULT_IDS, DEFAULT_NAMES, Bucket, LicenceTable
 from mirror.provenance.trust import ResolvedTrust
-from mirror.review.transitions import Action
 from scanners import ScanReport, ScanStatus, Severity
 
 # Formats whose loading unpickles data (and so can run code); the scanner's format names.
@@ -29,12 +28,6 @@ class Verdict(IntEnum):
     ALLOW = 0
     REVIEW = 1
     DENY = 2
-
-    @property
-    def action(self) -> Action:
-        return {Verdict.ALLOW: Action.ALLOW, Verdict.REVIEW: Action.QUARANTINE, Verdict.DENY: Action.DENY}[
-            self
-        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mirror.provenance.errors import BundleFormatError, VerificationFailed
+from mirror.provenance.errors import BundleFormatError, TrustConfigError, VerificationFailed
 from mirror.provenance.signing import verify_statement
 from mirror.review.checkpoints import (
     CHECKPOINT_PREDICATE_TYPE,
     CHECKPOINT_PREFIX,
+    AuditCheckpointer,
     Checkpoint,
     checkpoint_name,
     document_digest,
@@ -45,6 +46,18 @@ class _Broken(Exception):
 class _Anchor:
     name: str
     checkpoint: Checkpoint
+
+
+async def verify_trail(
+    checkpoints: AuditCheckpointer, *, store: ReviewStore, objects: ObjectStore
+) -> dict[str, Any]:
+    """verify_audit with the keys the checkpointer trusts: the attestation key and the earlier ones the
+    operator still trusts (`audit.previous_keys`). An unreadable key file is a failed verification."""
+    try:
+        keys = checkpoints.trusted_keys()
+    except TrustConfigError as exc:
+        return {"ok": False, "events": 0, "problem": f"cannot read audit.previous_keys: {exc}"}
+    return await verify_audit(store=store, objects=objects, trusted_keys=keys)
 
 
 async def verify_audit(

@@ -15,9 +15,8 @@ from aiohttp import web
 
 from mirror.errors import MirrorError
 from mirror.review.transitions import Role
+from mirror.token_format import TOKEN_PREFIX
 from storage.review_store import ReviewStore
-
-TOKEN_PREFIX = "hgt_"  # noqa: S105 - a prefix, not a secret
 
 
 class Unauthenticated(MirrorError):

@@ -11,12 +11,10 @@ for, as four-eyes sees it) is `bootstrap-admin`: one person, whoever holds the S
 from __future__ import annotations
 
 import logging
-import re
-from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, SecretStr
+from pydantic import SecretStr
 
-from mirror.review.auth import TOKEN_PREFIX, hash_token
+from mirror.review.auth import hash_token
 from mirror.review.transitions import Role
 from storage.db import Database
 from storage.token_bootstrap import Ensured, ensure_named_token
@@ -26,29 +24,6 @@ log = logging.getLogger(__name__)
 BOOTSTRAP_TOKEN_NAME = "bootstrap-admin"  # noqa: S105 - a name, not a secret
 # The person the bootstrap token stands for, for four-eyes and the audit trail: whoever holds the Secret.
 BOOTSTRAP_SUBJECT = "bootstrap-admin"
-# As long as generate_token()'s (43 URL-safe base64 characters: 256 bits) or longer, same alphabet.
-_SHAPE = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43,}")
-
-
-def _conceal(value: Any) -> Any:
-    # Runs first, so that a validation error shows SecretStr('**********') as the input, never the token.
-    # Surrounding whitespace is dropped: a Secret created from a file often ends in a newline, and clients
-    # send the token without it.
-    return SecretStr(value.strip()) if isinstance(value, str) else value
-
-
-def _check_shape(value: SecretStr) -> SecretStr:
-    if not _SHAPE.fullmatch(value.get_secret_value()):
-        msg = (
-            f"must be a hubgate API token: {TOKEN_PREFIX!r} followed by at least 43 characters of "
-            "A-Z a-z 0-9 _ -, e.g. python -c \"import secrets; print('hgt_' + secrets.token_urlsafe(32))\""
-        )
-        raise ValueError(msg)
-    return value
-
-
-# Validators listed later run earlier: _conceal wraps the raw value before anything can fail.
-AdminToken = Annotated[SecretStr, AfterValidator(_check_shape), BeforeValidator(_conceal)]
 
 
 async def ensure_admin_token(token: SecretStr | None, database: Database) -> Ensured | None:

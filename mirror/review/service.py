@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.policy.engine import Decision
 from mirror.review.auth import Principal
-from mirror.review.transitions import SERVABLE, Action, IllegalTransition, ReviewState, Role, transition
+from mirror.review.transitions import (
+    SERVABLE,
+    Action,
+    IllegalTransition,
+    ReviewState,
+    Role,
+    gate_action,
+    transition,
+)
 from mirror.review.webhook import Webhook
 from storage.records import BlobRecord, NewReview, ReviewChange, ReviewRecord, ReviewRequest
 from storage.review_requests import FourEyesUnmet
@@ -71,7 +79,7 @@ class ReviewService:
         blob: BlobRecord | None = None,
     ) -> ReviewRecord:
         """The gate's first decision about a subject (PENDING -> APPROVED | QUARANTINED | BLOCKED)."""
-        state = transition(ReviewState.PENDING, decision.verdict.action, Role.SYSTEM)
+        state = transition(ReviewState.PENDING, gate_action(decision.verdict), Role.SYSTEM)
         review = await self.store.create(
             NewReview(
                 subject_kind=subject.kind,
@@ -210,7 +218,7 @@ class ReviewService:
         pending = replace(review, state=to_pending.to_state)
         verdict = _change(
             pending,
-            decision.verdict.action,
+            gate_action(decision.verdict),
             SYSTEM,
             reason=note,
             decision=decision,
@@ -220,7 +228,7 @@ class ReviewService:
             review.id, from_state=review.state, changes=(to_pending, verdict), reports=reports
         )
         self._announce(review, pending, Action.RESCAN, principal)
-        self._announce(pending, updated, decision.verdict.action, SYSTEM)
+        self._announce(pending, updated, gate_action(decision.verdict), SYSTEM)
         return updated
 
     def _announce(
@@ -273,7 +281,7 @@ class ReviewService:
                 scanner_version=scanner_version,
                 reports=reports,
             )
-        if decision.verdict.action is Action.QUARANTINE and state is ReviewState.QUARANTINED:
+        if gate_action(decision.verdict) is Action.QUARANTINE and state is ReviewState.QUARANTINED:
             return await self._refresh(review, decision, note, scanner_version, reports)
         return await self.rescan(
             review,
@@ -296,7 +304,7 @@ class ReviewService:
         """Decide a review a failed rescan left PENDING (before rescans were one transaction)."""
         return await self.apply(
             review,
-            decision.verdict.action,
+            gate_action(decision.verdict),
             SYSTEM,
             reason=f"resumed an interrupted rescan under {decision.policy_version}: {decision.summary()}",
             decision=decision,

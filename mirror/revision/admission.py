@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from cachetools import LRUCache
 
 from mirror.errors import AccessDenied, MirrorError, UpstreamTimeout, UpstreamUnavailable
-from mirror.http.routes import parse_repo_id
 from mirror.hub.catalog import Catalog
 from mirror.hub.models import Credentials, RepoRef, RepoType
 from mirror.hub.names import RepoNames
+from mirror.hub.rules import parse_repo_id
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.policy.engine import Decision, LicenceLink, PolicyEngine, Verdict
 from mirror.review.service import ReviewService, Subject

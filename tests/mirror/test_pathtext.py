@@ -11,8 +11,8 @@ from importlib import resources
 import pytest
 
 from mirror.errors import InvalidPath
-from mirror.http.routes import parse_path
 from mirror.hub.pathtext import hidden_characters, visible
+from mirror.hub.rules import parse_path
 
 HIDDEN = [
     "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # bidi embeddings and overrides

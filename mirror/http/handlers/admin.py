@@ -9,21 +9,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from mirror.blobs.gate import covered_interpretations
 from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.http.handlers.common import public_base, services
 from mirror.http.openapi import OPENAPI
-from mirror.http.routes import RouteMatch, parse_repo_id, parse_revision
+from mirror.http.routes import RouteMatch
 from mirror.http.services import Services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.pathtext import hidden_characters, visible
-from mirror.provenance.errors import TrustConfigError
-from mirror.review.audit_verify import verify_audit
+from mirror.hub.rules import parse_repo_id, parse_revision
+from mirror.review.audit_verify import verify_trail
 from mirror.review.auth import Principal, authenticate, require
 from mirror.review.checkpoints import AuditChainBroken
-from mirror.review.transitions import SERVABLE, TRANSITIONS, Action, ReviewState, Role
+from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from scanners import interpretation
 from storage.records import AuditEvent, RepoKey, ReviewRecord, ReviewRequest
 
@@ -44,7 +43,6 @@ _ACTION_ROLES = {
     "reopen": Role.ADMIN,
 }
 # The longest waiver: a decision nobody looks at again for more than a year is not a review.
-MAX_WAIVER = timedelta(days=366)
 
 
 async def _principal(request: web.Request, role: Role) -> Principal:
@@ -343,22 +341,9 @@ async def audit(request: web.Request, match: RouteMatch) -> web.StreamResponse:
 
 async def audit_verify(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     await _principal(request, Role.VIEWER)
-    result = await verify_chain(services(request))
+    mirror = services(request)
+    result = await verify_trail(mirror.checkpoints, store=mirror.reviews.store, objects=mirror.store)
     return web.json_response(result, status=200 if result["ok"] else 409)
-
-
-async def verify_chain(mirror: Services) -> dict[str, Any]:
-    """The audit rows checked link by link and against every signed checkpoint (review/audit_verify.py)."""
-    try:
-        keys = checkpoint_keys(mirror)
-    except TrustConfigError as exc:
-        return {"ok": False, "events": 0, "problem": f"cannot read audit.previous_keys: {exc}"}
-    return await verify_audit(store=mirror.reviews.store, objects=mirror.store, trusted_keys=keys)
-
-
-def checkpoint_keys(mirror: Services) -> list[ec.EllipticCurvePublicKey]:
-    """The attestation key, and the earlier ones the operator still trusts (`audit.previous_keys`)."""
-    return mirror.checkpoints.trusted_keys()
 
 
 async def audit_checkpoint(request: web.Request, match: RouteMatch) -> web.StreamResponse:

@@ -15,7 +15,8 @@ from mirror.http.handlers.common import (
     services,
     target_repo,
 )
-from mirror.http.routes import RouteMatch, parse_path
+from mirror.http.routes import RouteMatch
+from mirror.hub.rules import parse_path
 
 _INFO_PARAMS = frozenset({"expand", "blobs", "securityStatus", "files_metadata"})
 _TREE_PARAMS = frozenset({"recursive", "expand", "limit"})

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from mirror.errors import BadRequest, MirrorError
 from mirror.http.handlers.common import services
-from mirror.http.routes import RouteMatch, parse_repo_id, parse_revision
+from mirror.http.routes import RouteMatch
 from mirror.hub.models import RepoRef, RepoType
+from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.review.auth import authenticate, require
 from mirror.review.transitions import Role
 from storage.repository import utcnow

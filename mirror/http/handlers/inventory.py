@@ -11,7 +11,8 @@ from aiohttp import web
 
 from mirror.errors import BadRequest, NotFound
 from mirror.http.handlers.common import public_base, services
-from mirror.http.routes import RouteMatch, parse_repo_id
+from mirror.http.routes import RouteMatch
+from mirror.hub.rules import parse_repo_id
 from mirror.inventory import reports
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
 from mirror.review.auth import authenticate, require
