@@ -48,10 +48,6 @@ class FileEntry:
     lfs_pointer_size: int | None = None
 
     @property
-    def is_lfs(self) -> bool:
-        return self.lfs_sha256 is not None
-
-    @property
     def etag(self) -> str:
         """What the Hub sends as the file's ETag: the sha256 for LFS files, else the git blob sha1."""
         return self.lfs_sha256 or self.git_oid

@@ -37,13 +37,6 @@ class RetentionStore:
             result = await session.execute(stmt)
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def pins(self, repo: RepoKey) -> list[str]:
-        async with self._meta._session() as session:
-            pk = await self._meta._find_repo_pk(session, repo)
-            if pk is None:
-                return []
-            return list(await session.scalars(select(PinRow.commit).where(PinRow.repo_pk == pk)))
-
     async def touch(self, sha256s: Sequence[str], at: datetime) -> None:
         """Record that these blobs were just served (the LRU clock)."""
         if not sha256s:

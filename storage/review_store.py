@@ -182,11 +182,6 @@ class ReviewStore:
                 actor_token=actor_token,
             )
 
-    async def audit_event(self, event_id: int) -> AuditEvent | None:
-        async with self._session() as session:
-            row = await session.get(AuditEventRow, event_id)
-            return None if row is None else _event(row)
-
     async def audit_events(
         self, *, after_id: int = 0, limit: int = 1000, review_id: int | None = None
     ) -> list[AuditEvent]:

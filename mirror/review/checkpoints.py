@@ -302,7 +302,3 @@ class AuditCheckpointer:
             return await self._store.audit_head()
         except (DatabaseUnavailable, SQLAlchemyError):
             return 0, ""
-
-
-def _event_id(name: str) -> int:
-    return int(name.removeprefix(CHECKPOINT_PREFIX).removesuffix(".json"))

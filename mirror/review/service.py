@@ -456,10 +456,3 @@ def _change(
         waiver=waiver,
         clear_waiver=action in (Action.REVOKE, Action.EXPIRE, Action.RESCAN, Action.BLOCK),
     )
-
-
-def parse_action(name: str) -> Action:
-    try:
-        return Action(name)
-    except ValueError:
-        raise MirrorError(f"unknown action {name!r}", status=400, code="BadRequest") from None

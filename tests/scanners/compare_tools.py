@@ -23,7 +23,12 @@ Runner = Callable[[Path], str]
 
 
 def _run(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    # Each tool runs in a throwaway working directory: `fickling --check-safety` writes safety_results.json
+    # into its current directory, and one such file once ended up committed at the top of the checkout.
+    with tempfile.TemporaryDirectory(prefix="hubgate-compare-") as scratch:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False, cwd=scratch
+        )
 
 
 def picklescan(venv: Path) -> Runner:
@@ -70,6 +75,8 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--venvs", type=Path, default=Path("/tmp"))
     args = parser.parse_args()
+    # The tools run elsewhere (see _run), so every path handed to them must be absolute.
+    args.out, args.venvs = args.out.resolve(), args.venvs.resolve()
     tools: dict[str, Runner] = {"hubgate": hubgate}
     for name, factory in (
         ("picklescan", picklescan),
