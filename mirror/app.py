@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.blobs.gate import Gate
 from mirror.blobs.housekeeping import Housekeeper
@@ -46,7 +45,7 @@ from mirror.revision.reevaluation import Reevaluator
 from mirror.revision.signature_gate import SignatureGate
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
-from storage.db import Database, DatabaseUnavailable, PoolSettings
+from storage.db import DATABASE_ERRORS, Database, PoolSettings
 from storage.factory import open_store
 from storage.inventory_store import InventoryStore
 from storage.leases import LeaseStore
@@ -55,6 +54,9 @@ from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 from storage.signature_store import SignatureStore
+
+# A checkpoint needs the database and the object store; either may be down.
+_CHECKPOINT_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, ObjectStoreError)
 
 log = logging.getLogger(__name__)
 CHECKPOINT_ON_EXIT = web.AppKey("checkpoint_on_exit", bool)
@@ -191,7 +193,7 @@ async def _last_checkpoint(checkpoints: AuditCheckpointer) -> None:
         await checkpoints.checkpoint()
     except AuditChainBroken as exc:
         log.error("at shutdown: %s", exc)  # noqa: TRY400 - an alarm about the data, not a stack to trace
-    except (DatabaseUnavailable, SQLAlchemyError, ObjectStoreError) as exc:
+    except _CHECKPOINT_FAILURES as exc:
         log.warning("no audit checkpoint at shutdown: %s", exc)
 
 

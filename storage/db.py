@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -22,6 +23,11 @@ class DatabaseUnavailable(Exception):
     """The metadata database cannot be reached or refused the operation."""
 
 
+# What a failed database call may raise. mirror/ catches this tuple, never SQLAlchemy's own classes:
+# SQLAlchemy stops at storage/.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyError)
+
+
 class Database:
     """Owns the engine and hands out sessions."""
 
@@ -35,6 +41,11 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    async def ping(self) -> None:
+        """One round trip (`SELECT 1`). Raises OSError or one of DATABASE_ERRORS."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -129,3 +129,12 @@ def test_every_mirror_module_has_a_layer() -> None:
 @pytest.mark.parametrize("package", ["mirror", "storage"])
 def test_no_import_cycles(package: str) -> None:
     assert import_graph.cycles(import_graph.graph((package,))) == []
+
+
+def test_sqlalchemy_stops_at_storage() -> None:
+    offenders = {
+        path: sorted(names & {"sqlalchemy", "alembic"})
+        for path, names in _imported_top_levels("mirror").items()
+        if names & {"sqlalchemy", "alembic"}
+    }
+    assert offenders == {}

@@ -18,10 +18,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from mirror.inventory.recorder import InventoryRecorder
-from storage.db import DatabaseUnavailable
+from storage.db import DATABASE_ERRORS
 from storage.records import DownloadEvent
 from storage.repository import utcnow
 from storage.retention import RetentionStore
@@ -104,7 +102,7 @@ class DownloadLog:
                 await self._inventory.served(batch)
                 await self._store.record_downloads(batch)
                 await self._retention.touch([event.blob_sha256 for event in batch if event.bytes], utcnow())
-            except (DatabaseUnavailable, SQLAlchemyError) as exc:
+            except DATABASE_ERRORS as exc:
                 # Kept aside rather than queued again: putting it back could only drop records.
                 self._held = batch
                 log.warning("download log write failed (%s); retrying later", exc)
@@ -127,7 +125,7 @@ class DownloadLog:
                     "log stayed full while the database was unavailable"
                 ),
             )
-        except (DatabaseUnavailable, SQLAlchemyError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("could not audit %d lost download records yet (%s)", count, exc)
             return
         # Records lost while the event was being written stay counted for the next one.

@@ -11,12 +11,10 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from mirror.hub.models import RepoRef
 from mirror.policy.engine import Decision, LicenceLink
 from mirror.policy.licences import LicenceTable
-from storage.db import DatabaseUnavailable
+from storage.db import DATABASE_ERRORS
 from storage.inventory_store import SERVED_STATE, InventoryStore, RevisionFacts, ServedSpan
 from storage.records import DownloadEvent, RepoKey
 from storage.repository import utcnow
@@ -69,7 +67,7 @@ class InventoryRecorder:
             await self._store.record_revisions(
                 [(repo, commit, facts) for (repo, commit), facts in pending.items()]
             )
-        except (DatabaseUnavailable, SQLAlchemyError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning(
                 "inventory: %d licence decisions not written yet (%s); retrying later", len(pending), exc
             )
@@ -82,7 +80,7 @@ class InventoryRecorder:
     async def served(self, events: Sequence[DownloadEvent]) -> None:
         """Widen the served window of every revision in a download-log batch (one write per revision).
 
-        Raises DatabaseUnavailable or SQLAlchemyError: the download log retries the batch."""
+        Raises one of storage.db.DATABASE_ERRORS: the download log retries the batch."""
         await self._store.mark_served(served_spans(events))
 
 

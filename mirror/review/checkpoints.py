@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.provenance.errors import BundleFormatError, TrustConfigError, VerificationFailed
 from mirror.provenance.keys import load_public_keys
@@ -36,10 +35,13 @@ from mirror.provenance.strictjson import get_object, get_str
 from mirror.review.attestor import Attestor
 from mirror.review.webhook import Webhook
 from storage.audit import GENESIS, stored_event_hash
-from storage.db import DatabaseUnavailable
+from storage.db import DATABASE_ERRORS, DatabaseUnavailable
 from storage.leases import LeaseStore
 from storage.objects import ObjectStore, ObjectStoreError
 from storage.review_store import ReviewStore
+
+# A checkpoint needs the database and the object store; either may be down.
+_CHECKPOINT_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, ObjectStoreError)
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +294,7 @@ class AuditCheckpointer:
             except AuditChainBroken as exc:
                 log.error("%s", exc)  # noqa: TRY400 - an alarm about the data, not a stack to trace
                 continue
-            except (DatabaseUnavailable, SQLAlchemyError, ObjectStoreError) as exc:
+            except _CHECKPOINT_FAILURES as exc:
                 log.warning("audit checkpoint failed (%s); trying again next round", exc)
                 continue
             last_id, last_time = head_id, time.monotonic()
@@ -300,5 +302,5 @@ class AuditCheckpointer:
     async def _safe_head(self) -> tuple[int, str]:
         try:
             return await self._store.audit_head()
-        except (DatabaseUnavailable, SQLAlchemyError):
+        except DATABASE_ERRORS:
             return 0, ""

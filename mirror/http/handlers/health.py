@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 
 from aiohttp import web
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from mirror.http.handlers.common import services
 from mirror.http.routes import RouteMatch
 from mirror.metrics import CONTENT_TYPE
-from storage.db import DatabaseUnavailable
+from storage.db import DATABASE_ERRORS
 from storage.objects import ObjectStoreError
+
+# The driver raises OSError for a refused connection before SQLAlchemy wraps anything.
+_DATABASE_DOWN: tuple[type[Exception], ...] = (OSError, *DATABASE_ERRORS)
 
 
 async def healthz(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -23,10 +24,9 @@ async def readyz(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     mirror = services(request)
     checks: dict[str, str] = {}
     try:
-        async with mirror.database.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await mirror.database.ping()
         checks["database"] = "ok"
-    except (OSError, SQLAlchemyError) as exc:
+    except _DATABASE_DOWN as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
         await mirror.store.check()
@@ -40,7 +40,7 @@ async def readyz(request: web.Request, match: RouteMatch) -> web.StreamResponse:
 async def metrics(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     mirror = services(request)
     # Review counts come from the database at scrape time: every replica reports the shared truth.
-    with contextlib.suppress(DatabaseUnavailable, SQLAlchemyError):
+    with contextlib.suppress(*DATABASE_ERRORS):
         counts = await mirror.reviews.store.count_by_state()
         for state in ("PENDING", "APPROVED", "QUARANTINED", "BLOCKED", "REVOKED"):
             mirror.metrics.reviews.labels(state).set(counts.get(state, 0))
