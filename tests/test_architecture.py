@@ -73,6 +73,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "mirror.metrics",
         "mirror.singleflight",
         "mirror.token_format",
+        "mirror.clock",
     ),
     ("mirror.hub",),
     ("mirror.provenance",),

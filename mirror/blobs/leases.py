@@ -7,6 +7,7 @@ import contextlib
 import logging
 import uuid
 
+from mirror.clock import SYSTEM_CLOCK, Clock
 from storage.db import DatabaseUnavailable
 from storage.leases import LeaseStore
 
@@ -14,8 +15,11 @@ log = logging.getLogger(__name__)
 
 
 class FetchLeases:
-    def __init__(self, store: LeaseStore, *, ttl_s: float, poll_s: float = 0.25) -> None:
+    def __init__(
+        self, store: LeaseStore, *, ttl_s: float, poll_s: float = 0.25, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._store = store
+        self._clock = clock
         self._ttl = ttl_s
         self.poll_s = poll_s
         self.holder = uuid.uuid4().hex  # this replica, for as long as the process lives
@@ -30,10 +34,14 @@ class FetchLeases:
 
     async def _renew(self, key: str) -> None:
         while True:
-            await asyncio.sleep(self._ttl / 3)
+            await self._clock.sleep(self._ttl / 3)
             with contextlib.suppress(DatabaseUnavailable):
                 if not await self._store.renew(key, self.holder, ttl_s=self._ttl):
                     log.warning("lost the fetch lease on %s (expired before renewal)", key)
+
+    async def wait_for_holder(self) -> None:
+        """Wait one polling interval for the replica that holds a lease (its blob row may appear)."""
+        await self._clock.sleep(self.poll_s)
 
     async def release(self, key: str) -> None:
         renewer = self._renewers.pop(key, None)

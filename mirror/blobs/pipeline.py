@@ -250,7 +250,7 @@ class Pipeline:
                     await self._leases.release(key)
             if live is not None:
                 live.header_checked(False)  # another replica is downloading: nothing to stream from here
-            await asyncio.sleep(self._leases.poll_s)
+            await self._leases.wait_for_holder()
 
     async def _fetch_and_store(
         self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None
