@@ -7,7 +7,8 @@ imports, never executes scanned content).
 
 from __future__ import annotations
 
-from .base import Finding, Scanner, ScanReport, ScanStatus, Severity, worst_status
+from .base import Finding, ScanReport, ScanStatus, Severity, worst_status
+from .context import Scanner
 from .limits import DEFAULT_LIMITS, Limits
 from .names import interpretation, representative_name
 from .rules import RULESET_VERSION

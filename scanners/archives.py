@@ -34,7 +34,7 @@ from .rules import (
 from .zipread import BZIP2, DEFLATED, LZMA, STORED, ZipDirectory, ZipMember, member_chunks, read_directory
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _READABLE_METHODS = (STORED, DEFLATED, BZIP2, LZMA)
 _CRC_CHECK_LIMIT = 64 * 1024 * 1024

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 
 class Severity(enum.Enum):
@@ -157,17 +157,3 @@ def worst_status(reports: Iterable[ScanReport]) -> ScanStatus:
     if not statuses:
         return ScanStatus.ERROR
     return max(statuses, key=lambda s: s.rank)
-
-
-if TYPE_CHECKING:
-    from .blobs import Blob
-    from .engine import ScanContext
-
-
-class Scanner(Protocol):
-    """A format scanner. It records findings and errors on ``ctx`` and may return a more precise format
-    name (a zip that turns out to be a PyTorch checkpoint says so). It raises only ``ScanError``s."""
-
-    name: str
-
-    def scan(self, blob: Blob, ctx: ScanContext, *, name_hint: str | None) -> str | None: ...

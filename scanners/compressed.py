@@ -17,7 +17,7 @@ from .names import strip_compression_suffix
 from .zipread import check_inflation
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _CHUNK = 1 << 20
 _ZFILE_HEADER = 2 + 19  # b"ZF" + hex length field, as joblib < 0.10 wrote it

@@ -1,48 +1,28 @@
 """The primary engine: sniff a blob, dispatch it to its format scanner, recurse into what it contains.
 
-A :class:`ScanContext` carries the limits, the deadline and the findings of one ``scan_file`` call.
+A :class:`ScanContext` (scanners/context.py) carries the limits, the deadline and the findings of one
+``scan_file`` call.
 Scanners raise ``MalformedInput`` and ``LimitExceeded``; this module turns them into an error message
 or a finding, so one broken member never hides the findings of the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .base import Finding
-from .blobs import Blob, ByteSource, spool
+from .blobs import Blob
+from .context import ScanContext
 from .formats import FileFormat, sniff
-from .limits import Deadline, LimitExceeded, Limits, MalformedInput
+from .limits import LimitExceeded, MalformedInput
 from .registry import scanner_for
 from .rules import LIMIT_EXCEEDED
 
 
 @dataclass
-class ScanContext:
-    limits: Limits
-    deadline: Deadline
-    sources: list[ByteSource] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
-    depth: int = 0
-    _seen: set[tuple[str, str, str]] = field(default_factory=set)
-
-    def add(self, finding: Finding) -> None:
-        key = (finding.rule_id, finding.location, finding.evidence)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.findings.append(finding)
-
-    def error(self, label: str, message: str) -> None:
-        self.errors.append(f"{label}: {message}" if label else message)
-
-    def spool(self, chunks: Iterator[bytes], *, label: str) -> Blob:
-        return spool(chunks, label=label, max_bytes=self.limits.max_spool_bytes, sources=self.sources)
+class EngineContext(ScanContext):
+    """The context scan_file uses: content found inside other content goes back through scan_blob."""
 
     def scan_nested(self, blob: Blob, *, name_hint: str | None) -> str:
-        """Scan content found inside other content (archive member, decompressed stream, payload)."""
         return scan_blob(self, blob, name_hint=name_hint)
 
 

@@ -14,7 +14,7 @@ from .pickle_values import CallResult, GlobalRef, SymDict
 from .pickle_vm import PickleMachine
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _JOBLIB_WRAPPERS = {
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),

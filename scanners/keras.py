@@ -26,7 +26,7 @@ from .rules import (
 from .zipread import ZipDirectory, ZipMember
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 OpenMember = Callable[[Blob, ZipMember, "ScanContext"], Blob | None]
 

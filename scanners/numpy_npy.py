@@ -15,7 +15,7 @@ from .pickled import read_pickles, report_analysis
 from .rules import NUMPY_OBJECT_ARRAY, NUMPY_SIZE_MISMATCH
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _MAX_HEADER = 1024 * 1024
 _TYPESTR = re.compile(r"[<>|=]?([?bBhHiIlLqQpPefdgFDGSaUVOMmcbiufc])(\d*)(\[\w+\])?")

@@ -9,7 +9,7 @@ from .blobs import Blob
 from .rules import TF_UNSAFE_OP
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _TFLITE_RISKY = (b"FlexWriteFile", b"FlexReadFile", b"FlexPyFunc", b"FlexEagerPyFunc", b"FlexMatchingFiles")
 _TFLITE_SCAN_LIMIT = 64 << 20

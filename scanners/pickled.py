@@ -31,7 +31,7 @@ from .rules import (
 )
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PICKLES = 5  # magic, protocol version, sys_info, the object, storage keys

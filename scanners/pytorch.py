@@ -19,7 +19,7 @@ from .rules import TORCH_LEGACY_TAR, TORCHSCRIPT_CODE, TORCHSCRIPT_SUSPICIOUS
 from .zipread import ZipDirectory, ZipMember
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 OpenMember = Callable[[Blob, ZipMember, "ScanContext"], Blob | None]
 

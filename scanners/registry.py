@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from functools import cache
 
-from .base import Scanner
+from .archives import TarScanner, UnscannableScanner, ZipScanner
+from .compressed import CompressedScanner
+from .context import Scanner
 from .formats import FileFormat
+from .gguf import GgufScanner
+from .keras import KerasH5Scanner
+from .numpy_npy import NpyScanner
+from .onnx import OnnxScanner
+from .passive import PassiveScanner, TfliteScanner, UnknownScanner
+from .pickled import PickleScanner
+from .safetensors_header import SafetensorsScanner
+from .tensorflow_pb import TensorflowProtobufScanner
+from .text import JinjaScanner, JsonScanner, PythonSourceScanner, ScriptScanner, TextScanner
 
 
 @cache
 def _registry() -> dict[FileFormat, Scanner]:
-    # Imported here: the format scanners import the engine's collaborators, which import this module.
-    from .archives import TarScanner, UnscannableScanner, ZipScanner  # noqa: PLC0415
-    from .compressed import CompressedScanner  # noqa: PLC0415
-    from .gguf import GgufScanner  # noqa: PLC0415
-    from .keras import KerasH5Scanner  # noqa: PLC0415
-    from .numpy_npy import NpyScanner  # noqa: PLC0415
-    from .onnx import OnnxScanner  # noqa: PLC0415
-    from .passive import PassiveScanner, TfliteScanner, UnknownScanner  # noqa: PLC0415
-    from .pickled import PickleScanner  # noqa: PLC0415
-    from .safetensors_header import SafetensorsScanner  # noqa: PLC0415
-    from .tensorflow_pb import TensorflowProtobufScanner  # noqa: PLC0415
-    from .text import JinjaScanner, JsonScanner, PythonSourceScanner, ScriptScanner, TextScanner  # noqa: PLC0415
-
     compressed = CompressedScanner()
     passive = PassiveScanner()
     return {

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import modelscan_engine
 from .base import ScanReport, ScanStatus, status_for
 from .blobs import FileSource, file_blob
-from .engine import ScanContext, scan_blob
+from .engine import EngineContext, scan_blob
 from .limits import DEFAULT_LIMITS, Deadline, Limits
 from .rules import ARCHIVE_LINK
 
@@ -38,7 +38,7 @@ def scan_file(
 def scan_primary(path: Path, *, limits: Limits = DEFAULT_LIMITS, name_hint: str | None = None) -> ScanReport:
     """The primary engine alone; raises on I/O errors (``guarded`` turns that into ERROR)."""
     started = time.monotonic()
-    ctx = ScanContext(limits=limits, deadline=Deadline(limits.time_s))
+    ctx = EngineContext(limits=limits, deadline=Deadline(limits.time_s))
     label = name_hint or path.name
     source = FileSource(path)
     ctx.sources.append(source)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from jinja2 import nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _DUNDER = re.compile(r"__[A-Za-z]\w*__")
 _RISKY_ATTRIBUTES = words(

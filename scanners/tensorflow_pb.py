@@ -12,7 +12,7 @@ from .protobuf_wire import LEN, Cursor, Field
 from .rules import TF_UNSAFE_OP
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _UNSAFE_OPS = {
     "ReadFile": Severity.HIGH, "WriteFile": Severity.HIGH, "MatchingFiles": Severity.HIGH,

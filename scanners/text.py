@@ -12,7 +12,7 @@ from .rules import LIMIT_EXCEEDED, REMOTE_CODE_AUTO_MAP, REMOTE_CODE_PYTHON, REM
 from .templates import analyse_template
 
 if TYPE_CHECKING:
-    from .engine import ScanContext
+    from .context import ScanContext
 
 _KEYS_OF_INTEREST = re.compile(rb'"(auto_map|chat_template)"\s*:')
 _WINDOW = 1 << 20

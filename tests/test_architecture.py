@@ -126,10 +126,15 @@ def test_every_mirror_module_has_a_layer() -> None:
     assert [module for module in modules if _unit(module) == "mirror" and module != "mirror"] == []
 
 
-# scanners/ joins this list once its engine/registry cycle is gone (the last step of issue #12).
-@pytest.mark.parametrize("package", ["mirror", "storage"])
+# The one cycle left: pickle_opcodes annotates its handlers with pickle_vm's PickleMachine under
+# TYPE_CHECKING while pickle_vm imports the handler table. A parallel branch is reworking the pickle loaders,
+# so it stays named here (no other cycle may appear) rather than being untangled in the same merge window.
+KNOWN_CYCLES = {"scanners": [["scanners.pickle_opcodes", "scanners.pickle_vm"]]}
+
+
+@pytest.mark.parametrize("package", ["mirror", "storage", "scanners"])
 def test_no_import_cycles(package: str) -> None:
-    assert import_graph.cycles(import_graph.graph((package,))) == []
+    assert import_graph.cycles(import_graph.graph((package,))) == KNOWN_CYCLES.get(package, [])
 
 
 def test_sqlalchemy_stops_at_storage() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from scanners import ScanStatus, Severity
 from scanners.blobs import bytes_blob
-from scanners.engine import ScanContext, scan_blob
+from scanners.engine import EngineContext, scan_blob
 from scanners.joblib_arrays import dtype_layout
 from scanners.limits import DEFAULT_LIMITS, Deadline, Limits
 from scanners.pickle_ops import OpcodeStream
@@ -166,7 +166,7 @@ def test_nested_depth_limit(tmp_path: Path) -> None:
     data = pickle.dumps([1])
     for _ in range(10):
         data = gzip.compress(data)
-    ctx = ScanContext(limits=Limits(max_depth=3), deadline=Deadline(10))
+    ctx = EngineContext(limits=Limits(max_depth=3), deadline=Deadline(10))
     try:
         scan_blob(ctx, bytes_blob(data, "deep.gz"), name_hint=None)
     finally:
