@@ -46,7 +46,7 @@ import scanners
 from bench.fakehub_extra import TORCH_FILE_PATH, TORCH_MODEL_ID, build_torch_zip
 from bench.harness import ROOT, fakehub_process, hubgate_process
 from mirror.policy.file import load_policy
-from storage.repository import utcnow
+from storage.queries import utcnow
 from storage.tables import ReviewRow
 
 BIG_REPO = "acme/big-model"

@@ -17,8 +17,8 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from storage.db import Database
+from storage.queries import Queries, aware, utcnow
 from storage.records import RepoKey
-from storage.repository import MetadataRepository, _aware, utcnow
 from storage.tables import (
     BlobRow,
     DownloadRow,
@@ -119,7 +119,7 @@ EVERYTHING = Scope()
 
 class InventoryStore:
     def __init__(self, database: Database) -> None:
-        self._meta = MetadataRepository(database)
+        self._q = Queries(database)
 
     # -- writes ----------------------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class InventoryStore:
         now = utcnow()
         # One order on every replica, so two replicas' batches never lock the same rows crosswise.
         ordered = sorted(decisions, key=lambda item: (item[0].repo_type, item[0].repo_id, item[1]))
-        async with self._meta._session() as session, session.begin():
+        async with self._q.session() as session, session.begin():
             for repo, commit, facts in ordered:
                 values: dict[str, Any] = {
                     "licences": facts.licences,
@@ -145,8 +145,8 @@ class InventoryStore:
                     "languages": facts.languages,
                     "licence_decided_at": now,
                 }
-                pk = await self._meta._repo_pk(session, repo)
-                stmt = self._meta._insert(RevisionRecordRow).values(repo_pk=pk, commit=commit, **values)
+                pk = await self._q.repo_pk(session, repo)
+                stmt = self._q.insert(RevisionRecordRow).values(repo_pk=pk, commit=commit, **values)
                 await session.execute(
                     stmt.on_conflict_do_update(index_elements=["repo_pk", "commit"], set_=values)
                 )
@@ -157,10 +157,10 @@ class InventoryStore:
             return
         table = RevisionRecordRow.__table__
         ordered = sorted(spans, key=lambda span: (span.repo.repo_type, span.repo.repo_id, span.commit))
-        async with self._meta._session() as session, session.begin():
+        async with self._q.session() as session, session.begin():
             for span in ordered:  # one order on every replica, as in record_revisions
-                pk = await self._meta._repo_pk(session, span.repo)
-                stmt = self._meta._insert(RevisionRecordRow).values(
+                pk = await self._q.repo_pk(session, span.repo)
+                stmt = self._q.insert(RevisionRecordRow).values(
                     repo_pk=pk, commit=span.commit, first_served_at=span.first, last_served_at=span.last
                 )
                 # CASE rather than LEAST/MIN: one spelling that SQLite and PostgreSQL both run.
@@ -211,7 +211,7 @@ class InventoryStore:
             .order_by(record.first_served_at, RepoRow.repo_id, record.commit)
         )
         query = _served_in(query, scope)
-        async with self._meta._session() as session:
+        async with self._q.session() as session:
             rows = (await session.execute(query)).all()
         return [_revision(*row) for row in rows]
 
@@ -245,7 +245,7 @@ class InventoryStore:
             .order_by(RepoRow.repo_id, entry.commit, entry.path)
         )
         query = _served_in(query, scope)
-        async with self._meta._session() as session:
+        async with self._q.session() as session:
             rows = (await session.execute(query)).all()
         return [
             StoredFile(
@@ -297,7 +297,7 @@ class InventoryStore:
             )
         if scope.commit_prefix:
             query = query.where(download.commit.startswith(scope.commit_prefix, autoescape=True))
-        async with self._meta._session() as session:
+        async with self._q.session() as session:
             rows = (await session.execute(query)).all()
         return [
             DownloadTally(
@@ -323,7 +323,7 @@ def _served_in(query: Any, scope: Scope) -> Any:
 
 
 def _maybe_aware(value: datetime | None) -> datetime | None:
-    return None if value is None else _aware(value)
+    return None if value is None else aware(value)
 
 
 def _revision(
@@ -352,8 +352,8 @@ def _revision(
             languages=row.languages,
         ),
         licence_decided_at=_maybe_aware(row.licence_decided_at),
-        first_served_at=_aware(row.first_served_at),
-        last_served_at=_aware(row.last_served_at),
+        first_served_at=aware(row.first_served_at),
+        last_served_at=aware(row.last_served_at),
         review=None
         if review is None
         else ReviewMark(

@@ -11,21 +11,21 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from storage.db import Database
-from storage.repository import MetadataRepository, utcnow
+from storage.queries import Queries, utcnow
 from storage.tables import FetchLeaseRow
 
 
 class LeaseStore:
     def __init__(self, database: Database) -> None:
-        self._meta = MetadataRepository(database)
+        self._q = Queries(database)
 
     async def acquire(self, key: str, holder: str, *, ttl_s: float) -> bool:
         """Take the lease on `key` if it is free, expired or already ours."""
         now = utcnow()
         expires = now + timedelta(seconds=ttl_s)
-        async with self._meta._session() as session, session.begin():
+        async with self._q.session() as session, session.begin():
             stmt = (
-                self._meta._insert(FetchLeaseRow)
+                self._q.insert(FetchLeaseRow)
                 .values(key=key, holder=holder, expires_at=expires)
                 .on_conflict_do_update(
                     index_elements=["key"],
@@ -38,7 +38,7 @@ class LeaseStore:
             return owner == holder
 
     async def renew(self, key: str, holder: str, *, ttl_s: float) -> bool:
-        async with self._meta._session() as session, session.begin():
+        async with self._q.session() as session, session.begin():
             result = await session.execute(
                 update(FetchLeaseRow)
                 .where(FetchLeaseRow.key == key, FetchLeaseRow.holder == holder)
@@ -47,7 +47,7 @@ class LeaseStore:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def release(self, key: str, holder: str) -> None:
-        async with self._meta._session() as session, session.begin():
+        async with self._q.session() as session, session.begin():
             await session.execute(
                 delete(FetchLeaseRow).where(FetchLeaseRow.key == key, FetchLeaseRow.holder == holder)
             )

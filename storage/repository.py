@@ -1,28 +1,17 @@
-"""The only module that runs queries. Every method is one short transaction."""
+"""Queries over repositories, refs, file entries, metadata documents, blobs and aliases. Every method is
+one short transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, DatabaseUnavailable
+from storage.db import Database
+from storage.queries import Queries, aware, utcnow
 from storage.records import BlobRecord, FileEntry, MetadataDoc, RefRecord, RepoFlags, RepoKey
 from storage.tables import BlobRow, FileEntryRow, MetadataDocRow, RefRow, RepoAliasRow, RepoRow
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns; everything we store is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class MetadataRepository:
@@ -30,45 +19,22 @@ class MetadataRepository:
 
     def __init__(self, database: Database) -> None:
         self._db = database
-
-    def _insert(self, table: Any) -> Any:
-        dialect = postgresql if self._db.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table)
-
-    async def _repo_pk(self, session: AsyncSession, repo: RepoKey) -> int:
-        stmt = (
-            self._insert(RepoRow)
-            .values(repo_type=repo.repo_type, repo_id=repo.repo_id)
-            .on_conflict_do_nothing(index_elements=["repo_type", "repo_id"])
-        )
-        await session.execute(stmt)
-        pk = await session.scalar(
-            select(RepoRow.id).where(RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id)
-        )
-        if pk is None:  # pragma: no cover - the insert above guarantees a row
-            msg = f"repository row for {repo} vanished"
-            raise DatabaseUnavailable(msg)
-        return pk
-
-    async def _find_repo_pk(self, session: AsyncSession, repo: RepoKey) -> int | None:
-        return await session.scalar(
-            select(RepoRow.id).where(RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id)
-        )
+        self._q = Queries(database)
 
     # -- repositories and refs ---------------------------------------------------------------------
 
     async def repo_flags(self, repo: RepoKey) -> RepoFlags | None:
-        async with self._session() as session:
+        async with self._q.session() as session:
             row = await session.scalar(
                 select(RepoRow).where(RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id)
             )
             if row is None or row.flags_checked_at is None:
                 return None
-            return RepoFlags(private=row.private, gated=row.gated, checked_at=_aware(row.flags_checked_at))
+            return RepoFlags(private=row.private, gated=row.gated, checked_at=aware(row.flags_checked_at))
 
     async def save_repo_flags(self, repo: RepoKey, *, private: bool, gated: str) -> None:
-        async with self._session() as session, session.begin():
-            pk = await self._repo_pk(session, repo)
+        async with self._q.session() as session, session.begin():
+            pk = await self._q.repo_pk(session, repo)
             await session.execute(
                 update(RepoRow)
                 .where(RepoRow.id == pk)
@@ -76,18 +42,18 @@ class MetadataRepository:
             )
 
     async def get_ref(self, repo: RepoKey, name: str) -> RefRecord | None:
-        async with self._session() as session:
-            pk = await self._find_repo_pk(session, repo)
+        async with self._q.session() as session:
+            pk = await self._q.find_repo_pk(session, repo)
             if pk is None:
                 return None
             row = await session.get(RefRow, (pk, name))
-            return None if row is None else RefRecord(commit=row.commit, resolved_at=_aware(row.resolved_at))
+            return None if row is None else RefRecord(commit=row.commit, resolved_at=aware(row.resolved_at))
 
     async def save_ref(self, repo: RepoKey, name: str, commit: str) -> None:
         now = utcnow()
-        async with self._session() as session, session.begin():
-            pk = await self._repo_pk(session, repo)
-            stmt = self._insert(RefRow).values(repo_pk=pk, name=name, commit=commit, resolved_at=now)
+        async with self._q.session() as session, session.begin():
+            pk = await self._q.repo_pk(session, repo)
+            stmt = self._q.insert(RefRow).values(repo_pk=pk, name=name, commit=commit, resolved_at=now)
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["repo_pk", "name"], set_={"commit": commit, "resolved_at": now}
@@ -98,14 +64,14 @@ class MetadataRepository:
 
     async def canonical_id(self, repo_type: str, alias: str) -> tuple[str, datetime] | None:
         """(canonical id, when the Hub last confirmed it) for a casefolded spelling, or None."""
-        async with self._session() as session:
+        async with self._q.session() as session:
             row = await session.get(RepoAliasRow, (repo_type, alias))
-            return None if row is None else (row.canonical_id, _aware(row.seen_at))
+            return None if row is None else (row.canonical_id, aware(row.seen_at))
 
     async def save_alias(self, repo_type: str, alias: str, canonical_id: str) -> None:
         now = utcnow()
-        async with self._session() as session, session.begin():
-            stmt = self._insert(RepoAliasRow).values(
+        async with self._q.session() as session, session.begin():
+            stmt = self._q.insert(RepoAliasRow).values(
                 repo_type=repo_type, alias=alias, canonical_id=canonical_id, seen_at=now
             )
             await session.execute(
@@ -129,15 +95,15 @@ class MetadataRepository:
             .order_by(RepoRow.repo_id, FileEntryRow.commit, FileEntryRow.path)
             .limit(limit)
         )
-        async with self._session() as session:
+        async with self._q.session() as session:
             rows = (await session.execute(query)).all()
         return [(RepoKey(repo_type=t, repo_id=r), commit, path) for t, r, commit, path in rows]
 
     # -- file entries ----------------------------------------------------------------------------------
 
     async def get_file_entry(self, repo: RepoKey, commit: str, path: str) -> FileEntry | None:
-        async with self._session() as session:
-            pk = await self._find_repo_pk(session, repo)
+        async with self._q.session() as session:
+            pk = await self._q.find_repo_pk(session, repo)
             if pk is None:
                 return None
             row = await session.get(FileEntryRow, (pk, commit, path))
@@ -154,8 +120,8 @@ class MetadataRepository:
     async def save_file_entries(self, repo: RepoKey, commit: str, entries: Sequence[FileEntry]) -> None:
         if not entries:
             return
-        async with self._session() as session, session.begin():
-            pk = await self._repo_pk(session, repo)
+        async with self._q.session() as session, session.begin():
+            pk = await self._q.repo_pk(session, repo)
             values = [
                 {
                     "repo_pk": pk,
@@ -170,7 +136,7 @@ class MetadataRepository:
             ]
             # Entries at a commit never change, so a row we already hold is kept as it is.
             for start in range(0, len(values), 500):
-                stmt = self._insert(FileEntryRow).values(values[start : start + 500])
+                stmt = self._q.insert(FileEntryRow).values(values[start : start + 500])
                 await session.execute(
                     stmt.on_conflict_do_nothing(index_elements=["repo_pk", "commit", "path"])
                 )
@@ -179,7 +145,7 @@ class MetadataRepository:
 
     async def find_blob(self, entry: FileEntry) -> BlobRecord | None:
         """The stored blob holding `entry`'s content, matched by sha256 (LFS) or git blob sha1."""
-        async with self._session() as session:
+        async with self._q.session() as session:
             if entry.lfs_sha256 is not None:
                 row = await session.get(BlobRow, entry.lfs_sha256)
             else:
@@ -190,15 +156,15 @@ class MetadataRepository:
 
     async def record_blob(self, blob: BlobRecord) -> None:
         now = utcnow()
-        async with self._session() as session, session.begin():
-            stmt = self._insert(BlobRow).values(
+        async with self._q.session() as session, session.begin():
+            stmt = self._q.insert(BlobRow).values(
                 sha256=blob.sha256, size=blob.size, git_sha1=blob.git_sha1, stored_at=now, last_access_at=now
             )
             await session.execute(stmt.on_conflict_do_nothing())
 
     async def forget_blob(self, sha256: str) -> None:
         """Drop a blob row whose object is gone from the store, so that it is fetched again."""
-        async with self._session() as session, session.begin():
+        async with self._q.session() as session, session.begin():
             row = await session.get(BlobRow, sha256)
             if row is not None:
                 await session.delete(row)
@@ -206,19 +172,19 @@ class MetadataRepository:
     # -- metadata documents ------------------------------------------------------------------------------
 
     async def get_doc(self, key: str) -> MetadataDoc | None:
-        async with self._session() as session:
+        async with self._q.session() as session:
             row = await session.get(MetadataDocRow, key)
             if row is None:
                 return None
-            return MetadataDoc(body=row.body, next_cursor=row.next_cursor, fetched_at=_aware(row.fetched_at))
+            return MetadataDoc(body=row.body, next_cursor=row.next_cursor, fetched_at=aware(row.fetched_at))
 
     async def save_doc(
         self, key: str, *, repo: RepoKey, kind: str, body: bytes, next_cursor: str | None
     ) -> None:
         now = utcnow()
-        async with self._session() as session, session.begin():
-            pk = await self._repo_pk(session, repo)
-            stmt = self._insert(MetadataDocRow).values(
+        async with self._q.session() as session, session.begin():
+            pk = await self._q.repo_pk(session, repo)
+            stmt = self._q.insert(MetadataDocRow).values(
                 key=key, repo_pk=pk, kind=kind, body=body, next_cursor=next_cursor, fetched_at=now
             )
             await session.execute(
@@ -228,27 +194,3 @@ class MetadataRepository:
             )
 
     # -- plumbing ------------------------------------------------------------------------------------------
-
-    def _session(self) -> _GuardedSession:
-        return _GuardedSession(self._db)
-
-
-class _GuardedSession:
-    """A session whose connection failures surface as DatabaseUnavailable."""
-
-    def __init__(self, database: Database) -> None:
-        self._session = database.sessions()
-
-    async def __aenter__(self) -> AsyncSession:
-        return self._session
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        await self._session.close()
-        # Connection trouble means "unavailable"; constraint violations and the like are bugs and propagate.
-        if isinstance(exc, OperationalError | InterfaceError | OSError) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated
-        ):
-            msg = f"metadata database unavailable: {type(exc).__name__}"
-            raise DatabaseUnavailable(msg) from exc

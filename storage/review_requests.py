@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.queries import aware
 from storage.records import ReviewRequest
-from storage.repository import _aware
 from storage.tables import AuditEventRow, ReviewRequestRow
 
 
@@ -29,7 +29,7 @@ def _request(row: ReviewRequestRow) -> ReviewRequest:
         role=row.role,
         justification=row.justification,
         review_state=row.review_state,
-        at=_aware(row.at),
+        at=aware(row.at),
         audit_event_id=row.audit_event_id,
     )
 

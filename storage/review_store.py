@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import event_hash
 from storage.db import Database, DatabaseUnavailable
+from storage.queries import Queries, aware, utcnow
 from storage.records import (
     ApiToken,
     AuditEvent,
@@ -27,7 +28,6 @@ from storage.records import (
     ReviewRecord,
     ReviewRequest,
 )
-from storage.repository import MetadataRepository, _aware, utcnow
 from storage.review_requests import (
     add_request,
     last_transition_event,
@@ -66,12 +66,12 @@ def _review(row: ReviewRow) -> ReviewRecord:
         scanner_version=row.scanner_version,
         waiver_by=row.waiver_by,
         waiver_reason=row.waiver_reason,
-        waiver_expires_at=None if row.waiver_expires_at is None else _aware(row.waiver_expires_at),
+        waiver_expires_at=None if row.waiver_expires_at is None else aware(row.waiver_expires_at),
         waived_rules=row.waived_rules,
         requested_by=row.requested_by,
         request_justification=row.request_justification,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
         interpretations=row.interpretations,
     )
 
@@ -79,16 +79,16 @@ def _review(row: ReviewRow) -> ReviewRecord:
 def _review_from_mapping(row: Any) -> ReviewRecord:
     values = dict(row)
     for name in ("created_at", "updated_at"):
-        values[name] = _aware(values[name])
+        values[name] = aware(values[name])
     if values["waiver_expires_at"] is not None:
-        values["waiver_expires_at"] = _aware(values["waiver_expires_at"])
+        values["waiver_expires_at"] = aware(values["waiver_expires_at"])
     return ReviewRecord(**values)
 
 
 def _event(row: AuditEventRow) -> AuditEvent:
     return AuditEvent(
         id=row.id,
-        at=_aware(row.at),
+        at=aware(row.at),
         actor=row.actor,
         role=row.role,
         action=row.action,
@@ -108,10 +108,10 @@ def _event(row: AuditEventRow) -> AuditEvent:
 class ReviewStore:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._meta = MetadataRepository(database)
+        self._q = Queries(database)
 
     def _session(self) -> Any:
-        return self._meta._session()
+        return self._q.session()
 
     # -- audit -----------------------------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class ReviewStore:
             if blob is not None:
                 # The blob row commits with its first verdict: no stored blob is ever without a review.
                 await session.execute(
-                    self._meta._insert(BlobRow)
+                    self._q.insert(BlobRow)
                     .values(
                         sha256=blob.sha256,
                         size=blob.size,
@@ -277,7 +277,7 @@ class ReviewStore:
                 )
             # Insert-or-nothing, so that two requests deciding the same subject at once cannot collide.
             inserted = await session.scalar(
-                self._meta._insert(ReviewRow)
+                self._q.insert(ReviewRow)
                 .values(
                     subject_kind=review.subject_kind,
                     subject=review.subject,
@@ -574,7 +574,7 @@ class ReviewStore:
                 .where(ScanReportRow.blob_sha256 == blob_sha256)
                 .order_by(ScanReportRow.id.desc())
             )
-            return [(row.scanner_version, _aware(row.created_at).isoformat(), row.report) for row in rows]
+            return [(row.scanner_version, aware(row.created_at).isoformat(), row.report) for row in rows]
 
     # -- downloads -------------------------------------------------------------------------------------
 
@@ -628,7 +628,7 @@ class ReviewStore:
                         state=row.state,
                         range_start=row.range_start,
                         bytes=row.bytes,
-                        at=_aware(row.at),
+                        at=aware(row.at),
                     ),
                 )
                 for row in rows
@@ -702,7 +702,7 @@ def _token(row: ApiTokenRow) -> ApiToken:
         name=row.name,
         subject=row.subject,
         role=row.role,
-        created_at=_aware(row.created_at),
-        expires_at=None if row.expires_at is None else _aware(row.expires_at),
-        revoked_at=None if row.revoked_at is None else _aware(row.revoked_at),
+        created_at=aware(row.created_at),
+        expires_at=None if row.expires_at is None else aware(row.expires_at),
+        revoked_at=None if row.revoked_at is None else aware(row.revoked_at),
     )

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.db import Database
+from storage.queries import Queries, aware
 from storage.records import RepoKey
-from storage.repository import MetadataRepository, _aware
 from storage.tables import SignatureCheckRow
 
 
@@ -33,7 +33,7 @@ class SignatureCheck:
 
 class SignatureStore:
     def __init__(self, database: Database) -> None:
-        self._meta = MetadataRepository(database)
+        self._q = Queries(database)
 
     async def save(self, repo: RepoKey, commit: str, check: SignatureCheck) -> None:
         values = {
@@ -44,16 +44,16 @@ class SignatureStore:
             "trust_rule": check.trust_rule[:200],
             "checked_at": check.checked_at,
         }
-        async with self._meta._session() as session, session.begin():
-            pk = await self._meta._repo_pk(session, repo)
-            stmt = self._meta._insert(SignatureCheckRow).values(repo_pk=pk, commit=commit, **values)
+        async with self._q.session() as session, session.begin():
+            pk = await self._q.repo_pk(session, repo)
+            stmt = self._q.insert(SignatureCheckRow).values(repo_pk=pk, commit=commit, **values)
             await session.execute(
                 stmt.on_conflict_do_update(index_elements=["repo_pk", "commit"], set_=values)
             )
 
     async def get(self, repo: RepoKey, commit: str) -> SignatureCheck | None:
-        async with self._meta._session() as session:
-            pk = await self._meta._find_repo_pk(session, repo)
+        async with self._q.session() as session:
+            pk = await self._q.find_repo_pk(session, repo)
             if pk is None:
                 return None
             row = await session.get(SignatureCheckRow, (pk, commit))
@@ -65,5 +65,5 @@ class SignatureStore:
                 signer=row.signer,
                 reason=row.reason,
                 trust_rule=row.trust_rule,
-                checked_at=_aware(row.checked_at),
+                checked_at=aware(row.checked_at),
             )

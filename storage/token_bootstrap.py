@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.repository import utcnow
+from storage.queries import utcnow
 from storage.review_store import ReviewStore
 from storage.tables import ApiTokenRow
 

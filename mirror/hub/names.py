@@ -23,7 +23,8 @@ from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.rules import parse_repo_id
 from mirror.singleflight import SingleFlight
-from storage.repository import MetadataRepository, utcnow
+from storage.queries import utcnow
+from storage.repository import MetadataRepository
 
 log = logging.getLogger(__name__)
 _Key = tuple[str, str]  # (repo type, casefolded spelling)

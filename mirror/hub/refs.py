@@ -17,8 +17,9 @@ from mirror.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnavai
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef, RepoType, is_commit
 from mirror.singleflight import SingleFlight
+from storage.queries import utcnow
 from storage.records import RepoFlags
-from storage.repository import MetadataRepository, utcnow
+from storage.repository import MetadataRepository
 
 # Spaces cannot be gated and the Hub refuses `expand=gated` for them.
 _FLAG_FIELDS = {

@@ -20,8 +20,8 @@ from datetime import datetime
 
 from mirror.inventory.recorder import InventoryRecorder
 from storage.db import DATABASE_ERRORS
+from storage.queries import utcnow
 from storage.records import DownloadEvent
-from storage.repository import utcnow
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 

@@ -16,8 +16,8 @@ from mirror.policy.engine import Decision, LicenceLink
 from mirror.policy.licences import LicenceTable
 from storage.db import DATABASE_ERRORS
 from storage.inventory_store import SERVED_STATE, InventoryStore, RevisionFacts, ServedSpan
+from storage.queries import utcnow
 from storage.records import DownloadEvent, RepoKey
-from storage.repository import utcnow
 
 log = logging.getLogger(__name__)
 _MAX_ITEMS = 50  # a card is upstream input: keep what a report needs, not whatever it holds

@@ -26,8 +26,8 @@ from mirror.provenance.paths import DEFAULT_SIGNATURE_PATH
 from mirror.provenance.trust import ResolvedTrust, SignatureMode
 from mirror.provenance.verify import SignatureVerdict, VerdictStatus, verify_revision
 from storage.objects import ObjectStore
+from storage.queries import utcnow
 from storage.records import FileEntry
-from storage.repository import utcnow
 from storage.signature_store import SignatureCheck, SignatureStore
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.review.auth import authenticate, require
 from mirror.review.transitions import Role
-from storage.repository import utcnow
+from storage.queries import utcnow
 
 _KINDS = ("model-signature", "review")
 
