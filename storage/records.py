@@ -113,6 +113,27 @@ class NewReview:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredReport:
+    """One engine's report on a blob, as stored with the verdict it led to."""
+
+    scanner: str
+    scanner_version: str
+    status: str
+    format: str
+    report_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """Who let a quarantined subject through, why, until when, and exactly which rules they waived."""
+
+    by: str
+    reason: str
+    expires_at: datetime | None
+    rules_json: str  # JSON list of the rule ids waived
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewChange:
     """A transition to apply: the new state and what changes with it."""
 
@@ -127,9 +148,7 @@ class ReviewChange:
     reasons: str | None = None
     policy_version: str | None = None
     scanner_version: str | None = None
-    waiver: tuple[str, str, datetime | None, str] | None = (
-        None  # (by, reason, expires_at, waived rule ids JSON)
-    )
+    waiver: Waiver | None = None
     clear_waiver: bool = False
     interpretations: str | None = None
     actor_token: str = ""  # the token the actor used ("" for hubgate itself)

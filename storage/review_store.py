@@ -27,6 +27,7 @@ from storage.records import (
     ReviewChange,
     ReviewRecord,
     ReviewRequest,
+    StoredReport,
 )
 from storage.review_requests import (
     add_request,
@@ -43,6 +44,18 @@ from storage.tables import (
     ReviewRow,
     ScanReportRow,
 )
+
+
+def _report_row(blob_sha256: str, report: StoredReport, at: datetime) -> ScanReportRow:
+    return ScanReportRow(
+        blob_sha256=blob_sha256,
+        scanner=report.scanner,
+        scanner_version=report.scanner_version,
+        status=report.status,
+        format=report.format,
+        report=report.report_json,
+        created_at=at,
+    )
 
 
 class StaleReview(Exception):
@@ -253,7 +266,7 @@ class ReviewStore:
         actor: str,
         reason: str,
         report_digest: str = "",
-        reports: Sequence[tuple[str, str, str, str, str]] = (),
+        reports: Sequence[StoredReport] = (),
         blob: BlobRecord | None = None,
     ) -> ReviewRecord:
         """Insert the first review of a subject with its reports and audit event, or return the existing one.
@@ -306,18 +319,8 @@ class ReviewStore:
             assert row is not None
             if inserted is None:
                 return _review(row)
-            for scanner, version, status, fmt, report in reports:
-                session.add(
-                    ScanReportRow(
-                        blob_sha256=review.subject,
-                        scanner=scanner,
-                        scanner_version=version,
-                        status=status,
-                        format=fmt,
-                        report=report,
-                        created_at=now,
-                    )
-                )
+            for report in reports:
+                session.add(_report_row(review.subject, report, now))
             rule_ids = ",".join(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
             await self._append_audit(
                 session,
@@ -340,7 +343,7 @@ class ReviewStore:
         *,
         from_state: str,
         change: ReviewChange,
-        reports: Sequence[tuple[str, str, str, str, str]] = (),
+        reports: Sequence[StoredReport] = (),
     ) -> ReviewRecord:
         """Move a review from `from_state` as `change` says, with its audit event, atomically.
 
@@ -355,7 +358,7 @@ class ReviewStore:
         *,
         from_state: str,
         changes: Sequence[ReviewChange],
-        reports: Sequence[tuple[str, str, str, str, str]] = (),
+        reports: Sequence[StoredReport] = (),
     ) -> ReviewRecord:
         """Apply consecutive transitions (e.g. rescan to PENDING, then the new verdict) in one transaction:
         all of them with their audit events, or none. `reports` are stored with the last one.
@@ -369,18 +372,8 @@ class ReviewStore:
             for index, change in enumerate(changes):
                 row = await self._transition(session, review_id, state, change, now=now)
                 last = index == len(changes) - 1
-                for scanner, version, status, fmt, report in reports if last else ():
-                    session.add(
-                        ScanReportRow(
-                            blob_sha256=row.subject,
-                            scanner=scanner,
-                            scanner_version=version,
-                            status=status,
-                            format=fmt,
-                            report=report,
-                            created_at=now,
-                        )
-                    )
+                for report in reports if last else ():
+                    session.add(_report_row(row.subject, report, now))
                 await self._append_audit(
                     session,
                     actor=change.actor,
@@ -409,8 +402,13 @@ class ReviewStore:
             if value is not None:
                 values[field] = value
         if change.waiver is not None:
-            by, why, expires, rules = change.waiver
-            values.update(waiver_by=by, waiver_reason=why, waiver_expires_at=expires, waived_rules=rules)
+            waiver = change.waiver
+            values.update(
+                waiver_by=waiver.by,
+                waiver_reason=waiver.reason,
+                waiver_expires_at=waiver.expires_at,
+                waived_rules=waiver.rules_json,
+            )
         elif change.clear_waiver:
             values.update(waiver_by=None, waiver_reason=None, waiver_expires_at=None, waived_rules=None)
         # The compare-and-set takes the row's write lock before the four-eyes check reads the requests.
@@ -439,7 +437,7 @@ class ReviewStore:
         scanner_version: str | None,
         actor: str,
         reason: str,
-        reports: Sequence[tuple[str, str, str, str, str]] = (),
+        reports: Sequence[StoredReport] = (),
         interpretations: str | None = None,
     ) -> ReviewRecord:
         """Record a re-evaluation that keeps the state (new versions and reasons), with its audit event."""

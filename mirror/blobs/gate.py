@@ -19,7 +19,7 @@ from mirror.metrics import Metrics
 from mirror.policy.engine import Decision, FileFacts, PolicyEngine, Verdict
 from mirror.review.service import ReviewService, Subject
 from scanners import ScanReport, interpretation, representative_name
-from storage.records import BlobRecord, ReviewRecord
+from storage.records import BlobRecord, ReviewRecord, StoredReport
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Assessment:
     decision: Decision
-    report_rows: tuple[tuple[str, str, str, str, str], ...]  # (scanner, version, status, format, JSON)
+    report_rows: tuple[StoredReport, ...]
     report_digest: str
     interpretations: str  # comma-separated: every meaning the bytes were judged under
 
@@ -80,7 +80,7 @@ class Gate:
         names = {own: entry.path} | {
             other: representative_name(other) for other in interpretations if other != own
         }
-        rows: list[tuple[str, str, str, str, str]] = []
+        rows: list[StoredReport] = []
         reports: list[ScanReport] = []
         for meaning, name in sorted(names.items()):
             for report in await self.runner.scan(spooled, name_hint=name):
@@ -88,16 +88,17 @@ class Gate:
                 self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
                 reports.append(report)
                 shown = {**report.to_dict(), "interpretation": meaning}
-                row = (
-                    report.scanner,
-                    self.runner.version,
-                    report.status.value,
-                    report.format,
-                    json.dumps(shown),
+                rows.append(
+                    StoredReport(
+                        scanner=report.scanner,
+                        scanner_version=self.runner.version,
+                        status=report.status.value,
+                        format=report.format,
+                        report_json=json.dumps(shown),
+                    )
                 )
-                rows.append(row)
         decision = self.policy.decide_file(facts, reports)
-        digest = hashlib.sha256("\n".join(row[4] for row in rows).encode()).hexdigest()
+        digest = hashlib.sha256("\n".join(row.report_json for row in rows).encode()).hexdigest()
         return Assessment(
             decision=decision,
             report_rows=tuple(rows),

@@ -20,7 +20,15 @@ from mirror.review.transitions import (
     transition,
 )
 from mirror.review.webhook import Webhook
-from storage.records import BlobRecord, NewReview, ReviewChange, ReviewRecord, ReviewRequest
+from storage.records import (
+    BlobRecord,
+    NewReview,
+    ReviewChange,
+    ReviewRecord,
+    ReviewRequest,
+    StoredReport,
+    Waiver,
+)
 from storage.review_requests import FourEyesUnmet
 from storage.review_store import ReviewStore, StaleReview
 
@@ -51,6 +59,11 @@ class Subject:
     interpretations: str = ""  # blobs: what the names it was asked for make of its bytes (comma-separated)
 
 
+def revision_key(repo_type: str, repo_id: str, commit: str) -> str:
+    """The subject key of a revision's review: `<type>s/<repo>@<commit>` (one spelling, one place)."""
+    return f"{repo_type}s/{repo_id}@{commit}"
+
+
 def reasons_json(decision: Decision) -> str:
     return json.dumps([reason.to_dict() for reason in decision.reasons])
 
@@ -74,7 +87,7 @@ class ReviewService:
         decision: Decision,
         *,
         scanner_version: str = "",
-        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        reports: tuple[StoredReport, ...] = (),
         report_digest: str = "",
         blob: BlobRecord | None = None,
     ) -> ReviewRecord:
@@ -181,7 +194,7 @@ class ReviewService:
         expires_at: datetime | None = None,
         decision: Decision | None = None,
         scanner_version: str | None = None,
-        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        reports: tuple[StoredReport, ...] = (),
         four_eyes: bool = False,
     ) -> ReviewRecord:
         """Apply one transition. Raises IllegalTransition, NotPermitted, StaleReview or (with
@@ -210,7 +223,7 @@ class ReviewService:
         reason: str,
         note: str,
         scanner_version: str | None = None,
-        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        reports: tuple[StoredReport, ...] = (),
     ) -> ReviewRecord:
         """Back to PENDING and on to the new verdict in one transaction: a failure between the two leaves
         the review as it was, never PENDING. Raises IllegalTransition, NotPermitted, StaleReview."""
@@ -252,7 +265,7 @@ class ReviewService:
         decision: Decision,
         *,
         scanner_version: str | None = None,
-        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        reports: tuple[StoredReport, ...] = (),
     ) -> ReviewRecord:
         """Re-evaluate a subject under a new policy or scanner version.
 
@@ -299,7 +312,7 @@ class ReviewService:
         decision: Decision,
         *,
         scanner_version: str | None = None,
-        reports: tuple[tuple[str, str, str, str, str], ...] = (),
+        reports: tuple[StoredReport, ...] = (),
     ) -> ReviewRecord:
         """Decide a review a failed rescan left PENDING (before rescans were one transaction)."""
         return await self.apply(
@@ -320,7 +333,7 @@ class ReviewService:
         interpretations: str,
         added: str,
         scanner_version: str,
-        reports: tuple[tuple[str, str, str, str, str], ...],
+        reports: tuple[StoredReport, ...],
     ) -> ReviewRecord:
         """A blob asked for under a name that gives its bytes a new meaning (`added`): `decision` judges it
         under every interpretation now covered, and never relaxes the review.
@@ -357,7 +370,7 @@ class ReviewService:
         decision: Decision,
         note: str,
         scanner_version: str | None,
-        reports: tuple[tuple[str, str, str, str, str], ...],
+        reports: tuple[StoredReport, ...],
         *,
         interpretations: str | None = None,
     ) -> ReviewRecord:
@@ -440,7 +453,7 @@ def _change(
     waiver = None
     if action is Action.WAIVE:
         waived = json.dumps(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
-        waiver = (principal.person, reason, expires_at, waived)
+        waiver = Waiver(by=principal.person, reason=reason, expires_at=expires_at, rules_json=waived)
     return ReviewChange(
         to_state=target.value,
         actor=principal.person,

@@ -19,7 +19,7 @@ from mirror.hub.names import RepoNames
 from mirror.hub.rules import parse_repo_id
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.policy.engine import Decision, LicenceLink, PolicyEngine, Verdict
-from mirror.review.service import ReviewService, Subject
+from mirror.review.service import ReviewService, Subject, revision_key
 from mirror.revision.signature_gate import SignatureGate
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Admission:
         decision = await self._revision_decision(repo, commit, credentials)
         if all(reason.verdict is Verdict.ALLOW for reason in decision.reasons):
             return  # nothing for a human: no review to keep (audit-only findings do get one)
-        key = f"{repo.repo_type.api_segment}/{repo.repo_id}@{commit}"
+        key = revision_key(repo.repo_type.value, repo.repo_id, commit)
         review = await self._reviews.current("revision", key)
         if review is None:
             subject = Subject(

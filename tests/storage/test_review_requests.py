@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from storage import migrate
 from storage.db import Database
-from storage.records import NewReview, ReviewChange
+from storage.records import NewReview, ReviewChange, Waiver
 from storage.review_requests import FourEyesUnmet
 from storage.review_store import ReviewStore, StaleReview
 
@@ -46,7 +46,7 @@ def _waiver(by: str) -> ReviewChange:
         role="approver",
         action="waive",
         reason="fine",
-        waiver=(by, "fine", None, "[]"),
+        waiver=Waiver(by=by, reason="fine", expires_at=None, rules_json="[]"),
         needs_request_by_other_than=by,
     )
 

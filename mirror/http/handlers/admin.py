@@ -22,6 +22,7 @@ from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.review.audit_verify import verify_trail
 from mirror.review.auth import Principal, authenticate, require
 from mirror.review.checkpoints import AuditChainBroken
+from mirror.review.service import revision_key
 from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from scanners import interpretation
 from storage.records import AuditEvent, RepoKey, ReviewRecord, ReviewRequest
@@ -265,7 +266,7 @@ async def _licence_review(mirror: Services, review: ReviewRecord) -> dict[str, A
     if not review.repo_id or not review.commit:
         return None
     revision = await mirror.reviews.current(
-        "revision", f"{review.repo_type}s/{review.repo_id}@{review.commit}"
+        "revision", revision_key(review.repo_type, review.repo_id, review.commit)
     )
     if revision is None:
         return None

@@ -18,7 +18,7 @@ from mirror.policy.file import load_policy
 from storage import migrate
 from storage.db import Database
 from storage.inventory_store import InventoryStore
-from storage.records import DownloadEvent, FileEntry, NewReview, ReviewChange
+from storage.records import DownloadEvent, FileEntry, NewReview, ReviewChange, Waiver
 from storage.repository import MetadataRepository
 from storage.review_store import ReviewStore
 
@@ -194,7 +194,7 @@ async def test_an_expired_waiver_reads_as_a_quarantine(database: Database) -> No
             actor="sec",
             role="approver",
             action="waive",
-            waiver=("sec", "trial", T0 - timedelta(days=1), "[]"),
+            waiver=Waiver(by="sec", reason="trial", expires_at=T0 - timedelta(days=1), rules_json="[]"),
         ),
     )
     [view] = await Inventory(store, load_publishers()).revisions()
