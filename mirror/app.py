@@ -45,7 +45,9 @@ from mirror.revision.reevaluation import Reevaluator
 from mirror.revision.signature_gate import SignatureGate
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
+from storage.audit_trail import AuditTrail
 from storage.db import DATABASE_ERRORS, Database, PoolSettings
+from storage.download_records import DownloadRecords
 from storage.factory import open_store
 from storage.inventory_store import InventoryStore
 from storage.leases import LeaseStore
@@ -54,6 +56,7 @@ from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 from storage.signature_store import SignatureStore
+from storage.tokens import TokenStore
 
 # A checkpoint needs the database and the object store; either may be down.
 _CHECKPOINT_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, ObjectStoreError)
@@ -278,8 +281,10 @@ def _build(
     )
     prefetcher = Prefetcher(catalog=catalog, pipeline=pipeline, admission=admission)
     attestor = Attestor(settings.attestation_key_path)
+    audit_trail = AuditTrail(database)
+    download_records = DownloadRecords(database)
     checkpoints = AuditCheckpointer(
-        store=review_store,
+        store=audit_trail,
         objects=store,
         attestor=attestor,
         webhook=webhook,
@@ -309,7 +314,16 @@ def _build(
         policy=policy,
         reviews=reviews,
         admission=admission,
-        downloads=DownloadLog(review_store, retention, recorder, lost=metrics.download_records_lost.inc),
+        downloads=DownloadLog(
+            download_records,
+            audit_trail,
+            retention,
+            recorder,
+            lost=metrics.download_records_lost.inc,
+        ),
+        tokens=TokenStore(database),
+        audit_trail=audit_trail,
+        download_records=download_records,
         reevaluator=reevaluator,
         prefetcher=prefetcher,
         pinning=pinning,

@@ -1,4 +1,5 @@
-"""Queries for reviews, scan reports, the audit trail, downloads and API tokens.
+"""Queries for reviews and their scan reports and requests (tokens: storage.tokens; the audit trail:
+storage.audit_trail; downloads: storage.download_records).
 
 Every state change and its audit event are written in one transaction; audit appends are serialised
 by updating the single audit_head row first, so the hash chain never forks, on SQLite or PostgreSQL.
@@ -7,7 +8,7 @@ by updating the single audit_head row first, so the hash chain never forks, on S
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,14 +16,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.audit import event_hash
+from storage.audit_trail import append_event
 from storage.db import Database, DatabaseUnavailable
 from storage.queries import Queries, aware, utcnow
 from storage.records import (
-    ApiToken,
-    AuditEvent,
     BlobRecord,
-    DownloadEvent,
     NewReview,
     ReviewChange,
     ReviewRecord,
@@ -36,11 +34,7 @@ from storage.review_requests import (
     require_request_by_other,
 )
 from storage.tables import (
-    ApiTokenRow,
-    AuditEventRow,
-    AuditHeadRow,
     BlobRow,
-    DownloadRow,
     ReviewRow,
     ScanReportRow,
 )
@@ -98,139 +92,13 @@ def _review_from_mapping(row: Any) -> ReviewRecord:
     return ReviewRecord(**values)
 
 
-def _event(row: AuditEventRow) -> AuditEvent:
-    return AuditEvent(
-        id=row.id,
-        at=aware(row.at),
-        actor=row.actor,
-        role=row.role,
-        action=row.action,
-        review_id=row.review_id,
-        subject=row.subject,
-        from_state=row.from_state,
-        to_state=row.to_state,
-        reason=row.reason,
-        rule_ids=row.rule_ids,
-        report_digest=row.report_digest,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        actor_token=row.actor_token,
-    )
-
-
 class ReviewStore:
     def __init__(self, database: Database) -> None:
-        self._db = database
+        self.database = database
         self._q = Queries(database)
 
     def _session(self) -> Any:
         return self._q.session()
-
-    # -- audit -----------------------------------------------------------------------------------------
-
-    async def _append_audit(
-        self,
-        session: AsyncSession,
-        *,
-        actor: str,
-        role: str,
-        action: str,
-        review_id: int | None,
-        subject: str,
-        from_state: str = "",
-        to_state: str = "",
-        reason: str = "",
-        rule_ids: str = "",
-        report_digest: str = "",
-        actor_token: str = "",
-    ) -> int:
-        """Append one event to the chain; returns its id. Call inside the caller's transaction."""
-        # Taking the head row's write lock first makes concurrent appends queue up behind each other.
-        await session.execute(
-            update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=AuditHeadRow.last_id + 1)
-        )
-        head = await session.get(AuditHeadRow, 1, populate_existing=True)
-        if head is None:  # pragma: no cover - created by the migration
-            raise RuntimeError("audit_head row missing: run `hubgate migrate`")
-        # One field set feeds both the hash and the row, so the two can never disagree.
-        fields: dict[str, Any] = {
-            "at": utcnow(),
-            "actor": actor,
-            "role": role,
-            "action": action,
-            "review_id": review_id,
-            "subject": subject,
-            "from_state": from_state,
-            "to_state": to_state,
-            "reason": reason,
-            "rule_ids": rule_ids,
-            "report_digest": report_digest,
-            "prev_hash": head.last_hash,
-        }
-        digest = event_hash(event_id=head.last_id, actor_token=actor_token, **fields)
-        session.add(AuditEventRow(id=head.last_id, hash=digest, actor_token=actor_token, **fields))
-        head.last_hash = digest
-        return head.last_id
-
-    async def audit(
-        self,
-        *,
-        actor: str,
-        role: str,
-        action: str,
-        subject: str,
-        reason: str = "",
-        actor_token: str = "",
-    ) -> int:
-        """An audit event that changes no review (token created, records lost, ...); returns its id."""
-        async with self._session() as session, session.begin():
-            return await self._append_audit(
-                session,
-                actor=actor,
-                role=role,
-                action=action,
-                review_id=None,
-                subject=subject,
-                reason=reason,
-                actor_token=actor_token,
-            )
-
-    async def audit_events(
-        self, *, after_id: int = 0, limit: int = 1000, review_id: int | None = None
-    ) -> list[AuditEvent]:
-        async with self._session() as session:
-            query = select(AuditEventRow).where(AuditEventRow.id > after_id)
-            if review_id is not None:
-                query = query.where(AuditEventRow.review_id == review_id)
-            rows = await session.scalars(query.order_by(AuditEventRow.id).limit(limit))
-            return [_event(row) for row in rows]
-
-    async def iter_audit(self, batch: int = 5000) -> AsyncIterator[AuditEvent]:
-        after = 0
-        while True:
-            events = await self.audit_events(after_id=after, limit=batch)
-            if not events:
-                return
-            for event in events:
-                yield event
-            after = events[-1].id
-
-    async def audit_head(self) -> tuple[int, str]:
-        async with self._session() as session:
-            head = await session.get(AuditHeadRow, 1)
-            if head is None:  # pragma: no cover
-                raise RuntimeError("audit_head row missing")
-            return head.last_id, head.last_hash
-
-    async def audit_count(self, *, through_id: int) -> int:
-        """How many audit rows have an id up to `through_id` (all committed: appends are serialised)."""
-        async with self._session() as session:
-            return int(
-                await session.scalar(
-                    select(func.count()).select_from(AuditEventRow).where(AuditEventRow.id <= through_id)
-                )
-                or 0
-            )
 
     # -- reviews ---------------------------------------------------------------------------------------
 
@@ -244,7 +112,7 @@ class ReviewStore:
         table = ReviewRow.__table__
         query = select(table).where(table.c.subject_kind == subject_kind, table.c.subject == subject)
         try:
-            async with self._db.engine.connect() as connection:
+            async with self.database.engine.connect() as connection:
                 row = (await connection.execute(query)).mappings().first()
         except (OperationalError, InterfaceError, OSError) as exc:
             raise DatabaseUnavailable(f"metadata database unavailable: {type(exc).__name__}") from exc
@@ -322,7 +190,7 @@ class ReviewStore:
             for report in reports:
                 session.add(_report_row(review.subject, report, now))
             rule_ids = ",".join(sorted({str(r["rule_id"]) for r in json.loads(review.reasons)}))
-            await self._append_audit(
+            await append_event(
                 session,
                 actor=actor,
                 role="system",
@@ -374,7 +242,7 @@ class ReviewStore:
                 last = index == len(changes) - 1
                 for report in reports if last else ():
                     session.add(_report_row(row.subject, report, now))
-                await self._append_audit(
+                await append_event(
                     session,
                     actor=change.actor,
                     actor_token=change.actor_token,
@@ -467,7 +335,7 @@ class ReviewStore:
             row.requested_by = subject
             row.request_justification = justification
             row.updated_at = now
-            event_id = await self._append_audit(
+            event_id = await append_event(
                 session,
                 actor=subject,
                 actor_token=token_name,
@@ -573,134 +441,3 @@ class ReviewStore:
                 .order_by(ScanReportRow.id.desc())
             )
             return [(row.scanner_version, aware(row.created_at).isoformat(), row.report) for row in rows]
-
-    # -- downloads -------------------------------------------------------------------------------------
-
-    async def record_downloads(self, events: Sequence[DownloadEvent]) -> None:
-        if not events:
-            return
-        async with self._session() as session, session.begin():
-            session.add_all(
-                DownloadRow(
-                    at=event.at or utcnow(),
-                    blob_sha256=event.blob_sha256,
-                    repo_type=event.repo_type,
-                    repo_id=event.repo_id,
-                    commit=event.commit,
-                    path=event.path,
-                    identity=event.identity,
-                    client=event.client[:200],
-                    state=event.state,
-                    range_start=event.range_start,
-                    bytes=event.bytes,
-                )
-                for event in events
-            )
-
-    async def downloads(
-        self,
-        *,
-        blob_sha256: str | None = None,
-        repo_id: str | None = None,
-        after_id: int = 0,
-        limit: int = 1000,
-    ) -> list[tuple[int, DownloadEvent]]:
-        async with self._session() as session:
-            query = select(DownloadRow).where(DownloadRow.id > after_id)
-            if blob_sha256:
-                query = query.where(DownloadRow.blob_sha256 == blob_sha256)
-            if repo_id:
-                query = query.where(DownloadRow.repo_id == repo_id)
-            rows = await session.scalars(query.order_by(DownloadRow.id).limit(limit))
-            return [
-                (
-                    row.id,
-                    DownloadEvent(
-                        blob_sha256=row.blob_sha256,
-                        repo_type=row.repo_type,
-                        repo_id=row.repo_id,
-                        commit=row.commit,
-                        path=row.path,
-                        identity=row.identity,
-                        client=row.client,
-                        state=row.state,
-                        range_start=row.range_start,
-                        bytes=row.bytes,
-                        at=aware(row.at),
-                    ),
-                )
-                for row in rows
-            ]
-
-    # -- API tokens ------------------------------------------------------------------------------------
-
-    async def create_token(
-        self,
-        *,
-        name: str,
-        role: str,
-        token_hash: str,
-        expires_at: datetime | None,
-        subject: str | None = None,
-    ) -> ApiToken:
-        """A new token of `subject` (the person; default: the token's own name)."""
-        async with self._session() as session, session.begin():
-            row = ApiTokenRow(
-                name=name,
-                subject=subject or name,
-                role=role,
-                token_hash=token_hash,
-                created_at=utcnow(),
-                expires_at=expires_at,
-            )
-            session.add(row)
-            await session.flush()
-            await self._append_audit(
-                session,
-                actor="cli",
-                role="admin",
-                action="token-create",
-                review_id=None,
-                subject=f"token:{name}",
-                reason=f"role {role}; subject {row.subject}",
-            )
-            return _token(row)
-
-    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
-        async with self._session() as session:
-            row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash))
-            return None if row is None else _token(row)
-
-    async def revoke_token(self, name: str) -> bool:
-        async with self._session() as session, session.begin():
-            row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name))
-            if row is None or row.revoked_at is not None:
-                return False
-            row.revoked_at = utcnow()
-            await self._append_audit(
-                session,
-                actor="cli",
-                role="admin",
-                action="token-revoke",
-                review_id=None,
-                subject=f"token:{name}",
-            )
-            return True
-
-    async def tokens(self) -> list[ApiToken]:
-        async with self._session() as session:
-            return [
-                _token(row) for row in await session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id))
-            ]
-
-
-def _token(row: ApiTokenRow) -> ApiToken:
-    return ApiToken(
-        id=row.id,
-        name=row.name,
-        subject=row.subject,
-        role=row.role,
-        created_at=aware(row.created_at),
-        expires_at=None if row.expires_at is None else aware(row.expires_at),
-        revoked_at=None if row.revoked_at is None else aware(row.revoked_at),
-    )

@@ -13,9 +13,9 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from storage.audit_trail import append_event
 from storage.db import Database
-from storage.queries import utcnow
-from storage.review_store import ReviewStore
+from storage.queries import Queries, utcnow
 from storage.tables import ApiTokenRow
 
 
@@ -46,7 +46,7 @@ async def ensure_named_token(
 
     Nothing else is touched: other tokens stay as they are. Raises TokenHashTaken, DatabaseUnavailable.
     """
-    store = ReviewStore(database)
+    store = Queries(database)
     wanted = _Wanted(name=name, subject=subject or name, role=role, token_hash=token_hash)
     try:
         return await _ensure_once(store, wanted, actor=(actor, actor_role), reason=reason)
@@ -63,11 +63,9 @@ class _Wanted:
     token_hash: str
 
 
-async def _ensure_once(
-    store: ReviewStore, wanted: _Wanted, *, actor: tuple[str, str], reason: str
-) -> Ensured:
+async def _ensure_once(store: Queries, wanted: _Wanted, *, actor: tuple[str, str], reason: str) -> Ensured:
     name, role, token_hash = wanted.name, wanted.role, wanted.token_hash
-    async with store._session() as session, session.begin():
+    async with store.session() as session, session.begin():
         row = await session.scalar(select(ApiTokenRow).where(ApiTokenRow.name == name).with_for_update())
         holder = await session.scalar(select(ApiTokenRow.name).where(ApiTokenRow.token_hash == token_hash))
         if holder is not None and holder != name:
@@ -90,7 +88,7 @@ async def _ensure_once(
             row.token_hash, row.role, row.revoked_at, row.expires_at = token_hash, role, None, None
             row.subject = wanted.subject
             action, outcome = "token-rotate", Ensured.ROTATED
-        await store._append_audit(
+        await append_event(
             session,
             actor=actor[0],
             role=actor[1],

@@ -26,7 +26,7 @@ from mirror.review.transitions import MAX_WAIVER, Role
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
 from storage.db import Database
-from storage.review_store import ReviewStore
+from storage.tokens import TokenStore
 
 T = TypeVar("T")
 LocalCommand = Callable[[Settings, argparse.Namespace], int]
@@ -47,12 +47,12 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-async def _with_store(settings: Settings, work: Callable[[ReviewStore], Awaitable[T]]) -> T:
+async def _with_store(settings: Settings, work: Callable[[TokenStore], Awaitable[T]]) -> T:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     try:
         await migrate.require_current(database)
-        return await work(ReviewStore(database))
+        return await work(TokenStore(database))
     finally:
         await database.close()
 
@@ -120,7 +120,7 @@ def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     async def run(services: Services) -> dict[str, Any]:
-        return await verify_trail(services.checkpoints, store=services.reviews.store, objects=services.store)
+        return await verify_trail(services.checkpoints, store=services.audit_trail, objects=services.store)
 
     result = asyncio.run(_with_services(settings, run))
     if result["ok"]:

@@ -26,11 +26,14 @@ from mirror.revision.approval import RevisionApproval
 from mirror.revision.pinning import ApprovedPinning
 from mirror.revision.prefetch import Prefetcher
 from mirror.revision.reevaluation import Reevaluator
+from storage.audit_trail import AuditTrail
 from storage.db import Database
+from storage.download_records import DownloadRecords
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.signature_store import SignatureStore
+from storage.tokens import TokenStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,9 @@ class Services:
     approval: RevisionApproval
     attestor: Attestor
     checkpoints: AuditCheckpointer
+    tokens: TokenStore
+    audit_trail: AuditTrail
+    download_records: DownloadRecords
     signature_checks: SignatureStore
     metrics: Metrics
     retention: RetentionStore

@@ -19,11 +19,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from mirror.inventory.recorder import InventoryRecorder
+from storage.audit_trail import AuditTrail
 from storage.db import DATABASE_ERRORS
+from storage.download_records import DownloadRecords
 from storage.queries import utcnow
 from storage.records import DownloadEvent
 from storage.retention import RetentionStore
-from storage.review_store import ReviewStore
 
 log = logging.getLogger(__name__)
 _FLUSH_EVERY_S = 0.5
@@ -33,7 +34,8 @@ _MAX_BATCH = 500
 class DownloadLog:
     def __init__(
         self,
-        store: ReviewStore,
+        records: DownloadRecords,
+        trail: AuditTrail,
         retention: RetentionStore,
         inventory: InventoryRecorder,
         *,
@@ -41,7 +43,8 @@ class DownloadLog:
         wait_s: float = 5.0,
         lost: Callable[[], None] = lambda: None,
     ) -> None:
-        self._store = store
+        self._records = records
+        self._trail = trail
         self._retention = retention
         self._inventory = inventory
         self._queue: asyncio.Queue[DownloadEvent] = asyncio.Queue(maxsize=max_queue)
@@ -100,7 +103,7 @@ class DownloadLog:
                 # First: widening the served window is idempotent, so a batch retried after a later
                 # failure counts nothing twice here.
                 await self._inventory.served(batch)
-                await self._store.record_downloads(batch)
+                await self._records.record_downloads(batch)
                 await self._retention.touch([event.blob_sha256 for event in batch if event.bytes], utcnow())
             except DATABASE_ERRORS as exc:
                 # Kept aside rather than queued again: putting it back could only drop records.
@@ -114,7 +117,7 @@ class DownloadLog:
             return
         count, since = self._lost, self._lost_since
         try:
-            await self._store.audit(
+            await self._trail.audit(
                 actor="hubgate",
                 role="system",
                 action="download-records-lost",

@@ -26,8 +26,8 @@ from mirror.review.checkpoints import (
     document_digest,
 )
 from storage.audit import GENESIS, stored_event_hash
+from storage.audit_trail import AuditTrail
 from storage.objects import ObjectStore, ObjectStoreError
-from storage.review_store import ReviewStore
 
 _FETCH_AT_ONCE = 16
 
@@ -49,7 +49,7 @@ class _Anchor:
 
 
 async def verify_trail(
-    checkpoints: AuditCheckpointer, *, store: ReviewStore, objects: ObjectStore
+    checkpoints: AuditCheckpointer, *, store: AuditTrail, objects: ObjectStore
 ) -> dict[str, Any]:
     """verify_audit with the keys the checkpointer trusts: the attestation key and the earlier ones the
     operator still trusts (`audit.previous_keys`). An unreadable key file is a failed verification."""
@@ -61,7 +61,7 @@ async def verify_trail(
 
 
 async def verify_audit(
-    *, store: ReviewStore, objects: ObjectStore, trusted_keys: Sequence[ec.EllipticCurvePublicKey]
+    *, store: AuditTrail, objects: ObjectStore, trusted_keys: Sequence[ec.EllipticCurvePublicKey]
 ) -> dict[str, Any]:
     """The verdict as a JSON-able dict: `ok`, the number of events, and on failure the `problem` (naming
     the `checkpoint` when one caught it) and `first_bad_id`."""
@@ -103,7 +103,7 @@ def _check_none_beyond(anchors: Sequence[_Anchor], events: int) -> None:
             )
 
 
-async def _walk_rows(store: ReviewStore, anchors: dict[int, _Anchor]) -> tuple[int, str]:
+async def _walk_rows(store: AuditTrail, anchors: dict[int, _Anchor]) -> tuple[int, str]:
     """Check every row's hash and link, and the rows that checkpoints name; returns (count, head hash)."""
     prev, count, expected_id = GENESIS, 0, 1
     async for event in store.iter_audit():

@@ -16,7 +16,7 @@ from aiohttp import web
 from mirror.errors import MirrorError
 from mirror.review.transitions import Role
 from mirror.token_format import TOKEN_PREFIX
-from storage.review_store import ReviewStore
+from storage.tokens import TokenStore
 
 
 class Unauthenticated(MirrorError):
@@ -53,7 +53,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def authenticate(request: web.Request, store: ReviewStore) -> Principal:
+async def authenticate(request: web.Request, store: TokenStore) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()

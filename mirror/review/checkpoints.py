@@ -35,10 +35,10 @@ from mirror.provenance.strictjson import get_object, get_str
 from mirror.review.attestor import Attestor
 from mirror.review.webhook import Webhook
 from storage.audit import GENESIS, stored_event_hash
+from storage.audit_trail import AuditTrail
 from storage.db import DATABASE_ERRORS, DatabaseUnavailable
 from storage.leases import LeaseStore
 from storage.objects import ObjectStore, ObjectStoreError
-from storage.review_store import ReviewStore
 
 # A checkpoint needs the database and the object store; either may be down.
 _CHECKPOINT_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, ObjectStoreError)
@@ -135,7 +135,7 @@ class AuditCheckpointer:
     def __init__(
         self,
         *,
-        store: ReviewStore,
+        store: AuditTrail,
         objects: ObjectStore,
         attestor: Attestor,
         webhook: Webhook,

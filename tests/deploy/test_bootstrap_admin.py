@@ -16,9 +16,10 @@ from mirror.config import load_settings
 from mirror.review.auth import generate_token, hash_token
 from mirror.review.bootstrap import BOOTSTRAP_TOKEN_NAME, ensure_admin_token
 from storage import migrate
+from storage.audit_trail import AuditTrail
 from storage.db import Database
-from storage.review_store import ReviewStore
 from storage.token_bootstrap import Ensured, TokenHashTaken
+from storage.tokens import TokenStore
 from tests.deploy.local import get
 from tests.e2e.conftest import HubgateFactory
 from tests.pg import PostgresServer
@@ -30,16 +31,18 @@ def _secret() -> SecretStr:
 
 async def test_unset_creates_nothing(database: Database) -> None:
     assert await ensure_admin_token(None, database) is None
-    store = ReviewStore(database)
+    store = TokenStore(database)
+    trail = AuditTrail(database)
     assert await store.tokens() == []
-    assert await store.audit_events() == []
+    assert await trail.audit_events() == []
 
 
 async def test_the_token_is_created_once_as_an_admin_and_audited(database: Database) -> None:
     secret = _secret()
     assert await ensure_admin_token(secret, database) is Ensured.CREATED
     assert await ensure_admin_token(secret, database) is Ensured.UNCHANGED
-    store = ReviewStore(database)
+    store = TokenStore(database)
+    trail = AuditTrail(database)
     record = await store.token_by_hash(hash_token(secret.get_secret_value()))
     assert record is not None
     assert (record.name, record.role, record.revoked_at, record.expires_at) == (
@@ -48,14 +51,15 @@ async def test_the_token_is_created_once_as_an_admin_and_audited(database: Datab
         None,
         None,
     )
-    events = await store.audit_events()
+    events = await trail.audit_events()
     assert [(e.action, e.subject, e.actor, e.role) for e in events] == [
         ("token-create", f"token:{BOOTSTRAP_TOKEN_NAME}", "hubgate", "system")
     ]
 
 
 async def test_a_new_secret_replaces_the_old_token_and_nothing_else(database: Database) -> None:
-    store = ReviewStore(database)
+    store = TokenStore(database)
+    trail = AuditTrail(database)
     await store.create_token(
         name="sec-team", role="approver", token_hash=hash_token(generate_token()), expires_at=None
     )
@@ -70,7 +74,7 @@ async def test_a_new_secret_replaces_the_old_token_and_nothing_else(database: Da
     assert set(tokens) == {"sec-team", BOOTSTRAP_TOKEN_NAME}
     assert tokens["sec-team"].revoked_at is None
     assert tokens["sec-team"].role == "approver"
-    events = await store.audit_events()
+    events = await trail.audit_events()
     assert [(e.action, e.subject) for e in events] == [
         ("token-create", "token:sec-team"),
         ("token-create", f"token:{BOOTSTRAP_TOKEN_NAME}"),
@@ -81,7 +85,7 @@ async def test_a_new_secret_replaces_the_old_token_and_nothing_else(database: Da
 
 
 async def test_a_revoked_bootstrap_token_stays_revoked_until_the_secret_changes(database: Database) -> None:
-    store = ReviewStore(database)
+    store = TokenStore(database)
     secret = _secret()
     await ensure_admin_token(secret, database)
     assert await store.revoke_token(BOOTSTRAP_TOKEN_NAME)
@@ -99,7 +103,7 @@ async def test_a_revoked_bootstrap_token_stays_revoked_until_the_secret_changes(
 
 
 async def test_a_secret_that_is_already_another_token_is_refused(database: Database) -> None:
-    store = ReviewStore(database)
+    store = TokenStore(database)
     token = generate_token()
     await store.create_token(name="alice", role="viewer", token_hash=hash_token(token), expires_at=None)
     with pytest.raises(TokenHashTaken, match="alice"):
@@ -115,9 +119,10 @@ async def test_replicas_starting_together_create_one_token(postgres: PostgresSer
         secret = _secret()
         outcomes = await asyncio.gather(*(ensure_admin_token(secret, db) for db in replicas))
         assert sorted(str(outcome) for outcome in outcomes) == ["created", *["unchanged"] * 3]
-        store = ReviewStore(replicas[0])
+        store = TokenStore(replicas[0])
+        trail = AuditTrail(replicas[0])
         assert [t.name for t in await store.tokens()] == [BOOTSTRAP_TOKEN_NAME]
-        assert [e.action for e in await store.audit_events()] == ["token-create"]
+        assert [e.action for e in await trail.audit_events()] == ["token-create"]
     finally:
         for db in replicas:
             await db.close()

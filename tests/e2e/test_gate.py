@@ -300,7 +300,7 @@ def test_bad_api_input_changes_nothing(hubgate: RunningHubgate, gate_hub: FakeHu
     expired = make_token(
         hubgate, "old", "admin", expires_at=__import__("datetime").datetime.fromisoformat(past)
     )
-    head_before = hubgate.run(hubgate.services.reviews.store.audit_head())
+    head_before = hubgate.run(hubgate.services.audit_trail.audit_head())
     cases = [
         (call(hubgate, "GET", "/reviews", None), 401, "Unauthorized"),
         (call(hubgate, "GET", "/reviews", "hgt_not-a-real-token"), 401, "Unauthorized"),
@@ -317,7 +317,7 @@ def test_bad_api_input_changes_nothing(hubgate: RunningHubgate, gate_hub: FakeHu
     ]
     for answer, status, code in cases:
         assert (answer.status, answer.header("X-Error-Code")) == (status, code), answer.body
-    assert hubgate.run(hubgate.services.reviews.store.audit_head()) == head_before
+    assert hubgate.run(hubgate.services.audit_trail.audit_head()) == head_before
     revoked_twice = call(hubgate, "POST", "/reviews/1/revoke", admin, {"reason": "not approved"})
     assert revoked_twice.status == 409
 

@@ -27,17 +27,17 @@ from mirror.review.checkpoints import (
 from mirror.review.webhook import Webhook
 from storage import migrate
 from storage.audit import event_hash
+from storage.audit_trail import AuditTrail
 from storage.db import Database
 from storage.filesystem import FilesystemObjectStore
 from storage.leases import LeaseStore
-from storage.review_store import ReviewStore
 from tests.pg import PostgresServer
 
 
 @dataclass
 class Rig:
     database: Database
-    store: ReviewStore
+    store: AuditTrail
     objects: FilesystemObjectStore
     attestor: Attestor
     checkpoints: AuditCheckpointer
@@ -67,7 +67,7 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
     attestor = Attestor(tmp_path / "attestation-key.pem")
     await attestor.start()
     objects = FilesystemObjectStore(tmp_path / "objects")
-    store = ReviewStore(database)
+    store = AuditTrail(database)
     async with aiohttp.ClientSession() as session:
         checkpoints = AuditCheckpointer(
             store=store,

@@ -17,11 +17,12 @@ from mirror.metrics import Metrics
 from mirror.policy.engine import PolicyEngine
 from mirror.policy.file import load_policy
 from storage import migrate
+from storage.audit_trail import AuditTrail
 from storage.db import Database
+from storage.download_records import DownloadRecords
 from storage.inventory_store import InventoryStore
 from storage.records import DownloadEvent
 from storage.retention import RetentionStore
-from storage.review_store import ReviewStore
 
 LOST = "hubgate_download_records_lost_total"
 
@@ -51,7 +52,8 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 
 def _log(database: Database, metrics: Metrics, *, max_queue: int, wait_s: float) -> DownloadLog:
     return DownloadLog(
-        ReviewStore(database),
+        DownloadRecords(database),
+        AuditTrail(database),
         RetentionStore(database),
         InventoryRecorder(InventoryStore(database), PolicyEngine(load_policy(None)).licences),
         max_queue=max_queue,
@@ -61,7 +63,7 @@ def _log(database: Database, metrics: Metrics, *, max_queue: int, wait_s: float)
 
 
 async def _paths(database: Database) -> list[str]:
-    rows = await ReviewStore(database).downloads(limit=100)
+    rows = await DownloadRecords(database).downloads(limit=100)
     return [event.path for _, event in rows]
 
 
@@ -101,7 +103,7 @@ async def test_a_record_that_finds_no_room_is_counted_and_audited(database: Data
         await connection.execute(text("DROP TRIGGER outage"))
     await log.flush()
     assert sorted(await _paths(database)) == ["a", "b", "c", "d"]
-    events = await ReviewStore(database).audit_events()
+    events = await AuditTrail(database).audit_events()
     [lost] = [event for event in events if event.action == "download-records-lost"]
     assert lost.reason.startswith("1 download records could not be kept")
     assert log.unreported_losses == 0

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from storage import migrate
 from storage.db import Database
+from storage.download_records import DownloadRecords
 from storage.inventory_store import InventoryStore, RevisionFacts, Scope, ServedSpan
 from storage.records import BlobRecord, DownloadEvent, FileEntry, NewReview, RepoKey
 from storage.repository import MetadataRepository
@@ -73,7 +74,7 @@ async def test_revisions_served_before_the_upgrade_are_filled_in_from_the_downlo
             await connection.run_sync(lambda sync: command.upgrade(migrate._config(sync), "0004"))
         store = ReviewStore(database)
         await MetadataRepository(database).save_ref(REPO, "main", COMMIT)  # the repos row
-        await store.record_downloads(
+        await DownloadRecords(store.database).record_downloads(
             [
                 _download(REPO, COMMIT, "a.bin", sha256="1" * 64, state="APPROVED", sent=5),
                 _download(
@@ -180,7 +181,7 @@ async def test_files_reviews_signatures_and_tallies_are_joined(database: Databas
                 repo_pk=repo_pk, commit=COMMIT, status="verified", method="key", signer="abc", checked_at=T0
             )
         )
-    await reviews.record_downloads(
+    await DownloadRecords(reviews.database).record_downloads(
         [
             _download(REPO, COMMIT, "config.json", sha256=small_blob.sha256, state="APPROVED", sent=2),
             _download(REPO, COMMIT, "config.json", sha256=small_blob.sha256, state="APPROVED", sent=2),

@@ -10,10 +10,12 @@ from alembic import command
 from sqlalchemy import text
 
 from storage import migrate
+from storage.audit_trail import AuditTrail
 from storage.db import Database
 from storage.records import NewReview, ReviewChange, Waiver
 from storage.review_requests import FourEyesUnmet
 from storage.review_store import ReviewStore, StaleReview
+from storage.tokens import TokenStore
 
 
 async def _quarantined(store: ReviewStore, subject: str = "1" * 64) -> int:
@@ -66,7 +68,7 @@ async def test_every_request_is_kept_with_its_person_and_token(database: Databas
         ("alice@corp", "ci", "first", "QUARANTINED"),
         ("bob@corp", "desk", "second", "QUARANTINED"),
     ]
-    events = await store.audit_events(review_id=review_id)
+    events = await AuditTrail(store.database).audit_events(review_id=review_id)
     assert [(e.actor, e.actor_token) for e in events if e.action == "request"] == [
         ("alice@corp", "ci"),
         ("bob@corp", "desk"),
@@ -76,7 +78,7 @@ async def test_every_request_is_kept_with_its_person_and_token(database: Databas
 async def test_a_waiver_needs_a_request_by_someone_else(database: Database) -> None:
     store = ReviewStore(database)
     review_id = await _quarantined(store)
-    head_before = await store.audit_head()
+    head_before = await AuditTrail(store.database).audit_head()
     with pytest.raises(FourEyesUnmet):
         await store.apply(review_id, from_state="QUARANTINED", change=_waiver("alice@corp"))
     await store.record_request(
@@ -87,13 +89,15 @@ async def test_a_waiver_needs_a_request_by_someone_else(database: Database) -> N
     review = await store.get(review_id)
     assert review is not None
     assert review.state == "QUARANTINED"
-    assert (await store.audit_head())[0] == head_before[0] + 1  # only the request was written
+    assert (await AuditTrail(store.database).audit_head())[0] == head_before[
+        0
+    ] + 1  # only the request was written
     await store.record_request(
         review_id, subject="bob@corp", token_name="desk", role="requester", justification="needed"
     )
     approved = await store.apply(review_id, from_state="QUARANTINED", change=_waiver("alice@corp"))
     assert (approved.state, approved.waiver_by) == ("APPROVED", "alice@corp")
-    last = (await store.audit_events(review_id=review_id))[-1]
+    last = (await AuditTrail(store.database).audit_events(review_id=review_id))[-1]
     assert (last.actor, last.actor_token, last.action) == ("alice@corp", "alice@corp-laptop", "waive")
 
 
@@ -117,7 +121,7 @@ async def test_transitions_applied_together_roll_back_together(database: Databas
     async with database.engine.begin() as connection:
         for statement in _fault_on_leaving_pending(database):
             await connection.execute(text(statement))
-    head_before = await store.audit_head()
+    head_before = await AuditTrail(store.database).audit_head()
     rescan = ReviewChange(to_state="PENDING", actor="alice@corp", role="approver", action="rescan")
     verdict = ReviewChange(to_state="QUARANTINED", actor="hubgate", role="system", action="quarantine")
     with pytest.raises(Exception, match="injected fault"):
@@ -125,7 +129,7 @@ async def test_transitions_applied_together_roll_back_together(database: Databas
     review = await store.get(review_id)
     assert review is not None
     assert review.state == "QUARANTINED"  # not stranded in PENDING
-    assert await store.audit_head() == head_before
+    assert await AuditTrail(store.database).audit_head() == head_before
     with pytest.raises(StaleReview):
         await store.apply_many(review_id, from_state="APPROVED", changes=(rescan, verdict))
 
@@ -167,7 +171,7 @@ async def test_the_upgrade_keeps_earlier_requests_and_names_token_subjects(tmp_p
             )
         await migrate.upgrade(database)
         store = ReviewStore(database)
-        [token] = await store.tokens()
+        [token] = await TokenStore(store.database).tokens()
         assert (token.name, token.subject) == ("sec-team", "sec-team")
         [kept] = await store.requests(7)
         assert (kept.subject, kept.token_name, kept.justification, kept.audit_event_id) == (

@@ -47,7 +47,7 @@ _ACTION_ROLES = {
 
 
 async def _principal(request: web.Request, role: Role) -> Principal:
-    principal = await authenticate(request, services(request).reviews.store)
+    principal = await authenticate(request, services(request).tokens)
     require(principal, role)
     return principal
 
@@ -188,7 +188,7 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
             {"scanner_version": version, "created_at": at, **json.loads(report)}
             for version, at, report in await mirror.reviews.store.reports(review.subject)
         ]
-        downloads = await mirror.reviews.store.downloads(blob_sha256=review.subject, limit=_PAGE_MAX)
+        downloads = await mirror.download_records.downloads(blob_sha256=review.subject, limit=_PAGE_MAX)
         body["downloads"] = {
             "count": len(downloads),
             "identities": sorted({event.identity for _, event in downloads}),
@@ -210,7 +210,7 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
         ]
     body["requests"] = [_request_json(item) for item in await mirror.reviews.requests(review.id)]
     body["signature"] = await _signature_check(mirror, review)
-    body["audit"] = [event_json(e) for e in await mirror.reviews.store.audit_events(review_id=review.id)]
+    body["audit"] = [event_json(e) for e in await mirror.audit_trail.audit_events(review_id=review.id)]
     return web.json_response(body)
 
 
@@ -279,7 +279,7 @@ async def review_action(request: web.Request, match: RouteMatch) -> web.StreamRe
     review_id = int(match.param("id"))
     # Who asks is settled before the body is read: a caller without a token (or the role) gets 401 (403)
     # whatever it sent, never a 400 or 413 that reveals how its body was parsed.
-    principal = await authenticate(request, mirror.reviews.store)
+    principal = await authenticate(request, mirror.tokens)
     require(principal, _ACTION_ROLES[action])
     data = await _body(request)
     if action == "request":
@@ -332,7 +332,7 @@ async def audit(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     limit = _int_query(request, "limit", 500, low=1, high=5000)
     after = _int_query(request, "after", 0)
     review_id = request.query.get("review_id")
-    events = await services(request).reviews.store.audit_events(
+    events = await services(request).audit_trail.audit_events(
         after_id=after,
         limit=limit,
         review_id=None if review_id is None else _int_query(request, "review_id", 0),
@@ -343,7 +343,7 @@ async def audit(request: web.Request, match: RouteMatch) -> web.StreamResponse:
 async def audit_verify(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     await _principal(request, Role.VIEWER)
     mirror = services(request)
-    result = await verify_trail(mirror.checkpoints, store=mirror.reviews.store, objects=mirror.store)
+    result = await verify_trail(mirror.checkpoints, store=mirror.audit_trail, objects=mirror.store)
     return web.json_response(result, status=200 if result["ok"] else 409)
 
 
@@ -386,7 +386,7 @@ def _download_json(row_id: int, event: Any) -> dict[str, Any]:
 async def blob_downloads(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     await _principal(request, Role.VIEWER)
     after = _int_query(request, "after", 0)
-    rows = await services(request).reviews.store.downloads(
+    rows = await services(request).download_records.downloads(
         blob_sha256=match.param("sha256"), after_id=after, limit=_PAGE_MAX
     )
     return web.json_response({"items": [_download_json(i, e) for i, e in rows]})

@@ -35,7 +35,7 @@ async def attestation_key(request: web.Request, match: RouteMatch) -> web.Stream
 
 async def attestation(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     mirror = services(request)
-    require(await authenticate(request, mirror.reviews.store), Role.VIEWER)
+    require(await authenticate(request, mirror.tokens), Role.VIEWER)
     kind = request.query.get("kind", "model-signature")
     if kind not in _KINDS:
         raise BadRequest(f"kind must be one of {', '.join(_KINDS)}")

@@ -24,7 +24,7 @@ _SBOM_TYPE = f"{MEDIA_TYPE}; version=1.6"
 
 
 async def _viewer(request: web.Request) -> None:
-    require(await authenticate(request, services(request).reviews.store), Role.VIEWER)
+    require(await authenticate(request, services(request).tokens), Role.VIEWER)
 
 
 def _links(request: web.Request) -> Links:

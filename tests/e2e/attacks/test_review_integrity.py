@@ -237,7 +237,7 @@ def test_an_insider_recomputing_the_whole_chain_is_caught_by_the_signed_checkpoi
     admin, viewer = _busy_trail(hubgate)
     made = _checkpoint(hubgate, admin)
     _sql(hubgate, "UPDATE audit_events SET reason = 'nobody asked' WHERE action = 'request'")
-    store = hubgate.services.reviews.store
+    store = hubgate.services.audit_trail
     prev = "0" * 64
     for event in hubgate.run(store.audit_events(limit=1000)):
         digest = event_hash(
@@ -281,7 +281,7 @@ def test_a_checkpoint_forged_with_another_key_is_refused(
     _delete_newest_rows_and_fix_the_head(hubgate, keep=keep)
     # The insider also writes the object store: they replace the checkpoint with one that matches the
     # truncated trail, signed with their own key.
-    head_id, head_hash = hubgate.run(hubgate.services.reviews.store.audit_head())
+    head_id, head_hash = hubgate.run(hubgate.services.audit_trail.audit_head())
     forged = Checkpoint(
         last_event_id=head_id,
         head_hash=head_hash,
@@ -320,7 +320,7 @@ def test_checkpoints_are_made_every_n_events_and_at_shutdown(
         assert verdict["ok"]
         assert verdict["checkpoints"] >= 1, "no periodic checkpoint after the event threshold"
         ok(call(first, "POST", "/reviews/1/request", admin, {"justification": "one more"}))
-        last_id, _ = first.run(first.services.reviews.store.audit_head())
+        last_id, _ = first.run(first.services.audit_trail.audit_head())
     # The next start (a replica, or the same one restarted) sees the checkpoint made at shutdown.
     second = make_hubgate(data_dir)
     _, verdict = _verify(second, viewer)

@@ -17,6 +17,7 @@ from mirror.policy.engine import LicenceLink, PolicyEngine
 from mirror.policy.file import load_policy
 from storage import migrate
 from storage.db import Database
+from storage.download_records import DownloadRecords
 from storage.inventory_store import InventoryStore
 from storage.records import DownloadEvent, FileEntry, NewReview, ReviewChange, Waiver
 from storage.repository import MetadataRepository
@@ -132,7 +133,7 @@ async def test_a_recorded_and_served_revision_reads_back_as_a_view(database: Dat
 
     events = [_event("model.safetensors"), _event("model.safetensors", identity="0123456789abcdef")]
     await recorder.served(events)
-    await ReviewStore(database).record_downloads(events)
+    await DownloadRecords(database).record_downloads(events)
 
     [view] = await inventory.revisions()
     assert (view.repo_id, view.commit, view.name, view.namespace) == (
