@@ -15,17 +15,17 @@ from mirror.errors import BadRequest, MirrorError, NotFound
 from mirror.http.handlers.common import public_base, services
 from mirror.http.openapi import OPENAPI
 from mirror.http.routes import RouteMatch
-from mirror.http.services import Services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.pathtext import hidden_characters, visible
 from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.review.audit_verify import verify_trail
 from mirror.review.auth import Principal, authenticate, require
 from mirror.review.checkpoints import AuditChainBroken
-from mirror.review.service import revision_key
+from mirror.review.service import ReviewService, revision_key
 from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from scanners import interpretation
 from storage.records import AuditEvent, RepoKey, ReviewRecord, ReviewRequest
+from storage.signature_store import SignatureStore
 
 _PAGE_MAX = 500
 _DECISIONS = {
@@ -194,7 +194,7 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
             "identities": sorted({event.identity for _, event in downloads}),
             "latest": [_download_json(i, e) for i, e in downloads[-20:]],
         }
-        body["licence_review"] = await _licence_review(mirror, review)
+        body["licence_review"] = await _licence_review(mirror.reviews, review)
         # What the verdict covers, and every name the same bytes are served under: a reviewer approving
         # `notes.txt` must see that it is also `modeling_x.py` somewhere.
         body["interpretations"] = sorted(covered_interpretations(review))
@@ -209,7 +209,7 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
             for repo, commit, path in await mirror.repository.paths_of_blob(review.subject)
         ]
     body["requests"] = [_request_json(item) for item in await mirror.reviews.requests(review.id)]
-    body["signature"] = await _signature_check(mirror, review)
+    body["signature"] = await _signature_check(mirror.signature_checks, review)
     body["audit"] = [event_json(e) for e in await mirror.audit_trail.audit_events(review_id=review.id)]
     return web.json_response(body)
 
@@ -225,11 +225,11 @@ def _request_json(item: ReviewRequest) -> dict[str, Any]:
     }
 
 
-async def _signature_check(mirror: Services, review: ReviewRecord) -> dict[str, str] | None:
+async def _signature_check(checks: SignatureStore, review: ReviewRecord) -> dict[str, str] | None:
     """How the model signature of the review's revision was judged (None: no trust rule checked it)."""
     if not review.repo_id or not review.commit:
         return None
-    check = await mirror.signature_checks.get(RepoKey(review.repo_type, review.repo_id), review.commit)
+    check = await checks.get(RepoKey(review.repo_type, review.repo_id), review.commit)
     return None if check is None else check.to_dict()
 
 
@@ -261,11 +261,11 @@ def allowed_actions(review: ReviewRecord, role: Role) -> list[str]:
     return names
 
 
-async def _licence_review(mirror: Services, review: ReviewRecord) -> dict[str, Any] | None:
+async def _licence_review(reviews: ReviewService, review: ReviewRecord) -> dict[str, Any] | None:
     """The licence review of the commit a blob was first seen in, if its licence needed one."""
     if not review.repo_id or not review.commit:
         return None
-    revision = await mirror.reviews.current(
+    revision = await reviews.current(
         "revision", revision_key(review.repo_type, review.repo_id, review.commit)
     )
     if revision is None:

@@ -14,17 +14,17 @@ from aiohttp import web
 
 from mirror.blobs.fetch_request import FetchRequest
 from mirror.blobs.live import LiveFile
-from mirror.blobs.pipeline import Stored
+from mirror.blobs.pipeline import Pipeline, Stored
 from mirror.errors import AccessDenied, EntryNotFound, MirrorError
 from mirror.http.handlers.common import client_warning, credentials, held_revision, services, target_repo
 from mirror.http.ranges import requested_span
 from mirror.http.routes import RouteMatch
-from mirror.http.services import Services
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.refs import Resolved
+from mirror.review.service import ReviewService
 from scanners import interpretation
 from scanners.names import ANY
-from storage.objects import ObjectMissing
+from storage.objects import ObjectMissing, ObjectStore
 from storage.records import DownloadEvent, FileEntry, ReviewRecord
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ async def _answer(
         # Metadata only: a known verdict is reported, an unknown one is never waited for.
         known = await mirror.pipeline.known(entry)
         if known is not None:
-            _require_servable(mirror, known.review)
+            _require_servable(mirror.reviews, known.review)
         return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
 
     unverified = mirror.pipeline.unverified_prefix(entry)
@@ -136,7 +136,9 @@ async def _answer(
         ready = await mirror.pipeline.ensure_live(fetch, wait_s=mirror.settings.server.fetch_wait_s)
         if isinstance(ready, LiveFile):
             return await _stream_live(request, ready, headers=headers, creds=creds, fetch=fetch)
-    stored, chunks = await _open_servable(mirror, fetch, start, end)
+    stored, chunks = await _open_servable(
+        mirror.pipeline, mirror.store, fetch, (start, end), wait_s=mirror.settings.server.fetch_wait_s
+    )
     if _matches_etag(request.headers.get("If-None-Match"), served_etag(entry)):
         await chunks.aclose()
         return web.Response(status=304, headers=headers)
@@ -175,7 +177,7 @@ async def _presigned_redirect(
     """
     mirror = services(request)
     stored = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
-    _require_servable(mirror, stored.review)
+    _require_servable(mirror.reviews, stored.review)
     url = await mirror.store.presign_get(
         stored.blob.sha256, expires_s=mirror.settings.storage.presign_expires_s
     )
@@ -268,13 +270,18 @@ async def _send(response: web.StreamResponse, chunk: bytes) -> None:
         await response.write(view[offset : offset + _WRITE_SIZE])
 
 
-def _require_servable(mirror: Services, review: ReviewRecord) -> None:
-    if not mirror.reviews.servable(review):
-        raise AccessDenied(mirror.reviews.refusal_message(review))
+def _require_servable(reviews: ReviewService, review: ReviewRecord) -> None:
+    if not reviews.servable(review):
+        raise AccessDenied(reviews.refusal_message(review))
 
 
 async def _open_servable(
-    mirror: Services, fetch: FetchRequest, start: int, end: int
+    pipeline: Pipeline,
+    store: ObjectStore,
+    fetch: FetchRequest,
+    span: tuple[int, int],
+    *,
+    wait_s: float,
 ) -> tuple[Stored, AsyncGenerator[bytes, None]]:
     """The approved, stored bytes [start, end) of the file, fetching, scanning and deciding it if needed.
 
@@ -282,16 +289,17 @@ async def _open_servable(
     chunk is read before any header is sent, so an object that vanished from the store is fetched again
     instead of failing the client half-way.
     """
+    start, end = span
     for attempt in (1, 2):
-        stored = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
-        _require_servable(mirror, stored.review)
-        chunks = mirror.store.open_range(stored.blob.sha256, start, end)
+        stored = await pipeline.ensure(fetch, wait_s=wait_s)
+        _require_servable(pipeline.gate.reviews, stored.review)
+        chunks = store.open_range(stored.blob.sha256, start, end)
         try:
             first = await anext(chunks, b"")
         except ObjectMissing:
             if attempt == 2:
                 raise
-            await mirror.pipeline.forget(stored.blob)
+            await pipeline.forget(stored.blob)
             continue
         return stored, _prepend(first, chunks)
     raise AssertionError("unreachable")  # pragma: no cover
