@@ -30,7 +30,8 @@ class Limits:
     max_pickle_memo: int = 1_000_000
     max_inline_bytes: int = 8 * MIB  # pickle string/bytes kept in memory for nested analysis
     max_stacked_pickles: int = 64
-    max_json_bytes: int = 8 * MIB  # configs parsed whole; larger JSON is searched for risky keys
+    max_json_bytes: int = 8 * MIB  # JSON inside other formats (Keras configs) parsed whole
+    max_json_value_bytes: int = 16 * MIB  # a config value that can lead to code, decoded whole
     max_safetensors_header: int = 16 * MIB
     max_template_bytes: int = 1 * MIB
     max_gguf_kv: int = 100_000

@@ -110,6 +110,10 @@ TEMPLATE_PRESENT = Rule("template.chat-template", _I, "Chat template present (re
 TEMPLATE_UNPARSEABLE = Rule("template.unparseable", _L, "Chat template does not parse as Jinja2")
 GGUF_MALFORMED = Rule("gguf.malformed", _H, "GGUF structure violates the format (parser exploit class)")
 REMOTE_CODE_AUTO_MAP = Rule("remote-code.auto-map", _M, "auto_map makes trust_remote_code run repo code")
+REMOTE_CODE_CUSTOM_PIPELINE = Rule(
+    "remote-code.custom-pipeline", _M, "custom_pipelines makes trust_remote_code run repo code"
+)
+CONFIG_DUPLICATE_KEY = Rule("config.duplicate-key", _M, "A config key that can lead to code appears twice")
 REMOTE_CODE_PYTHON = Rule("remote-code.python-source", _M, "Python source that trust_remote_code would run")
 REMOTE_CODE_SCRIPT = Rule("remote-code.script", _L, "Shell or batch script in the repository")
 
