@@ -46,12 +46,14 @@ class CompressedScanner:
         label = f"{blob.label}:{fmt.value}"
         inner = ctx.spool(_inflate(blob, start, factory, ctx, fmt), label=label)
         inner_format = ctx.scan_nested(inner, name_hint=_strip_suffix(name_hint))
+        ctx.release(inner)
         return f"{fmt.value}+{inner_format}"
 
 
 def _inflate(
     blob: Blob, start: int, factory: Callable[[], Inflater], ctx: ScanContext, fmt: FileFormat
 ) -> Iterator[bytes]:
+    label = f"{blob.label}:{fmt.value}"
     inflater = factory()
     produced = consumed = 0
     offset = start
@@ -64,6 +66,7 @@ def _inflate(
                 for data in inflater.feed(chunk):
                     produced += len(data)
                     check_inflation(produced, consumed, ctx.limits, what=f"{fmt.value} stream")
+                    ctx.account_inflated(len(data), what=label)
                     if data:
                         yield data
                 if not inflater.eof:

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .base import Finding
-from .blobs import Blob, ByteSource, spool
+from .blobs import Blob, ByteSource, TempSource, spool
 from .formats import FileFormat, sniff
 from .limits import Deadline, LimitExceeded, Limits, MalformedInput
 from .registry import scanner_for
-from .rules import LIMIT_EXCEEDED
+from .rules import ARCHIVE_BOMB, LIMIT_EXCEEDED
+
+# Limits on inflation: hitting one is reported as a decompression bomb.
+_INFLATION_LIMITS = frozenset({"max_ratio", "max_decompressed", "max_scan_inflated", "max_spool_bytes"})
 
 
 @dataclass
@@ -27,6 +30,8 @@ class ScanContext:
     errors: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     depth: int = 0
+    source_size: int = 0  # bytes of the scanned file; the scan-wide inflation ratio is measured on it
+    inflated: int = 0  # bytes inflated so far in this scan, every stream and level together
     _seen: set[tuple[str, str, str]] = field(default_factory=set)
 
     def add(self, finding: Finding) -> None:
@@ -40,6 +45,33 @@ class ScanContext:
 
     def spool(self, chunks: Iterator[bytes], *, label: str) -> Blob:
         return spool(chunks, label=label, max_bytes=self.limits.max_spool_bytes, sources=self.sources)
+
+    def release(self, blob: Blob | None) -> None:
+        """Close the temporary file behind ``blob`` once it has been scanned, so the scratch space a scan
+        holds is one chain of nested members, never every member of an archive at once."""
+        if blob is not None and isinstance(blob.source, TempSource):
+            for index, source in enumerate(self.sources):
+                if source is blob.source:
+                    del self.sources[index]
+                    source.close()
+                    return
+
+    def account_inflated(self, nbytes: int, *, what: str) -> None:
+        """Count freshly inflated bytes against the scan-wide budget; raises ``LimitExceeded`` (a finding)
+        as soon as a bound is crossed, mid-stream."""
+        self.inflated += nbytes
+        limits = self.limits
+        if self.inflated > limits.max_scan_inflated:
+            raise LimitExceeded(
+                "max_scan_inflated", f"{what}: this scan inflated more than {limits.max_scan_inflated} bytes"
+            )
+        allowed = limits.max_ratio * self.source_size + limits.ratio_floor
+        if self.inflated > allowed:
+            raise LimitExceeded(
+                "max_ratio",
+                f"{what}: nested content inflates beyond {limits.max_ratio:g}x the file's "
+                f"{self.source_size} bytes (+{limits.ratio_floor})",
+            )
 
     def scan_nested(self, blob: Blob, *, name_hint: str | None) -> str:
         """Scan content found inside other content (archive member, decompressed stream, payload)."""
@@ -64,7 +96,8 @@ def scan_blob(ctx: ScanContext, blob: Blob, *, name_hint: str | None) -> str:
     try:
         refined = scanner.scan(blob, ctx, name_hint=name_hint)
     except LimitExceeded as exc:
-        ctx.add(LIMIT_EXCEEDED.finding(str(exc), location=blob.label, evidence=exc.limit))
+        rule = ARCHIVE_BOMB if exc.limit in _INFLATION_LIMITS else LIMIT_EXCEEDED
+        ctx.add(rule.finding(str(exc), location=blob.label, evidence=exc.limit))
         refined = None
     except MalformedInput as exc:
         ctx.error(blob.label, str(exc))

@@ -43,7 +43,9 @@ def scan_primary(path: Path, *, limits: Limits = DEFAULT_LIMITS, name_hint: str 
     source = FileSource(path)
     ctx.sources.append(source)
     try:
-        fmt = scan_blob(ctx, file_blob(source, label), name_hint=name_hint or path.name)
+        blob = file_blob(source, label)
+        ctx.source_size = blob.size
+        fmt = scan_blob(ctx, blob, name_hint=name_hint or path.name)
     finally:
         for opened in ctx.sources:
             opened.close()

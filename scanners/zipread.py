@@ -13,7 +13,7 @@ import itertools
 import lzma
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .blobs import Blob
@@ -162,8 +162,11 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("cp437")
 
 
-def member_chunks(blob: Blob, member: ZipMember, limits: Limits) -> Iterator[bytes]:
-    """The member's content, inflated as it streams, under the size and ratio limits."""
+def member_chunks(
+    blob: Blob, member: ZipMember, limits: Limits, *, account: Callable[[int], None]
+) -> Iterator[bytes]:
+    """The member's content, inflated as it streams, under the size and ratio limits. ``account`` is
+    told of every inflated piece (the scan-wide budget) and raises to stop inflating."""
     if member.data_offset + member.compressed_size > blob.size:
         raise MalformedInput(f"zip member {member.name!r} data runs past the end of the archive")
     raw = _raw_chunks(blob, member.data_offset, member.compressed_size)
@@ -179,6 +182,7 @@ def member_chunks(blob: Blob, member: ZipMember, limits: Limits) -> Iterator[byt
             for data in inflater.feed(chunk):
                 produced += len(data)
                 check_inflation(produced, consumed, limits, what=f"zip member {member.name!r}")
+                account(len(data))
                 if data:
                     yield data
             if inflater.eof:
@@ -187,6 +191,7 @@ def member_chunks(blob: Blob, member: ZipMember, limits: Limits) -> Iterator[byt
     except DECOMPRESSION_ERRORS as exc:
         raise MalformedInput(f"corrupt compressed data in {member.name!r}: {exc}") from exc
     if tail:
+        account(len(tail))
         yield tail
 
 

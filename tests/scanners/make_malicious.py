@@ -11,11 +11,23 @@ import sys
 import warnings
 from pathlib import Path
 
-from tests.scanners import malicious_configs, malicious_containers, malicious_formats, malicious_pickles
+from tests.scanners import (
+    malicious_configs,
+    malicious_containers,
+    malicious_exhaustion,
+    malicious_formats,
+    malicious_pickles,
+)
 from tests.scanners.malicious_registry import SPECS, Sample
 
 # Importing the technique modules registers their builders.
-TECHNIQUE_MODULES = (malicious_pickles, malicious_containers, malicious_formats, malicious_configs)
+TECHNIQUE_MODULES = (
+    malicious_pickles,
+    malicious_containers,
+    malicious_formats,
+    malicious_configs,
+    malicious_exhaustion,
+)
 __all__ = ["SPECS", "Sample", "build_all"]
 
 
