@@ -73,12 +73,15 @@ class ScanContext:
                 f"{self.source_size} bytes (+{limits.ratio_floor})",
             )
 
-    def scan_nested(self, blob: Blob, *, name_hint: str | None) -> str:
-        """Scan content found inside other content (archive member, decompressed stream, payload)."""
-        return scan_blob(self, blob, name_hint=name_hint)
+    def scan_nested(self, blob: Blob, *, name_hint: str | None, as_format: FileFormat | None = None) -> str:
+        """Scan content found inside other content (archive member, decompressed stream, payload);
+        ``as_format`` is for content a consumer reads as that format whatever it sniffs as."""
+        return scan_blob(self, blob, name_hint=name_hint, as_format=as_format)
 
 
-def scan_blob(ctx: ScanContext, blob: Blob, *, name_hint: str | None) -> str:
+def scan_blob(
+    ctx: ScanContext, blob: Blob, *, name_hint: str | None, as_format: FileFormat | None = None
+) -> str:
     """Sniff and scan one blob; returns the format name to report."""
     ctx.deadline.check()
     if ctx.depth > ctx.limits.max_depth:
@@ -90,7 +93,7 @@ def scan_blob(ctx: ScanContext, blob: Blob, *, name_hint: str | None) -> str:
             )
         )
         return "nested"
-    fmt, detail = sniff(blob, name_hint, ctx.limits)
+    fmt, detail = (as_format, "") if as_format is not None else sniff(blob, name_hint, ctx.limits)
     scanner = scanner_for(fmt)
     ctx.depth += 1
     try:

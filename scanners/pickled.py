@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from . import pickle_policy as policy
 from .base import Severity
 from .blobs import Blob, bytes_blob
+from .formats import FileFormat
 from .joblib_arrays import JoblibHook
 from .limits import LimitExceeded, MalformedInput
 from .payloads import unwrap_payloads
 from .pickle_ops import LargeData, OpcodeStream
-from .pickle_values import CallResult, GlobalRef, PersistentRef, render
+from .pickle_values import CallResult, GlobalRef, PersistentRef, SymList, render
 from .pickle_vm import PickleAnalysis, PickleMachine
 from .rules import (
     JOBLIB_EXTERNAL_FILE,
@@ -296,8 +297,12 @@ def _scan_payloads(analysis: PickleAnalysis, blob: Blob, ctx: ScanContext) -> No
 
 def _scan_one_payload(nested: Blob, full: str, call: CallResult, ctx: ScanContext) -> None:
     before = len(ctx.findings)
+    recognised = False
     for data in unwrap_payloads(nested, ctx.limits):
+        recognised = True
         ctx.scan_nested(data, name_hint=None)
+    if not recognised and full in policy.PICKLE_LOADERS:
+        ctx.scan_nested(nested, name_hint=None, as_format=FileFormat.PICKLE)
     flagged = any(f.severity.flags for f in ctx.findings[before:])
     if flagged:
         ctx.add(
@@ -320,17 +325,24 @@ def _payload_blob(arg: Any, blob: Blob, offset: int) -> Blob | None:
     if isinstance(arg, str) and len(arg) >= 16:
         return bytes_blob(arg.encode("utf-8", "surrogatepass"), label)
     if isinstance(arg, CallResult):
-        # _codecs.encode(text, "latin1") is how protocol 2 spells bytes.
-        inner = arg.args
-        if (
-            isinstance(arg.callee, GlobalRef)
-            and arg.callee.name == "encode"
-            and isinstance(inner, tuple)
-            and inner
-        ):
-            text = inner[0]
-            if isinstance(text, str):
-                return bytes_blob(text.encode("latin-1", "replace"), label)
+        data = _computed_bytes(arg)
+        if data is not None:
+            return bytes_blob(data, label)
+    return None
+
+
+def _computed_bytes(call: CallResult) -> bytes | None:
+    """Bytes a pickle computes with an allowlisted call: _codecs.encode(text, "latin1") (how protocol 2
+    spells bytes) and bytes([...]) / bytearray([...]) of small integers."""
+    callee, inner = call.callee, call.args
+    if not (isinstance(callee, GlobalRef) and isinstance(inner, tuple) and inner):
+        return None
+    if callee.name == "encode" and isinstance(inner[0], str):
+        return inner[0].encode("latin-1", "replace")
+    if callee.name in ("bytes", "bytearray") and isinstance(inner[0], SymList) and not inner[0].dropped:
+        items = inner[0].items
+        if all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 256 for i in items):
+            return bytes(items)
     return None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .base import Finding, Severity
 
-RULESET_VERSION = "2026.11.29"
+RULESET_VERSION = "2026.12.05"
 
 
 @dataclass(frozen=True, slots=True)

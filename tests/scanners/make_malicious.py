@@ -16,6 +16,7 @@ from tests.scanners import (
     malicious_containers,
     malicious_exhaustion,
     malicious_formats,
+    malicious_nested,
     malicious_pickles,
 )
 from tests.scanners.malicious_registry import SPECS, Sample
@@ -27,6 +28,7 @@ TECHNIQUE_MODULES = (
     malicious_formats,
     malicious_configs,
     malicious_exhaustion,
+    malicious_nested,
 )
 __all__ = ["SPECS", "Sample", "build_all"]
 
