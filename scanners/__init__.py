@@ -8,6 +8,7 @@ imports, never executes scanned content).
 from __future__ import annotations
 
 from .base import Finding, Scanner, ScanReport, ScanStatus, Severity, worst_status
+from .external_data import OnnxExternalData, TensorRange
 from .limits import DEFAULT_LIMITS, Limits
 from .rules import RULESET_VERSION
 from .runner import scan_file, scan_tree
@@ -21,10 +22,12 @@ __all__ = [
     "SCANNER_VERSION",
     "Finding",
     "Limits",
+    "OnnxExternalData",
     "ScanReport",
     "ScanStatus",
     "Scanner",
     "Severity",
+    "TensorRange",
     "scan_file",
     "scan_tree",
     "worst_status",

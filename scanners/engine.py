@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .base import Finding
 from .blobs import Blob, ByteSource, TempSource, spool
@@ -32,6 +33,7 @@ class ScanContext:
     depth: int = 0
     source_size: int = 0  # bytes of the scanned file; the scan-wide inflation ratio is measured on it
     inflated: int = 0  # bytes inflated so far in this scan, every stream and level together
+    metadata: dict[str, Any] = field(default_factory=dict)  # becomes ScanReport.metadata
     _seen: set[tuple[str, str, str]] = field(default_factory=set)
 
     def add(self, finding: Finding) -> None:

@@ -95,7 +95,7 @@ def sniff(blob: Blob, name_hint: str | None, limits: Limits) -> tuple[FileFormat
     found = _by_magic(blob, head)
     if found is not None:
         return found
-    if _has_zip_end(blob):
+    if has_zip_end(blob):
         return FileFormat.ZIP, "data before the archive"  # zipfile-based loaders still open it
     suffix = PurePosixPath(name_hint or "").suffix.lower()
     if suffix == ".pb" and looks_like_protobuf(head):
@@ -103,7 +103,7 @@ def sniff(blob: Blob, name_hint: str | None, limits: Limits) -> tuple[FileFormat
     if suffix == ".onnx" or (head[:1] == b"\x08" and _looks_like_onnx(head)):
         return FileFormat.ONNX, ""
     text = _is_text(head)
-    if head[0] in PICKLE_OPCODE_BYTES and _pickle_trial(blob, limits, strict=text):
+    if head[0] in PICKLE_OPCODE_BYTES and pickle_trial(blob, limits, strict=text):
         return FileFormat.PICKLE, "protocol 0/1"
     if text:
         return _text_kind(head, name_hint)
@@ -157,7 +157,7 @@ def _by_magic(blob: Blob, head: bytes) -> tuple[FileFormat, str] | None:  # noqa
     return None
 
 
-def _has_zip_end(blob: Blob) -> bool:
+def has_zip_end(blob: Blob) -> bool:
     tail = blob.tail(22 + 0xFFFF)
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
@@ -229,7 +229,7 @@ def _text_kind(head: bytes, name_hint: str | None) -> tuple[FileFormat, str]:
     return FileFormat.TEXT, suffix.lstrip(".")
 
 
-def _pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
+def pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
     """Would a loader pointed at this blob execute pickle opcodes? Runs the symbolic machine on the first
     megabyte. Text only counts as a pickle when it completes one or calls something."""
     size = min(blob.size, TRIAL_BYTES)

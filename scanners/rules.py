@@ -120,6 +120,12 @@ REMOTE_CODE_SCRIPT = Rule("remote-code.script", _L, "Shell or batch script in th
 # --- ONNX, Keras, TensorFlow ---------------------------------------------------------------------------
 ONNX_EXTERNAL_TRAVERSAL = Rule("onnx.external-data-path", _C, "External data path is absolute or traverses")
 ONNX_EXTERNAL_DATA = Rule("onnx.external-data", _I, "Model reads tensors from an external file")
+ONNX_EXTERNAL_PAYLOAD = Rule(
+    "onnx.external-data-payload", _H, "Declared ONNX tensor data holds content a loader would execute"
+)
+ONNX_EXTERNAL_MISMATCH = Rule(
+    "onnx.external-data-mismatch", _M, "ONNX tensor data does not match the tensors the graph declares"
+)
 ONNX_CUSTOM_DOMAIN = Rule("onnx.custom-operator-domain", _L, "Model uses operators from a custom domain")
 KERAS_LAMBDA = Rule("keras.lambda-layer", _H, "Keras Lambda layer: deserializing it runs code")
 KERAS_UNSAFE_MODULE = Rule("keras.unsafe-module", _H, "Keras config imports a module outside Keras")
