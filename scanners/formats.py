@@ -12,6 +12,7 @@ from .blobs import Blob
 from .limits import Deadline, LimitExceeded, Limits
 from .pickle_opcodes import PICKLE_OPCODE_BYTES
 from .pickle_ops import OpcodeStream
+from .pickle_policy import classify
 from .pickle_vm import PickleMachine
 from .protobuf_wire import looks_like_protobuf
 
@@ -102,7 +103,7 @@ def sniff(blob: Blob, name_hint: str | None, limits: Limits) -> tuple[FileFormat
         return FileFormat.TF_PROTOBUF, ""
     if suffix == ".onnx" or (head[:1] == b"\x08" and _looks_like_onnx(head)):
         return FileFormat.ONNX, ""
-    text = _is_text(head)
+    text = _is_text(head, whole=blob.size <= len(head))
     if head[0] in PICKLE_OPCODE_BYTES and pickle_trial(blob, limits, strict=text):
         return FileFormat.PICKLE, "protocol 0/1"
     if text:
@@ -204,11 +205,17 @@ def _looks_like_onnx(head: bytes) -> bool:
     return looks_like_onnx_head(head)
 
 
-def _is_text(head: bytes) -> bool:
+def _risky_import(module: str, name: str) -> bool:
+    verdict = classify(module, name, called=False)
+    return verdict is not None and verdict.severity.flags
+
+
+def _is_text(head: bytes, *, whole: bool) -> bool:
+    """UTF-8 without NUL bytes; a sequence cut by the end of ``head`` only counts when more follows."""
     if b"\x00" in head:
         return False
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=whole)
     except UnicodeDecodeError:
         return False
     return True
@@ -231,7 +238,8 @@ def _text_kind(head: bytes, name_hint: str | None) -> tuple[FileFormat, str]:
 
 def pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
     """Would a loader pointed at this blob execute pickle opcodes? Runs the symbolic machine on the first
-    megabyte. Text only counts as a pickle when it completes one or calls something."""
+    megabyte. Text only counts as a pickle when it completes one, calls something, or imports a global
+    that is risky even uncalled (importing runs the module: ``cantigravity`` opens a browser)."""
     size = min(blob.size, TRIAL_BYTES)
     with blob.open() as raw:
         stream = OpcodeStream(raw, size=size, inline_limit=limits.max_inline_bytes)
@@ -240,8 +248,10 @@ def pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
             analysis = machine.run()
         except LimitExceeded:
             return True
-    called = bool(analysis.dynamic_imports or analysis.indirect_calls) or any(
-        site.called for site in analysis.imports.values()
+    called = (
+        bool(analysis.dynamic_imports or analysis.indirect_calls)
+        or any(site.called for site in analysis.imports.values())
+        or any(_risky_import(module, name) for module, name in analysis.imports)
     )
     if analysis.stopped and analysis.opcodes >= 2:
         return called or not strict or stream.remaining == 0
