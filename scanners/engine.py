@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Finding
+from .base import Finding, Scanner
 from .blobs import Blob, ByteSource, TempSource, spool
-from .formats import FileFormat, sniff
+from .formats import FileFormat, has_zip_end, sniff
 from .limits import Deadline, LimitExceeded, Limits, MalformedInput
 from .registry import scanner_for
-from .rules import ARCHIVE_BOMB, LIMIT_EXCEEDED
+from .rules import ARCHIVE_BOMB, ARCHIVE_POLYGLOT, LIMIT_EXCEEDED
 
 # Limits on inflation: hitting one is reported as a decompression bomb.
 _INFLATION_LIMITS = frozenset({"max_ratio", "max_decompressed", "max_scan_inflated", "max_spool_bytes"})
@@ -96,25 +96,38 @@ def scan_blob(
         )
         return "nested"
     fmt, detail = (as_format, "") if as_format is not None else sniff(blob, name_hint, ctx.limits)
-    scanner = scanner_for(fmt)
-    ctx.depth += 1
-    try:
-        refined = scanner.scan(blob, ctx, name_hint=name_hint)
-    except LimitExceeded as exc:
-        rule = ARCHIVE_BOMB if exc.limit in _INFLATION_LIMITS else LIMIT_EXCEEDED
-        ctx.add(rule.finding(str(exc), location=blob.label, evidence=exc.limit))
-        refined = None
-    except MalformedInput as exc:
-        ctx.error(blob.label, str(exc))
-        refined = None
-    except RecursionError:
-        ctx.add(LIMIT_EXCEEDED.finding("structure nests too deeply to analyse", location=blob.label))
-        refined = None
-    finally:
-        ctx.depth -= 1
+    refined = _run(scanner_for(fmt), blob, ctx, name_hint)
+    if fmt not in (FileFormat.ZIP, FileFormat.EMPTY) and has_zip_end(blob):
+        # A file that starts as one format and ends as a zip: zipfile-based loaders (Keras, npz
+        # readers) find the archive from its end, whatever precedes it.
+        ctx.add(
+            ARCHIVE_POLYGLOT.finding(
+                f"{fmt.value} content that is also a zip archive; its members are scanned too",
+                location=blob.label,
+                evidence=fmt.value,
+            )
+        )
+        _run(scanner_for(FileFormat.ZIP), blob, ctx, name_hint)
     if refined:
         return refined
     return f"{fmt.value}:{detail}" if detail and fmt in _DETAILED else fmt.value
+
+
+def _run(scanner: Scanner, blob: Blob, ctx: ScanContext, name_hint: str | None) -> str | None:
+    """One scanner on one blob; its limit and format errors become findings and error messages."""
+    ctx.depth += 1
+    try:
+        return scanner.scan(blob, ctx, name_hint=name_hint)
+    except LimitExceeded as exc:
+        rule = ARCHIVE_BOMB if exc.limit in _INFLATION_LIMITS else LIMIT_EXCEEDED
+        ctx.add(rule.finding(str(exc), location=blob.label, evidence=exc.limit))
+    except MalformedInput as exc:
+        ctx.error(blob.label, str(exc))
+    except RecursionError:
+        ctx.add(LIMIT_EXCEEDED.finding("structure nests too deeply to analyse", location=blob.label))
+    finally:
+        ctx.depth -= 1
+    return None
 
 
 _DETAILED = frozenset({FileFormat.PASSIVE_DATA, FileFormat.UNSCANNABLE_CONTAINER})

@@ -81,6 +81,7 @@ ARCHIVE_METHOD = Rule(
     "archive.unsupported-compression", _M, "Archive member uses a compression we cannot read"
 )
 ARCHIVE_UNSCANNABLE = Rule("archive.unscannable-container", _H, "Container format the scanner cannot open")
+ARCHIVE_POLYGLOT = Rule("archive.polyglot", _M, "Content of one format is also a zip archive")
 ARCHIVE_PREPENDED = Rule("archive.prepended-data", _M, "Data precedes the archive's first member")
 
 # --- NumPy -------------------------------------------------------------------------------------------

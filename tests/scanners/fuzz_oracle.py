@@ -8,10 +8,13 @@ Used by tests/scanners/test_fuzz.py and bench/fuzz_scanners.py. For every input:
    never for ``unknown`` or an unscannable container.
 3. A CLEAN file is no dangerous pickle: CPython's own unpickler, run on the bytes (and on every zip
    member and decompressed stream Python's zipfile/gzip/bz2/lzma find in them) with every import
-   intercepted, never asks for a global our policy would flag when called. Imports are answered with an
-   inert stand-in, so the stream runs on exactly as far as a real loader's would: a mutation that
-   destroys the payload opcodes may be CLEAN, one that leaves them loadable may not.
-4. CLEAN text (text, json, script, jinja) is UTF-8 without NUL bytes, which is what makes it text.
+   intercepted, never asks for a global our policy flags as the stream uses it (called, or only
+   imported). Imports are answered with inert stand-ins that note whether they are called, so the
+   stream runs exactly as far as a real loader's would: a mutation that destroys the payload opcodes
+   may be CLEAN, one that leaves them loadable may not.
+4. CLEAN text (text, json, script, jinja) starts as UTF-8 without NUL bytes (the first 4 KiB, what the
+   sniffer reads; every loader that executes something recognises it from the start, or from the end
+   for zip, which is checked before text). A vocabulary with one broken byte further on is still text.
 5. CLEAN safetensors loads with the safetensors library, and CLEAN npy with NumPy (pickles refused): a
    header the reference rejects was malformed, and malformed is never CLEAN for these formats.
 """
@@ -19,6 +22,7 @@ Used by tests/scanners/test_fuzz.py and bench/fuzz_scanners.py. For every input:
 from __future__ import annotations
 
 import bz2
+import codecs
 import contextlib
 import io
 import lzma
@@ -46,6 +50,7 @@ CLEAN_FORMATS = frozenset(
 )  # fmt: skip
 _TEXT_FORMATS = frozenset({"text", "json", "script", "jinja"})
 _MAX_INFLATE = 16 << 20
+_TEXT_HEAD = 4096
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _MAX_DEPTH = 3
 
@@ -72,22 +77,42 @@ class _Inert:
         pass
 
 
+class Import:
+    """One global the unpickler asked for, and whether the stream then called it."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        self.called = False
+
+    def stand_in(self) -> type[_Inert]:
+        site = self
+
+        class Imported(_Inert):
+            def __new__(cls, *args: object, **kwargs: object) -> Imported:
+                site.called = True  # REDUCE, INST, OBJ and NEWOBJ all come through here
+                return super().__new__(cls)
+
+        return Imported
+
+
 class _RecordingUnpickler(pickle.Unpickler):
-    def __init__(self, data: io.BytesIO, imports: list[tuple[str, str]]) -> None:
+    def __init__(self, data: io.BytesIO, imports: list[Import]) -> None:
         super().__init__(data)
         self.imports = imports
 
     def find_class(self, module: str, name: str) -> Any:
-        self.imports.append((module, name))
-        return _Inert
+        site = Import(module, name)
+        self.imports.append(site)
+        return site.stand_in()
 
     def persistent_load(self, pid: object) -> object:
         return _Inert()
 
 
-def pickle_imports(data: bytes) -> list[tuple[str, str]]:
+def pickle_imports(data: bytes) -> list[Import]:
     """Every global the real unpickler asks for, reading pickle after pickle like a loader of several."""
-    imports: list[tuple[str, str]] = []
+    imports: list[Import] = []
     stream = io.BytesIO(data)
     while stream.tell() < len(data):
         start = stream.tell()
@@ -100,7 +125,7 @@ def pickle_imports(data: bytes) -> list[tuple[str, str]]:
     return imports
 
 
-def reference_imports(data: bytes, depth: int = 0) -> list[tuple[str, str]]:
+def reference_imports(data: bytes, depth: int = 0) -> list[Import]:
     """Imports a loader would make from ``data``, its zip members and its decompressed streams."""
     found = pickle_imports(data)
     if depth >= _MAX_DEPTH:
@@ -134,7 +159,7 @@ def violation(data: bytes, report: ScanReport) -> str | None:
     family = report.format.split("+", 1)[0].split(":", 1)[0]
     if family not in CLEAN_FORMATS:
         return f"CLEAN for format {report.format!r}"
-    dangerous = [(m, n) for m, n in reference_imports(data) if _flags(m, n)]
+    dangerous = [(i.module, i.name, i.called) for i in reference_imports(data) if _flags(i)]
     if dangerous:
         return f"CLEAN, but a loader imports {dangerous[:3]}"
     if family in _TEXT_FORMATS and not _is_text(data):
@@ -146,19 +171,21 @@ def violation(data: bytes, report: ScanReport) -> str | None:
     return None
 
 
-def _flags(module: str, name: str) -> bool:
-    if not (_DOTTED.fullmatch(module) and _DOTTED.fullmatch(name)):
+def _flags(site: Import) -> bool:
+    """Would our policy stop this import as the stream uses it (called or only referenced)?"""
+    if not (_DOTTED.fullmatch(site.module) and _DOTTED.fullmatch(site.name)):
         return False  # no module or attribute can have this name: the real import fails, nothing runs
-    verdict = classify(module, name, called=True)
+    verdict = classify(site.module, site.name, called=site.called)
     return verdict is not None and verdict.severity.flags
 
 
 def _is_text(data: bytes) -> bool:
+    head = data[:_TEXT_HEAD]
     try:
-        data.decode("utf-8-sig")
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) <= _TEXT_HEAD)
     except UnicodeDecodeError:
         return False
-    return b"\x00" not in data
+    return b"\x00" not in head
 
 
 def _reference_rejects(data: bytes, load: Any) -> str | None:
@@ -170,7 +197,7 @@ def _reference_rejects(data: bytes, load: Any) -> str | None:
 
 
 def _load_safetensors(data: bytes) -> None:
-    from safetensors.numpy import load  # noqa: PLC0415
+    from safetensors.torch import load  # noqa: PLC0415 - torch's loader knows every dtype (NumPy lacks BF16)
 
     load(data)
 

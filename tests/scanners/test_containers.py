@@ -114,3 +114,17 @@ def test_big_json_is_searched_without_parsing(tmp_path: Path) -> None:
     assert path.stat().st_size > 16 * 1024 * 1024
     report = scan_primary(path)
     assert "template.sandbox-escape" in {f.rule_id for f in report.findings}
+
+
+def test_a_zip_appended_to_another_format_is_scanned(tmp_path: Path) -> None:
+    # Found by the fuzz properties: an .npy header up front, a zip at the end. numpy.load reads the
+    # array; zipfile-based loaders (Keras, np.load of .npz by name) open the archive from its end.
+    import numpy as np  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(4, dtype=np.float32))
+    path = tmp_path / "model.keras"
+    path.write_bytes(buffer.getvalue() + _zip({"config.pkl": EVIL}))
+    report = scan_primary(path, name_hint="model.keras")
+    rules = {f.rule_id for f in report.findings}
+    assert {"archive.polyglot", "pickle.dangerous-global"} <= rules

@@ -111,5 +111,6 @@ def test_opcode_soup(opcodes: list[int], payload: bytes) -> None:
 
 def test_the_oracle_sees_the_payload_the_engine_must_flag() -> None:
     # The properties have teeth: the reference unpickler reports the import a CLEAN verdict would hide.
-    assert ("os", "system") in pickle_imports(EVIL)
+    (site,) = pickle_imports(EVIL)
+    assert (site.module, site.name, site.called) == ("os", "system", True)
     assert pickle_imports(b"\x80\x04K\x01.") == []
