@@ -19,7 +19,9 @@ from .registry import scanner_for
 from .rules import ARCHIVE_BOMB, ARCHIVE_POLYGLOT, LIMIT_EXCEEDED
 
 # Limits on inflation: hitting one is reported as a decompression bomb.
-_INFLATION_LIMITS = frozenset({"max_ratio", "max_decompressed", "max_scan_inflated", "max_spool_bytes"})
+_INFLATION_LIMITS = frozenset(
+    {"max_ratio", "max_decompressed", "max_scan_inflated", "max_spool_bytes", "max_decoder_memory"}
+)
 
 
 @dataclass

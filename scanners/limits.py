@@ -29,6 +29,7 @@ class Limits:
     max_scan_inflated: int = 16 * GIB
     max_ratio: float = 200.0
     ratio_floor: int = 16 * MIB
+    max_decoder_memory: int = 128 * MIB  # what an xz/LZMA header may make the decompressor allocate
     max_pickle_ops: int = 50_000_000
     max_pickle_stack: int = 1_000_000
     max_pickle_memo: int = 1_000_000

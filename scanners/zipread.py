@@ -173,7 +173,7 @@ def member_chunks(
     if member.method == STORED:
         yield from raw
         return
-    inflater, raw = _decompressor(member, raw)
+    inflater, raw = _decompressor(member, raw, limits)
     produced = 0
     consumed = 0
     try:
@@ -195,7 +195,9 @@ def member_chunks(
         yield tail
 
 
-def _decompressor(member: ZipMember, raw: Iterator[bytes]) -> tuple[Inflater, Iterator[bytes]]:
+def _decompressor(
+    member: ZipMember, raw: Iterator[bytes], limits: Limits
+) -> tuple[Inflater, Iterator[bytes]]:
     if member.method == DEFLATED:
         return Inflater(zlib.decompressobj(-15)), raw
     if member.method == BZIP2:
@@ -210,6 +212,11 @@ def _decompressor(member: ZipMember, raw: Iterator[bytes]) -> tuple[Inflater, It
             lzma_filter = lzma._decode_filter_properties(lzma.FILTER_LZMA1, head[4 : 4 + psize])  # type: ignore[attr-defined]
         except lzma.LZMAError as exc:
             raise MalformedInput(f"bad zip LZMA properties: {exc}") from exc
+        if lzma_filter.get("dict_size", 0) > limits.max_decoder_memory:
+            raise LimitExceeded(
+                "max_decoder_memory",
+                f"zip member {member.name!r} asks for a {lzma_filter['dict_size']} byte dictionary",
+            )
         impl = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma_filter])
         return Inflater(impl), itertools.chain([head[4 + psize :]], raw)
     raise MalformedInput(f"zip member {member.name!r}: compression method {member.method} is not supported")

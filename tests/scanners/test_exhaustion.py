@@ -107,3 +107,25 @@ def test_scanned_members_release_their_scratch(tmp_path: Path, scratch: Path) ->
         report = scan_primary(path, limits=Limits(max_ratio=1e9))
     assert report.status is ScanStatus.CLEAN, report
     assert watcher.peak <= 2 * MIB
+
+
+def test_an_lzma_header_cannot_make_the_decoder_allocate_gigabytes(tmp_path: Path) -> None:
+    # Found by bench/fuzz_scanners.py: a 104-byte .lzma whose header names a 1.7 GB dictionary made
+    # liblzma allocate it (through Python's allocator) before decoding a byte.
+    import lzma  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+    import tracemalloc  # noqa: PLC0415
+
+    stream = bytearray(lzma.compress(b"weights" * 100, format=lzma.FORMAT_ALONE))
+    struct.pack_into("<I", stream, 1, 0x67400000)  # the dictionary size field
+    path = tmp_path / "model.lzma"
+    path.write_bytes(bytes(stream))
+    tracemalloc.start()
+    try:
+        report = scan_primary(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.status is ScanStatus.FLAGGED
+    assert any(f.evidence == "max_decoder_memory" for f in report.findings)
+    assert peak < DEFAULT_LIMITS.max_decoder_memory

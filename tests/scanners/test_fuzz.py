@@ -45,7 +45,13 @@ SEEDS = [
     b'\x08\x07\x12\x04test:\x10\n\x0e\x12\x01x\x1a\x01y"\x04Relu',
     b'{"auto_map": {"AutoModel": "m.M"}, "chat_template": "{{ x }}"}',
 ]
-LIMITS = Limits(time_s=5.0, max_decompressed=16 << 20, max_spool_bytes=32 << 20, max_scan_inflated=32 << 20)
+LIMITS = Limits(
+    time_s=5.0,
+    max_decompressed=16 << 20,
+    max_spool_bytes=32 << 20,
+    max_scan_inflated=32 << 20,
+    max_decoder_memory=32 << 20,
+)
 MAX_SECONDS = LIMITS.time_s + 5  # the deadline plus the time to unwind and report
 MAX_TRACED_BYTES = 96 << 20
 
