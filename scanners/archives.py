@@ -81,7 +81,9 @@ class ZipScanner:
         if directory.prepended:
             ctx.add(
                 ARCHIVE_PREPENDED.finding(
-                    f"{directory.prepended} bytes precede the zip archive (polyglot or self-extractor)",
+                    f"{directory.prepended} bytes precede the zip archive (polyglot or self-extractor)"
+                    if directory.prepended > 0
+                    else "the central directory's offset points past it (zipfile corrects it, others fail)",
                     location=blob.label,
                 )
             )

@@ -163,9 +163,10 @@ def has_zip_end(blob: Blob) -> bool:
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
         return False
-    cd_size, cd_offset = struct.unpack("<II", tail[pos + 12 : pos + 20])
+    (cd_size,) = struct.unpack("<I", tail[pos + 12 : pos + 16])
     end = blob.size - len(tail) + pos
-    return 0 < cd_size <= end and blob.read_at(end - cd_size, 4) == b"PK\x01\x02" and cd_offset <= end
+    # zipfile reads the central directory just before the end record, whatever offset it declares.
+    return 0 < cd_size <= end and blob.read_at(end - cd_size, 4) == b"PK\x01\x02"
 
 
 def _looks_like_safetensors(blob: Blob, head: bytes) -> bool:

@@ -60,7 +60,7 @@ class ZipMember:
 @dataclass(frozen=True, slots=True)
 class ZipDirectory:
     members: tuple[ZipMember, ...]
-    prepended: int  # bytes before the archive proper (self-extractor stubs, polyglots)
+    prepended: int  # bytes before the archive proper (self-extractor stubs, polyglots); < 0: offsets lie
     central_offset: int
 
 
@@ -79,8 +79,10 @@ def read_directory(blob: Blob, limits: Limits) -> ZipDirectory:
         raise MalformedInput("zip declares zip64 sizes without a zip64 end record")
     if entries > limits.max_members:
         raise LimitExceeded("max_members", f"zip declares {entries} members")
+    # Like zipfile, find the central directory right before the end record and shift every offset by
+    # the difference (data prepended, or a tampered offset that points past the real directory).
     prepended = eocd_offset - cd_size - cd_offset
-    if prepended < 0:
+    if cd_size > eocd_offset:
         raise MalformedInput("zip central directory lies outside the file")
     central = blob.read_exact(cd_offset + prepended, cd_size)
     members = tuple(_parse_central(blob, central, prepended, limits))
@@ -118,6 +120,8 @@ def _parse_central(blob: Blob, central: bytes, prepended: int, limits: Limits) -
             raise LimitExceeded("max_members", "too many zip members")
         name = _decode_name(raw_name, flags)
         header_offset = offset + prepended
+        if header_offset < 0:
+            raise MalformedInput(f"zip member {name!r}: local header offset lies before the file")
         local = blob.read_exact(header_offset, 30)
         if local[:4] != _LOCAL:
             raise MalformedInput(f"zip member {name!r}: no local header at offset {header_offset}")
