@@ -60,6 +60,7 @@ class PickleAnalysis:
     payload_candidates: list[tuple[int, CallResult]] = field(default_factory=list)
     external_files: list[tuple[int, str]] = field(default_factory=list)
     side_streams: list[PickleAnalysis] = field(default_factory=list)
+    frame_end: int = 0  # end of the last FRAME; a STOP before it leaves the loader's file there
 
     @property
     def executes(self) -> bool:

@@ -4,6 +4,7 @@ what it imports and calls, with nested payloads unwrapped and scanned too."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import pickle_policy as policy
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PICKLES = 5  # magic, protocol version, sys_info, the object, storage keys
+_MAX_FRAME_BRANCHES = 16
 _LATIN1 = {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "latin"}
 
 
@@ -52,36 +54,22 @@ class PickleScanner:
 def read_pickles(blob: Blob, ctx: ScanContext, *, start: int = 0) -> tuple[list[PickleAnalysis], str]:
     """Parse every pickle in ``blob`` from ``start``: several may follow each other, and the legacy
     PyTorch format is exactly five of them followed by raw storage bytes. Returns the analyses and the
-    stream's kind: "pickle", "pytorch-legacy" or "joblib" (array bytes between the opcodes)."""
-    analyses: list[PickleAnalysis] = []
-    legacy = False
-    with blob.open() as raw:
-        raw.seek(start)
-        stream = OpcodeStream(raw, size=blob.size, start=start, inline_limit=ctx.limits.max_inline_bytes)
-        hook = JoblibHook(ctx)
-        while True:
-            machine = PickleMachine(stream, limits=ctx.limits, deadline=ctx.deadline, build_hook=hook)
-            analysis = machine.run()
-            first = not analyses
-            if not first and analysis.error is not None and not analysis.executes:
-                # Not another pickle: data a loader never reads as opcodes.
-                ctx.add(
-                    PICKLE_TRAILING.finding(
-                        "bytes follow the last pickle", location=_at(blob, analysis.start)
-                    )
-                )
-                break
-            analyses.append(analysis)
-            if analysis.error is not None:
-                break
-            if first and analysis.result == TORCH_LEGACY_MAGIC:
-                legacy = True
-            if legacy and len(analyses) == _LEGACY_PICKLES:
-                break  # raw storage data follows; torch.load never unpickles it
-            if stream.remaining <= 0:
-                break
-            if len(analyses) >= ctx.limits.max_stacked_pickles:
-                raise LimitExceeded("max_stacked_pickles", f"more than {len(analyses)} pickles in one stream")
+    stream's kind: "pickle", "pytorch-legacy" or "joblib" (array bytes between the opcodes).
+
+    Where a pickle stops inside a FRAME, the next load starts either right after the STOP (the C
+    unpickler on a buffered file) or at the end of the frame (on BytesIO, and the Python unpickler):
+    both continuations are read."""
+    hook = JoblibHook(ctx)
+    chain = _read_chain(blob, ctx, start, hook, continuation=False)
+    analyses, legacy, branches = chain.analyses, chain.legacy, chain.branches
+    followed = 0
+    while branches:
+        if followed >= _MAX_FRAME_BRANCHES:
+            raise LimitExceeded("max_frame_branches", "too many pickles stop inside a frame")
+        followed += 1
+        branch = _read_chain(blob, ctx, branches.pop(0), hook, continuation=True)
+        analyses.extend(branch.analyses)
+        branches.extend(branch.branches)
     if len(analyses) > 1 and not legacy:
         ctx.add(
             PICKLE_STACKED.finding(
@@ -91,6 +79,47 @@ def read_pickles(blob: Blob, ctx: ScanContext, *, start: int = 0) -> tuple[list[
         )
     kind = "pytorch-legacy" if legacy else "joblib" if hook.arrays else "pickle"
     return analyses, kind
+
+
+@dataclass
+class _Chain:
+    analyses: list[PickleAnalysis] = field(default_factory=list)
+    legacy: bool = False
+    branches: list[int] = field(default_factory=list)  # frame ends where a load may also resume
+
+
+def _read_chain(blob: Blob, ctx: ScanContext, start: int, hook: JoblibHook, *, continuation: bool) -> _Chain:
+    """Pickles read one after another from ``start``; a ``continuation`` starts after another pickle."""
+    chain = _Chain()
+    with blob.open() as raw:
+        raw.seek(start)
+        stream = OpcodeStream(raw, size=blob.size, start=start, inline_limit=ctx.limits.max_inline_bytes)
+        while stream.remaining > 0 or (not chain.analyses and not continuation):
+            machine = PickleMachine(stream, limits=ctx.limits, deadline=ctx.deadline, build_hook=hook)
+            analysis = machine.run()
+            first = not chain.analyses and not continuation
+            if not first and analysis.error is not None and not analysis.executes:
+                # Not another pickle: data a loader never reads as opcodes.
+                ctx.add(
+                    PICKLE_TRAILING.finding(
+                        "bytes follow the last pickle", location=_at(blob, analysis.start)
+                    )
+                )
+                break
+            chain.analyses.append(analysis)
+            if analysis.error is not None:
+                break
+            if analysis.frame_end > stream.pos:
+                chain.branches.append(analysis.frame_end)
+            if first and analysis.result == TORCH_LEGACY_MAGIC:
+                chain.legacy = True
+            if chain.legacy and len(chain.analyses) == _LEGACY_PICKLES:
+                break  # raw storage data follows; torch.load never unpickles it
+            if len(chain.analyses) >= ctx.limits.max_stacked_pickles:
+                raise LimitExceeded(
+                    "max_stacked_pickles", f"more than {len(chain.analyses)} pickles in one stream"
+                )
+    return chain
 
 
 def read_one(stream: OpcodeStream, ctx: ScanContext, blob: Blob) -> PickleAnalysis:
