@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .base import Finding, ScanReport, ScanStatus, Severity, worst_status
 from .context import Scanner
+from .external_data import OnnxExternalData, TensorRange
 from .limits import DEFAULT_LIMITS, Limits
 from .names import interpretation, representative_name
 from .rules import RULESET_VERSION
@@ -23,10 +24,12 @@ __all__ = [
     "SCANNER_VERSION",
     "Finding",
     "Limits",
+    "OnnxExternalData",
     "ScanReport",
     "ScanStatus",
     "Scanner",
     "Severity",
+    "TensorRange",
     "interpretation",
     "representative_name",
     "scan_file",

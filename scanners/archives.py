@@ -4,6 +4,7 @@ member by its content. PyTorch, TorchScript and Keras archives get their format-
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import stat
@@ -71,6 +72,7 @@ class ZipScanner:
             member_blob = open_member(blob, member, ctx)
             if member_blob is not None:
                 ctx.scan_nested(member_blob, name_hint=member.name)
+                ctx.release(member_blob)
         if directory.members and all(m.name.endswith(".npy") for m in directory.members if not m.is_dir):
             return "npz"
         return None
@@ -79,7 +81,9 @@ class ZipScanner:
         if directory.prepended:
             ctx.add(
                 ARCHIVE_PREPENDED.finding(
-                    f"{directory.prepended} bytes precede the zip archive (polyglot or self-extractor)",
+                    f"{directory.prepended} bytes precede the zip archive (polyglot or self-extractor)"
+                    if directory.prepended > 0
+                    else "the central directory's offset points past it (zipfile corrects it, others fail)",
                     location=blob.label,
                 )
             )
@@ -192,7 +196,8 @@ def _read_member(blob: Blob, member: ZipMember, ctx: ScanContext, where: str) ->
 
     def counted() -> object:
         nonlocal crc
-        for chunk in member_chunks(blob, member, ctx.limits):
+        account = functools.partial(ctx.account_inflated, what=where)
+        for chunk in member_chunks(blob, member, ctx.limits, account=account):
             crc = zlib.crc32(chunk, crc)
             yield chunk
 

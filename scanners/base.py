@@ -101,7 +101,13 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """What one engine (``scanner``) concluded about one file."""
+    """What one engine (``scanner``) concluded about one file.
+
+    ``metadata`` carries structured facts a caller acts on, JSON-compatible. Keys so far:
+    ``"onnx_external_data"``: the files an ONNX graph reads tensors from, a list of
+    ``{"location", "tensor", "offset", "length"}`` (``length`` None: to the end of the file), with
+    ``location`` relative to the model's folder exactly as written in the graph.
+    """
 
     scanner: str
     status: ScanStatus
@@ -109,6 +115,7 @@ class ScanReport:
     findings: tuple[Finding, ...] = field(default=())
     message: str = ""
     duration_s: float = 0.0
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def worst_severity(self) -> Severity | None:
@@ -124,6 +131,7 @@ class ScanReport:
             "findings": [f.to_dict() for f in self.findings],
             "message": self.message,
             "duration_s": self.duration_s,
+            "metadata": dict(self.metadata),
         }
 
     @classmethod
@@ -135,6 +143,7 @@ class ScanReport:
             findings=tuple(Finding.from_dict(f) for f in data.get("findings", ())),
             message=str(data.get("message", "")),
             duration_s=float(data.get("duration_s", 0.0)),
+            metadata=dict(data.get("metadata") or {}),
         )
 
 

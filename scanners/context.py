@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .base import Finding
-from .blobs import Blob, ByteSource, spool
-from .limits import Deadline, Limits
+from .blobs import Blob, ByteSource, TempSource, spool
+from .limits import Deadline, LimitExceeded, Limits
+
+if TYPE_CHECKING:
+    from .formats import FileFormat
 
 
 @dataclass
@@ -21,6 +24,9 @@ class ScanContext:
     errors: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     depth: int = 0
+    source_size: int = 0  # bytes of the scanned file; the scan-wide inflation ratio is measured on it
+    inflated: int = 0  # bytes inflated so far in this scan, every stream and level together
+    metadata: dict[str, Any] = field(default_factory=dict)  # becomes ScanReport.metadata
     _seen: set[tuple[str, str, str]] = field(default_factory=set)
 
     def add(self, finding: Finding) -> None:
@@ -35,8 +41,36 @@ class ScanContext:
     def spool(self, chunks: Iterator[bytes], *, label: str) -> Blob:
         return spool(chunks, label=label, max_bytes=self.limits.max_spool_bytes, sources=self.sources)
 
-    def scan_nested(self, blob: Blob, *, name_hint: str | None) -> str:
-        """Scan content found inside other content (archive member, decompressed stream, payload).
+    def release(self, blob: Blob | None) -> None:
+        """Close the temporary file behind ``blob`` once it has been scanned, so the scratch space a scan
+        holds is one chain of nested members, never every member of an archive at once."""
+        if blob is not None and isinstance(blob.source, TempSource):
+            for index, source in enumerate(self.sources):
+                if source is blob.source:
+                    del self.sources[index]
+                    source.close()
+                    return
+
+    def account_inflated(self, nbytes: int, *, what: str) -> None:
+        """Count freshly inflated bytes against the scan-wide budget; raises ``LimitExceeded`` (a finding)
+        as soon as a bound is crossed, mid-stream."""
+        self.inflated += nbytes
+        limits = self.limits
+        if self.inflated > limits.max_scan_inflated:
+            raise LimitExceeded(
+                "max_scan_inflated", f"{what}: this scan inflated more than {limits.max_scan_inflated} bytes"
+            )
+        allowed = limits.max_ratio * self.source_size + limits.ratio_floor
+        if self.inflated > allowed:
+            raise LimitExceeded(
+                "max_ratio",
+                f"{what}: nested content inflates beyond {limits.max_ratio:g}x the file's "
+                f"{self.source_size} bytes (+{limits.ratio_floor})",
+            )
+
+    def scan_nested(self, blob: Blob, *, name_hint: str | None, as_format: FileFormat | None = None) -> str:
+        """Scan content found inside other content (archive member, decompressed stream, payload);
+        ``as_format`` is for content a consumer reads as that format whatever it sniffs as.
 
         The engine's EngineContext does it; a format scanner sees only this class, which keeps the
         scanners from importing the engine that imports them (through the registry)."""

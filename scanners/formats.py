@@ -13,6 +13,7 @@ from .limits import Deadline, LimitExceeded, Limits
 from .names import name_kind
 from .pickle_opcodes import PICKLE_OPCODE_BYTES
 from .pickle_ops import OpcodeStream
+from .pickle_policy import classify
 from .pickle_vm import PickleMachine
 from .protobuf_wire import looks_like_protobuf
 
@@ -88,7 +89,7 @@ def sniff(blob: Blob, name_hint: str | None, limits: Limits) -> tuple[FileFormat
     found = _by_magic(blob, head)
     if found is not None:
         return found
-    if _has_zip_end(blob):
+    if has_zip_end(blob):
         return FileFormat.ZIP, "data before the archive"  # zipfile-based loaders still open it
     # From here on the name matters, and only through its kind (scanners.names): what a verdict reached
     # for one name holds for every name of the same interpretation.
@@ -97,8 +98,8 @@ def sniff(blob: Blob, name_hint: str | None, limits: Limits) -> tuple[FileFormat
         return FileFormat.TF_PROTOBUF, ""
     if kind == "onnx" or (head[:1] == b"\x08" and _looks_like_onnx(head)):
         return FileFormat.ONNX, ""
-    text = _is_text(head)
-    if head[0] in PICKLE_OPCODE_BYTES and _pickle_trial(blob, limits, strict=text):
+    text = _is_text(head, whole=blob.size <= len(head))
+    if head[0] in PICKLE_OPCODE_BYTES and pickle_trial(blob, limits, strict=text):
         return FileFormat.PICKLE, "protocol 0/1"
     if text:
         return _text_kind(head, kind, name_hint)
@@ -151,14 +152,15 @@ def _by_magic(blob: Blob, head: bytes) -> tuple[FileFormat, str] | None:  # noqa
     return None
 
 
-def _has_zip_end(blob: Blob) -> bool:
+def has_zip_end(blob: Blob) -> bool:
     tail = blob.tail(22 + 0xFFFF)
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
         return False
-    cd_size, cd_offset = struct.unpack("<II", tail[pos + 12 : pos + 20])
+    (cd_size,) = struct.unpack("<I", tail[pos + 12 : pos + 16])
     end = blob.size - len(tail) + pos
-    return 0 < cd_size <= end and blob.read_at(end - cd_size, 4) == b"PK\x01\x02" and cd_offset <= end
+    # zipfile reads the central directory just before the end record, whatever offset it declares.
+    return 0 < cd_size <= end and blob.read_at(end - cd_size, 4) == b"PK\x01\x02"
 
 
 def _looks_like_safetensors(blob: Blob, head: bytes) -> bool:
@@ -193,16 +195,27 @@ def _tar_checksum_ok(head: bytes) -> bool:
 
 
 def _looks_like_onnx(head: bytes) -> bool:
-    from .onnx import looks_like_onnx_head  # noqa: PLC0415 - onnx imports this module's enum
+    """ModelProto starts with ir_version (field 1, varint) and names its producer early."""
+    if len(head) < 4 or head[0] != 0x08:
+        return False
+    pos = 1
+    while pos < len(head) and head[pos] & 0x80:
+        pos += 1
+    pos += 1
+    return pos < len(head) and head[pos] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42)
 
-    return looks_like_onnx_head(head)
+
+def _risky_import(module: str, name: str) -> bool:
+    verdict = classify(module, name, called=False)
+    return verdict is not None and verdict.severity.flags
 
 
-def _is_text(head: bytes) -> bool:
+def _is_text(head: bytes, *, whole: bool) -> bool:
+    """UTF-8 without NUL bytes; a sequence cut by the end of ``head`` only counts when more follows."""
     if b"\x00" in head:
         return False
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=whole)
     except UnicodeDecodeError:
         return False
     return True
@@ -222,9 +235,10 @@ def _text_kind(head: bytes, kind: str, name_hint: str | None) -> tuple[FileForma
     return FileFormat.TEXT, PurePosixPath(name_hint or "").suffix.lower().lstrip(".")
 
 
-def _pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
+def pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
     """Would a loader pointed at this blob execute pickle opcodes? Runs the symbolic machine on the first
-    megabyte. Text only counts as a pickle when it completes one or calls something."""
+    megabyte. Text only counts as a pickle when it completes one, calls something, or imports a global
+    that is risky even uncalled (importing runs the module: ``cantigravity`` opens a browser)."""
     size = min(blob.size, TRIAL_BYTES)
     with blob.open() as raw:
         stream = OpcodeStream(raw, size=size, inline_limit=limits.max_inline_bytes)
@@ -233,8 +247,10 @@ def _pickle_trial(blob: Blob, limits: Limits, *, strict: bool) -> bool:
             analysis = machine.run()
         except LimitExceeded:
             return True
-    called = bool(analysis.dynamic_imports or analysis.indirect_calls) or any(
-        site.called for site in analysis.imports.values()
+    called = (
+        bool(analysis.dynamic_imports or analysis.indirect_calls)
+        or any(site.called for site in analysis.imports.values())
+        or any(_risky_import(module, name) for module, name in analysis.imports)
     )
     if analysis.stopped and analysis.opcodes >= 2:
         return called or not strict or stream.remaining == 0

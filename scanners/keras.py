@@ -58,18 +58,23 @@ def scan_keras_zip(blob: Blob, directory: ZipDirectory, ctx: ScanContext, *, ope
         if content is None:
             continue
         if member.name == "config.json":
-            if content.size > ctx.limits.max_json_bytes:
-                ctx.error(content.label, "config.json is larger than the JSON limit")
-                continue
-            try:
-                document = json.loads(content.read_at(0, content.size).decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                ctx.error(content.label, f"config.json is not JSON: {exc}")
-                continue
-            analyse_keras_config(document, location=content.label, ctx=ctx)
+            _check_config_member(content, ctx)
         else:
             ctx.scan_nested(content, name_hint=member.name)
+        ctx.release(content)
     return "keras"
+
+
+def _check_config_member(content: Blob, ctx: ScanContext) -> None:
+    if content.size > ctx.limits.max_json_bytes:
+        ctx.error(content.label, "config.json is larger than the JSON limit")
+        return
+    try:
+        document = json.loads(content.read_at(0, content.size).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        ctx.error(content.label, f"config.json is not JSON: {exc}")
+        return
+    analyse_keras_config(document, location=content.label, ctx=ctx)
 
 
 class KerasH5Scanner:

@@ -23,14 +23,20 @@ class Limits:
     max_members: int = 100_000  # per archive
     max_total_uncompressed: int = 64 * GIB  # per archive, as the headers declare
     max_decompressed: int = 8 * GIB  # bytes actually inflated from one compressed stream
-    max_ratio: float = 200.0  # inflated / compressed bytes, per stream
-    ratio_floor: int = 64 * MIB  # the ratio is only enforced once this much has been inflated
+    # Every byte inflated in one scan (all members, all nesting levels) counts against these two, from
+    # the first byte on: at most max_scan_inflated in all, and at most max_ratio x the scanned file's
+    # size plus ratio_floor. max_ratio and ratio_floor also bound each single stream.
+    max_scan_inflated: int = 16 * GIB
+    max_ratio: float = 200.0
+    ratio_floor: int = 16 * MIB
+    max_decoder_memory: int = 128 * MIB  # what an xz/LZMA header may make the decompressor allocate
     max_pickle_ops: int = 50_000_000
     max_pickle_stack: int = 1_000_000
     max_pickle_memo: int = 1_000_000
     max_inline_bytes: int = 8 * MIB  # pickle string/bytes kept in memory for nested analysis
     max_stacked_pickles: int = 64
-    max_json_bytes: int = 8 * MIB  # configs parsed whole; larger JSON is searched for risky keys
+    max_json_bytes: int = 8 * MIB  # JSON inside other formats (Keras configs) parsed whole
+    max_json_value_bytes: int = 16 * MIB  # a config value that can lead to code, decoded whole
     max_safetensors_header: int = 16 * MIB
     max_template_bytes: int = 1 * MIB
     max_gguf_kv: int = 100_000

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .blobs import Blob
 from .limits import LimitExceeded, MalformedInput
-from .protobuf_wire import LEN, VARINT, Cursor, Field
+from .protobuf_wire import LEN, Cursor, Field
 from .rules import ONNX_CUSTOM_DOMAIN, ONNX_EXTERNAL_DATA, ONNX_EXTERNAL_TRAVERSAL
 
 if TYPE_CHECKING:
@@ -22,7 +22,9 @@ _MODEL_FIELDS = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26}
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE = 1, 5, 15
 _NODE_ATTRIBUTE, _NODE_DOMAIN, _NODE_OP = 5, 7, 4
 _ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
-_TENSOR_EXTERNAL, _TENSOR_LOCATION_ENUM, _TENSOR_NAME = 13, 14, 8
+_TENSOR_EXTERNAL, _TENSOR_NAME = 13, 8
+EXTERNAL_DATA_KEY = "onnx_external_data"  # the ScanReport.metadata key, see scanners.external_data
+_MAX_REFERENCES = 1_000_000
 _FUNCTION_NODE = 7
 _TRAINING_GRAPHS = (1, 2)
 _STANDARD_DOMAINS = frozenset(
@@ -31,17 +33,6 @@ _STANDARD_DOMAINS = frozenset(
      "com.microsoft.dml", "ai.onnx.contrib"}
 )  # fmt: skip
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def looks_like_onnx_head(head: bytes) -> bool:
-    """ModelProto starts with ir_version (field 1, varint) and names its producer early."""
-    if len(head) < 4 or head[0] != 0x08:
-        return False
-    pos = 1
-    while pos < len(head) and head[pos] & 0x80:
-        pos += 1
-    pos += 1
-    return pos < len(head) and head[pos] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42)
 
 
 class OnnxScanner:
@@ -124,19 +115,37 @@ class _Walker:
 
     def tensor(self, tensor: Field) -> None:
         name = ""
-        external = False
         locations: list[str] = []
+        entries: dict[str, str] = {}
         for field in self.cursor.fields(tensor.offset, tensor.offset + tensor.value):
             if field.number == _TENSOR_NAME and field.wire_type == LEN:
                 name = self.cursor.string(field, limit=512)
-            elif field.number == _TENSOR_LOCATION_ENUM and field.wire_type == VARINT:
-                external = field.value == 1
             elif field.number == _TENSOR_EXTERNAL and field.wire_type == LEN:
                 key, value = self._entry(field)
                 if key == "location":
                     locations.append(value)
+                else:
+                    entries[key] = value
         for location in locations:
-            self._external(location, name, declared=external)
+            self._external(location, name)
+            self._record_reference(location, name, entries)
+
+    def _record_reference(self, location: str, tensor: str, entries: dict[str, str]) -> None:
+        """What the caller needs to judge the data file for what it is (ScanReport.metadata)."""
+        if self.ctx.depth != 1:
+            return  # locations are relative to the scanned model file, not to a member inside it
+        try:
+            offset = int(entries.get("offset", "0"))
+            length = int(entries["length"]) if "length" in entries else None
+        except ValueError:
+            self.ctx.error(f"{self.blob.label}#{tensor}", "external data offset or length is not a number")
+            return
+        if offset < 0 or (length is not None and length < 0):
+            self.ctx.error(f"{self.blob.label}#{tensor}", "external data offset or length is negative")
+            return
+        references = self.ctx.metadata.setdefault(EXTERNAL_DATA_KEY, [])
+        if len(references) < _MAX_REFERENCES:
+            references.append({"location": location, "tensor": tensor, "offset": offset, "length": length})
 
     def _entry(self, entry: Field) -> tuple[str, str]:
         key = value = ""
@@ -147,7 +156,7 @@ class _Walker:
                 value = self.cursor.string(field, limit=4096)
         return key, value
 
-    def _external(self, location: str, tensor: str, *, declared: bool) -> None:
+    def _external(self, location: str, tensor: str) -> None:
         parts = re.split(r"[\\/]", location)
         where = f"{self.blob.label}#{tensor}"
         if (

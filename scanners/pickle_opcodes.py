@@ -426,6 +426,7 @@ def op_frame(m: PickleMachine) -> None:
     size = m.stream.u64()
     if size > m.stream.remaining:
         raise MalformedInput(f"FRAME of {size} bytes exceeds the data at offset {m._op_offset}")
+    m.analysis.frame_end = m.stream.pos + size
 
 
 HANDLERS: dict[int, Callable[[PickleMachine], object]] = {

@@ -339,6 +339,17 @@ LOADER_GLOBALS = words(
     """
 )
 
+# Loaders that read their argument as a pickle (torch.load: a zip checkpoint or legacy pickles): their
+# payload is scanned as a pickle even when it does not sniff as one (a pickle's first opcode need not say
+# so, e.g. a 2 MiB string pushed before the calls).
+PICKLE_LOADERS = words(
+    """
+    pickle.loads pickle.load _pickle.loads _pickle.load cPickle.loads dill.loads dill._dill.loads
+    cloudpickle.loads torch.load torch.serialization.load torch.storage._load_from_bytes numpy.loads
+    joblib.load pandas.read_pickle
+    """
+)
+
 # Nested-loader whose payload, once scanned clean, is legitimate (torch pickles storages this way).
 BENIGN_WHEN_PAYLOAD_CLEAN = frozenset({"torch.storage._load_from_bytes"})
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import Deadline, LimitExceeded, Limits, MalformedInput
+from .pickle_invokers import inner_call
 from .pickle_opcodes import HANDLERS, STOP
 from .pickle_ops import LargeData, OpcodeStream
+from .pickle_policy import LOADER_GLOBALS
 from .pickle_values import (
     CallResult,
     GlobalRef,
@@ -21,6 +23,9 @@ from .pickle_values import (
 )
 
 CALL_SAMPLES = 4  # call sites remembered per imported global
+PAYLOAD_SAMPLES = 64  # calls with bytes arguments kept for nested scanning (loaders are always kept)
+MAX_LOADER_CALLS = 4096
+INVOKER_DEPTH = 4  # helpers handed to helpers that call them
 
 
 @dataclass(slots=True)
@@ -55,6 +60,7 @@ class PickleAnalysis:
     payload_candidates: list[tuple[int, CallResult]] = field(default_factory=list)
     external_files: list[tuple[int, str]] = field(default_factory=list)
     side_streams: list[PickleAnalysis] = field(default_factory=list)
+    frame_end: int = 0  # end of the last FRAME; a STOP before it leaves the loader's file there
 
     @property
     def executes(self) -> bool:
@@ -177,21 +183,43 @@ class PickleMachine:
         site.count += 1
         return ref
 
-    def call(self, callee: Any, args: Any, kind: str) -> CallResult:
+    def call(
+        self, callee: Any, args: Any, kind: str, *, deferred: bool = False, depth: int = 0
+    ) -> CallResult:
+        """Record ``callee(*args)``; a helper that calls one of its arguments records that call too."""
         result = CallResult(callee, args, self._op_offset, kind)
+        analysis = self.analysis
         if isinstance(callee, GlobalRef):
-            site = self.analysis.imports[(callee.module, callee.name)]
-            site.called = True
+            site = analysis.imports[(callee.module, callee.name)]
+            site.called = site.called or not deferred
             if len(site.calls) < CALL_SAMPLES:
                 site.calls.append(result)
-        elif len(self.analysis.indirect_calls) < CALL_SAMPLES * 4:
-            self.analysis.indirect_calls.append(result)
-        if _carries_payload(args) and len(self.analysis.payload_candidates) < 64:
-            self.analysis.payload_candidates.append((self._op_offset, result))
+        elif not deferred and len(analysis.indirect_calls) < CALL_SAMPLES * 4:
+            analysis.indirect_calls.append(result)
+        if _is_loader(callee):
+            # Always kept: a flood of ordinary calls with bytes (NumPy scalars) must not push it out.
+            if len(analysis.payload_candidates) >= MAX_LOADER_CALLS:
+                raise LimitExceeded("max_loader_calls", f"more than {MAX_LOADER_CALLS} loader calls")
+            analysis.payload_candidates.append((self._op_offset, result))
+        elif _carries_payload(args) and len(analysis.payload_candidates) < PAYLOAD_SAMPLES:
+            analysis.payload_candidates.append((self._op_offset, result))
+        inner = inner_call(callee, args)
+        if inner is not None and depth < INVOKER_DEPTH:
+            self.call(
+                inner.callee,
+                inner.args,
+                f"{kind} via {render(callee)}",
+                deferred=deferred or inner.deferred,
+                depth=depth + 1,
+            )
         return result
 
     def record_dynamic_import(self, module: Any, name: Any) -> None:
         self.analysis.dynamic_imports.append((self._op_offset, f"{render(module)} . {render(name)}"))
+
+
+def _is_loader(callee: Any) -> bool:
+    return isinstance(callee, GlobalRef) and f"{callee.module}.{callee.name}" in LOADER_GLOBALS
 
 
 def _carries_payload(args: Any) -> bool:

@@ -4,16 +4,18 @@ what it imports and calls, with nested payloads unwrapped and scanned too."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import pickle_policy as policy
 from .base import Severity
 from .blobs import Blob, bytes_blob
+from .formats import FileFormat
 from .joblib_arrays import JoblibHook
 from .limits import LimitExceeded, MalformedInput
 from .payloads import unwrap_payloads
 from .pickle_ops import LargeData, OpcodeStream
-from .pickle_values import CallResult, GlobalRef, PersistentRef, render
+from .pickle_values import CallResult, GlobalRef, PersistentRef, SymList, render
 from .pickle_vm import PickleAnalysis, PickleMachine
 from .rules import (
     JOBLIB_EXTERNAL_FILE,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PICKLES = 5  # magic, protocol version, sys_info, the object, storage keys
+_MAX_FRAME_BRANCHES = 16
 _LATIN1 = {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "latin"}
 
 
@@ -51,36 +54,22 @@ class PickleScanner:
 def read_pickles(blob: Blob, ctx: ScanContext, *, start: int = 0) -> tuple[list[PickleAnalysis], str]:
     """Parse every pickle in ``blob`` from ``start``: several may follow each other, and the legacy
     PyTorch format is exactly five of them followed by raw storage bytes. Returns the analyses and the
-    stream's kind: "pickle", "pytorch-legacy" or "joblib" (array bytes between the opcodes)."""
-    analyses: list[PickleAnalysis] = []
-    legacy = False
-    with blob.open() as raw:
-        raw.seek(start)
-        stream = OpcodeStream(raw, size=blob.size, start=start, inline_limit=ctx.limits.max_inline_bytes)
-        hook = JoblibHook(ctx)
-        while True:
-            machine = PickleMachine(stream, limits=ctx.limits, deadline=ctx.deadline, build_hook=hook)
-            analysis = machine.run()
-            first = not analyses
-            if not first and analysis.error is not None and not analysis.executes:
-                # Not another pickle: data a loader never reads as opcodes.
-                ctx.add(
-                    PICKLE_TRAILING.finding(
-                        "bytes follow the last pickle", location=_at(blob, analysis.start)
-                    )
-                )
-                break
-            analyses.append(analysis)
-            if analysis.error is not None:
-                break
-            if first and analysis.result == TORCH_LEGACY_MAGIC:
-                legacy = True
-            if legacy and len(analyses) == _LEGACY_PICKLES:
-                break  # raw storage data follows; torch.load never unpickles it
-            if stream.remaining <= 0:
-                break
-            if len(analyses) >= ctx.limits.max_stacked_pickles:
-                raise LimitExceeded("max_stacked_pickles", f"more than {len(analyses)} pickles in one stream")
+    stream's kind: "pickle", "pytorch-legacy" or "joblib" (array bytes between the opcodes).
+
+    Where a pickle stops inside a FRAME, the next load starts either right after the STOP (the C
+    unpickler on a buffered file) or at the end of the frame (on BytesIO, and the Python unpickler):
+    both continuations are read."""
+    hook = JoblibHook(ctx)
+    chain = _read_chain(blob, ctx, start, hook, continuation=False)
+    analyses, legacy, branches = chain.analyses, chain.legacy, chain.branches
+    followed = 0
+    while branches:
+        if followed >= _MAX_FRAME_BRANCHES:
+            raise LimitExceeded("max_frame_branches", "too many pickles stop inside a frame")
+        followed += 1
+        branch = _read_chain(blob, ctx, branches.pop(0), hook, continuation=True)
+        analyses.extend(branch.analyses)
+        branches.extend(branch.branches)
     if len(analyses) > 1 and not legacy:
         ctx.add(
             PICKLE_STACKED.finding(
@@ -90,6 +79,47 @@ def read_pickles(blob: Blob, ctx: ScanContext, *, start: int = 0) -> tuple[list[
         )
     kind = "pytorch-legacy" if legacy else "joblib" if hook.arrays else "pickle"
     return analyses, kind
+
+
+@dataclass
+class _Chain:
+    analyses: list[PickleAnalysis] = field(default_factory=list)
+    legacy: bool = False
+    branches: list[int] = field(default_factory=list)  # frame ends where a load may also resume
+
+
+def _read_chain(blob: Blob, ctx: ScanContext, start: int, hook: JoblibHook, *, continuation: bool) -> _Chain:
+    """Pickles read one after another from ``start``; a ``continuation`` starts after another pickle."""
+    chain = _Chain()
+    with blob.open() as raw:
+        raw.seek(start)
+        stream = OpcodeStream(raw, size=blob.size, start=start, inline_limit=ctx.limits.max_inline_bytes)
+        while stream.remaining > 0 or (not chain.analyses and not continuation):
+            machine = PickleMachine(stream, limits=ctx.limits, deadline=ctx.deadline, build_hook=hook)
+            analysis = machine.run()
+            first = not chain.analyses and not continuation
+            if not first and analysis.error is not None and not analysis.executes:
+                # Not another pickle: data a loader never reads as opcodes.
+                ctx.add(
+                    PICKLE_TRAILING.finding(
+                        "bytes follow the last pickle", location=_at(blob, analysis.start)
+                    )
+                )
+                break
+            chain.analyses.append(analysis)
+            if analysis.error is not None:
+                break
+            if analysis.frame_end > stream.pos:
+                chain.branches.append(analysis.frame_end)
+            if first and analysis.result == TORCH_LEGACY_MAGIC:
+                chain.legacy = True
+            if chain.legacy and len(chain.analyses) == _LEGACY_PICKLES:
+                break  # raw storage data follows; torch.load never unpickles it
+            if len(chain.analyses) >= ctx.limits.max_stacked_pickles:
+                raise LimitExceeded(
+                    "max_stacked_pickles", f"more than {len(chain.analyses)} pickles in one stream"
+                )
+    return chain
 
 
 def read_one(stream: OpcodeStream, ctx: ScanContext, blob: Blob) -> PickleAnalysis:
@@ -296,8 +326,12 @@ def _scan_payloads(analysis: PickleAnalysis, blob: Blob, ctx: ScanContext) -> No
 
 def _scan_one_payload(nested: Blob, full: str, call: CallResult, ctx: ScanContext) -> None:
     before = len(ctx.findings)
+    recognised = False
     for data in unwrap_payloads(nested, ctx.limits):
+        recognised = True
         ctx.scan_nested(data, name_hint=None)
+    if not recognised and full in policy.PICKLE_LOADERS:
+        ctx.scan_nested(nested, name_hint=None, as_format=FileFormat.PICKLE)
     flagged = any(f.severity.flags for f in ctx.findings[before:])
     if flagged:
         ctx.add(
@@ -320,17 +354,24 @@ def _payload_blob(arg: Any, blob: Blob, offset: int) -> Blob | None:
     if isinstance(arg, str) and len(arg) >= 16:
         return bytes_blob(arg.encode("utf-8", "surrogatepass"), label)
     if isinstance(arg, CallResult):
-        # _codecs.encode(text, "latin1") is how protocol 2 spells bytes.
-        inner = arg.args
-        if (
-            isinstance(arg.callee, GlobalRef)
-            and arg.callee.name == "encode"
-            and isinstance(inner, tuple)
-            and inner
-        ):
-            text = inner[0]
-            if isinstance(text, str):
-                return bytes_blob(text.encode("latin-1", "replace"), label)
+        data = _computed_bytes(arg)
+        if data is not None:
+            return bytes_blob(data, label)
+    return None
+
+
+def _computed_bytes(call: CallResult) -> bytes | None:
+    """Bytes a pickle computes with an allowlisted call: _codecs.encode(text, "latin1") (how protocol 2
+    spells bytes) and bytes([...]) / bytearray([...]) of small integers."""
+    callee, inner = call.callee, call.args
+    if not (isinstance(callee, GlobalRef) and isinstance(inner, tuple) and inner):
+        return None
+    if callee.name == "encode" and isinstance(inner[0], str):
+        return inner[0].encode("latin-1", "replace")
+    if callee.name in ("bytes", "bytearray") and isinstance(inner[0], SymList) and not inner[0].dropped:
+        items = inner[0].items
+        if all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 256 for i in items):
+            return bytes(items)
     return None
 
 

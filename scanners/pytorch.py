@@ -30,6 +30,7 @@ _STORAGE_ELEMENT_SIZES = {
     "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1, "UntypedStorage": 1,
 }  # fmt: skip
 _MAX_CODE_BYTES = 4 * 1024 * 1024
+_RAW_STORAGE = (FileFormat.UNKNOWN, FileFormat.PASSIVE_DATA, FileFormat.TEXT)
 _SUSPICIOUS_CODE = re.compile(
     r"__import__|\bimport\s+os\b|\bos\.|subprocess|builtins|\beval\s*\(|\bexec\s*\(|\bopen\s*\(|"
     r"torch\.hub|torch\.load|torch\.save|\bsystem\s*\(|popen|torch\.ops\.(?!aten\b|prim\b|"
@@ -77,6 +78,7 @@ def scan_torch_zip(
             for analysis in analyses:
                 report_analysis(analysis, content, ctx)
                 storage_keys.update(_storage_keys(analysis.persistent_pids))
+            ctx.release(content)
     reported_code = False
     for member in directory.members:
         ctx.deadline.check()
@@ -97,12 +99,11 @@ def scan_torch_zip(
                 )
                 reported_code = True
             _check_torchscript_code(content, ctx)
-            continue
-        if name.startswith(f"{root}data/"):
-            fmt, _ = sniff(content, None, ctx.limits)
-            if fmt in (FileFormat.UNKNOWN, FileFormat.PASSIVE_DATA, FileFormat.TEXT):
-                continue  # unreferenced raw storage: nothing loads it as code
-        ctx.scan_nested(content, name_hint=name)
+        elif name.startswith(f"{root}data/") and sniff(content, None, ctx.limits)[0] in _RAW_STORAGE:
+            pass  # unreferenced raw storage: nothing loads it as code
+        else:
+            ctx.scan_nested(content, name_hint=name)
+        ctx.release(content)
     return "torchscript" if layout.torchscript else "pytorch-zip"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .base import Finding, Severity
 
-RULESET_VERSION = "2026.11.29"
+RULESET_VERSION = "2026.12.05"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,7 @@ ARCHIVE_METHOD = Rule(
     "archive.unsupported-compression", _M, "Archive member uses a compression we cannot read"
 )
 ARCHIVE_UNSCANNABLE = Rule("archive.unscannable-container", _H, "Container format the scanner cannot open")
+ARCHIVE_POLYGLOT = Rule("archive.polyglot", _M, "Content of one format is also a zip archive")
 ARCHIVE_PREPENDED = Rule("archive.prepended-data", _M, "Data precedes the archive's first member")
 
 # --- NumPy -------------------------------------------------------------------------------------------
@@ -110,12 +111,22 @@ TEMPLATE_PRESENT = Rule("template.chat-template", _I, "Chat template present (re
 TEMPLATE_UNPARSEABLE = Rule("template.unparseable", _L, "Chat template does not parse as Jinja2")
 GGUF_MALFORMED = Rule("gguf.malformed", _H, "GGUF structure violates the format (parser exploit class)")
 REMOTE_CODE_AUTO_MAP = Rule("remote-code.auto-map", _M, "auto_map makes trust_remote_code run repo code")
+REMOTE_CODE_CUSTOM_PIPELINE = Rule(
+    "remote-code.custom-pipeline", _M, "custom_pipelines makes trust_remote_code run repo code"
+)
+CONFIG_DUPLICATE_KEY = Rule("config.duplicate-key", _M, "A config key that can lead to code appears twice")
 REMOTE_CODE_PYTHON = Rule("remote-code.python-source", _M, "Python source that trust_remote_code would run")
 REMOTE_CODE_SCRIPT = Rule("remote-code.script", _L, "Shell or batch script in the repository")
 
 # --- ONNX, Keras, TensorFlow ---------------------------------------------------------------------------
 ONNX_EXTERNAL_TRAVERSAL = Rule("onnx.external-data-path", _C, "External data path is absolute or traverses")
 ONNX_EXTERNAL_DATA = Rule("onnx.external-data", _I, "Model reads tensors from an external file")
+ONNX_EXTERNAL_PAYLOAD = Rule(
+    "onnx.external-data-payload", _H, "Declared ONNX tensor data holds content a loader would execute"
+)
+ONNX_EXTERNAL_MISMATCH = Rule(
+    "onnx.external-data-mismatch", _M, "ONNX tensor data does not match the tensors the graph declares"
+)
 ONNX_CUSTOM_DOMAIN = Rule("onnx.custom-operator-domain", _L, "Model uses operators from a custom domain")
 KERAS_LAMBDA = Rule("keras.lambda-layer", _H, "Keras Lambda layer: deserializing it runs code")
 KERAS_UNSAFE_MODULE = Rule("keras.unsafe-module", _H, "Keras config imports a module outside Keras")

@@ -16,6 +16,7 @@ from . import modelscan_engine
 from .base import ScanReport, ScanStatus, status_for
 from .blobs import FileSource, file_blob
 from .engine import EngineContext, scan_blob
+from .external_data import OnnxExternalData, check_external_data
 from .limits import DEFAULT_LIMITS, Deadline, Limits
 from .rules import ARCHIVE_LINK
 
@@ -23,19 +24,33 @@ ENGINE = "hubgate"
 
 
 def scan_file(
-    path: Path, *, limits: Limits = DEFAULT_LIMITS, name_hint: str | None = None
+    path: Path,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    name_hint: str | None = None,
+    external_data: OnnxExternalData | None = None,
 ) -> tuple[ScanReport, ...]:
     """Scan one file with every engine. ``name_hint`` is the file's repository path (blobs are stored
-    under their digest, so the name is only a hint for formats that have no magic)."""
+    under their digest, so the name is only a hint for formats that have no magic). ``external_data``
+    declares the file to be the tensor data of an ONNX graph (see :mod:`scanners.external_data`); the
+    verdict then holds for that declaration only."""
     path = Path(path)
-    primary = guarded(ENGINE, lambda: scan_primary(path, limits=limits, name_hint=name_hint))
+    primary = guarded(
+        ENGINE, lambda: scan_primary(path, limits=limits, name_hint=name_hint, external_data=external_data)
+    )
     reports = [primary]
     if modelscan_engine.supports(primary.format):
         reports.append(guarded(modelscan_engine.ENGINE, lambda: modelscan_engine.scan(path, primary.format)))
     return tuple(reports)
 
 
-def scan_primary(path: Path, *, limits: Limits = DEFAULT_LIMITS, name_hint: str | None = None) -> ScanReport:
+def scan_primary(
+    path: Path,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    name_hint: str | None = None,
+    external_data: OnnxExternalData | None = None,
+) -> ScanReport:
     """The primary engine alone; raises on I/O errors (``guarded`` turns that into ERROR)."""
     started = time.monotonic()
     ctx = EngineContext(limits=limits, deadline=Deadline(limits.time_s))
@@ -43,7 +58,12 @@ def scan_primary(path: Path, *, limits: Limits = DEFAULT_LIMITS, name_hint: str 
     source = FileSource(path)
     ctx.sources.append(source)
     try:
-        fmt = scan_blob(ctx, file_blob(source, label), name_hint=name_hint or path.name)
+        blob = file_blob(source, label)
+        ctx.source_size = blob.size
+        if external_data is not None:
+            fmt = check_external_data(blob, external_data, ctx)
+        else:
+            fmt = scan_blob(ctx, blob, name_hint=name_hint or path.name)
     finally:
         for opened in ctx.sources:
             opened.close()
@@ -52,7 +72,7 @@ def scan_primary(path: Path, *, limits: Limits = DEFAULT_LIMITS, name_hint: str 
     message = "; ".join(ctx.errors)[:2000]
     if status is ScanStatus.UNSUPPORTED:
         message = f"unrecognised binary content: {', '.join(ctx.unsupported)[:500]}"
-    return ScanReport(ENGINE, status, fmt, findings, message, time.monotonic() - started)
+    return ScanReport(ENGINE, status, fmt, findings, message, time.monotonic() - started, ctx.metadata)
 
 
 def guarded(engine: str, run: Callable[[], ScanReport]) -> ScanReport:
@@ -76,6 +96,7 @@ def guarded(engine: str, run: Callable[[], ScanReport]) -> ScanReport:
             report.findings,
             report.message,
             time.monotonic() - started,
+            report.metadata,
         )
     return report
 

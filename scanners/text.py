@@ -3,19 +3,27 @@
 
 from __future__ import annotations
 
-import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from .blobs import Blob
-from .rules import LIMIT_EXCEEDED, REMOTE_CODE_AUTO_MAP, REMOTE_CODE_PYTHON, REMOTE_CODE_SCRIPT
+from .json_members import Oversized, Undecodable, read_members
+from .limits import LimitExceeded
+from .rules import (
+    CONFIG_DUPLICATE_KEY,
+    LIMIT_EXCEEDED,
+    REMOTE_CODE_AUTO_MAP,
+    REMOTE_CODE_CUSTOM_PIPELINE,
+    REMOTE_CODE_PYTHON,
+    REMOTE_CODE_SCRIPT,
+)
 from .templates import analyse_template
 
 if TYPE_CHECKING:
     from .context import ScanContext
 
-_KEYS_OF_INTEREST = re.compile(rb'"(auto_map|chat_template)"\s*:')
-_WINDOW = 1 << 20
+# Top-level config keys the Hugging Face loaders act on in ways that run code: auto_map and
+# custom_pipelines make trust_remote_code import the repository's modules; chat templates are rendered.
+CONFIG_KEYS = frozenset({"auto_map", "custom_pipelines", "chat_template"})
 
 
 class TextScanner:
@@ -61,82 +69,79 @@ class JinjaScanner:
 
 
 class JsonScanner:
+    """Every JSON document, small or large, is judged by one reader (:mod:`.json_members`) that decodes
+    keys and values exactly as ``json.loads`` does and streams the rest in bounded memory."""
+
     name = "json"
 
     def scan(self, blob: Blob, ctx: ScanContext, *, name_hint: str | None) -> str | None:
-        if blob.size <= ctx.limits.max_json_bytes:
-            try:
-                document = json.loads(blob.read_at(0, blob.size).decode("utf-8-sig"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                return "text"  # not JSON after all (JSONL, a JSON-looking text): nothing runs it
-            check_config(document, blob.label, ctx)
-            return None
-        # Big JSON (tokenizer.json, vocabularies): look for the two keys without building the document.
-        for offset in _key_offsets(blob):
-            fragment = blob.read_at(offset, ctx.limits.max_template_bytes + 4096).decode("utf-8", "replace")
-            member = _decode_member(fragment)
-            if not member:
+        found = read_members(
+            blob.chunks(),
+            wanted=CONFIG_KEYS,
+            max_value_chars=ctx.limits.max_json_value_bytes,
+            deadline=ctx.deadline,
+        )
+        for key, count in found.counts.items():
+            if count > 1:
                 ctx.add(
-                    LIMIT_EXCEEDED.finding(
-                        "a config key that can carry code could not be extracted from this large JSON",
-                        location=f"{blob.label}@{offset}",
-                        evidence=fragment[:80],
+                    CONFIG_DUPLICATE_KEY.finding(
+                        f"{key!r} appears {count} times: json.loads keeps the last, other readers the "
+                        "first or refuse; every occurrence was checked",
+                        location=f"{blob.label}#{key}",
+                        evidence=key,
                     )
                 )
-            check_config(member, blob.label, ctx)
-        return None
+        for key, value in found.members:
+            _check_member(key, value, blob.label, ctx)
+        # Not JSON after all (JSONL, a JSON-looking text): no loader reads it as a config.
+        return None if found.valid else "text"
 
 
-def _key_offsets(blob: Blob) -> list[int]:
-    offsets: list[int] = []
-    for start in range(0, blob.size, _WINDOW):
-        window = blob.read_at(start, _WINDOW + 64)
-        for match in _KEYS_OF_INTEREST.finditer(window):
-            if match.start() < _WINDOW:
-                offsets.append(start + match.start())
-        if len(offsets) > 16:
-            break
-    return offsets
-
-
-def _decode_member(fragment: str) -> dict[str, Any]:
-    """``"key": value`` at the start of ``fragment`` -> {key: value}, or {} when it does not decode."""
-    decoder = json.JSONDecoder()
-    try:
-        key, end = decoder.raw_decode(fragment)
-        rest = fragment[end:].lstrip()
-        if not rest.startswith(":") or not isinstance(key, str):
-            return {}
-        value, _ = decoder.raw_decode(rest[1:].lstrip())
-    except ValueError:
-        return {}
-    return {key: value}
-
-
-def check_config(document: Any, location: str, ctx: ScanContext) -> None:
-    """The parts of a Hugging Face JSON config that lead to code: auto_map and chat templates."""
-    if not isinstance(document, dict):
-        return
-    auto_map = document.get("auto_map")
-    if auto_map:
-        refs = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+def _check_member(key: str, value: Any, location: str, ctx: ScanContext) -> None:
+    where = f"{location}#{key}"
+    if isinstance(value, Oversized | Undecodable):
+        what = "is too large to decode" if isinstance(value, Oversized) else "does not decode"
         ctx.add(
-            REMOTE_CODE_AUTO_MAP.finding(
-                "auto_map: loading with trust_remote_code=True imports and runs this repository's code",
-                location=location,
-                evidence=", ".join(str(r) for r in refs)[:300],
+            LIMIT_EXCEEDED.finding(
+                f"the value of {key!r}, which can lead to code, {what} and was not checked",
+                location=where,
+                evidence=str(value),
             )
         )
-    template = document.get("chat_template")
+        return
+    try:
+        if key == "chat_template":
+            _check_templates(value, where, ctx)
+        elif value:
+            rule = REMOTE_CODE_AUTO_MAP if key == "auto_map" else REMOTE_CODE_CUSTOM_PIPELINE
+            ctx.add(
+                rule.finding(
+                    f"{key}: loading with trust_remote_code=True imports and runs this repository's code",
+                    location=where,
+                    evidence=", ".join(str(r) for r in _references(value))[:300],
+                )
+            )
+    except LimitExceeded as exc:
+        # One oversized template must not hide the members after it.
+        ctx.add(LIMIT_EXCEEDED.finding(str(exc), location=where, evidence=exc.limit))
+
+
+def _references(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return list(value.values())
+    return value if isinstance(value, list) else [value]
+
+
+def _check_templates(template: Any, where: str, ctx: ScanContext) -> None:
+    """A string, or transformers' list of {"name", "template"} entries."""
     if isinstance(template, str):
-        analyse_template(template, location=f"{location}#chat_template", ctx=ctx, origin="chat_template")
+        analyse_template(template, location=where, ctx=ctx, origin="chat_template")
     elif isinstance(template, list):
         for index, entry in enumerate(template):
             if isinstance(entry, dict) and isinstance(entry.get("template"), str):
-                name = entry.get("name", index)
                 analyse_template(
                     entry["template"],
-                    location=f"{location}#chat_template[{name}]",
+                    location=f"{where}[{entry.get('name', index)}]",
                     ctx=ctx,
                     origin="chat_template",
                 )

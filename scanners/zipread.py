@@ -13,7 +13,7 @@ import itertools
 import lzma
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .blobs import Blob
@@ -60,7 +60,7 @@ class ZipMember:
 @dataclass(frozen=True, slots=True)
 class ZipDirectory:
     members: tuple[ZipMember, ...]
-    prepended: int  # bytes before the archive proper (self-extractor stubs, polyglots)
+    prepended: int  # bytes before the archive proper (self-extractor stubs, polyglots); < 0: offsets lie
     central_offset: int
 
 
@@ -79,8 +79,10 @@ def read_directory(blob: Blob, limits: Limits) -> ZipDirectory:
         raise MalformedInput("zip declares zip64 sizes without a zip64 end record")
     if entries > limits.max_members:
         raise LimitExceeded("max_members", f"zip declares {entries} members")
+    # Like zipfile, find the central directory right before the end record and shift every offset by
+    # the difference (data prepended, or a tampered offset that points past the real directory).
     prepended = eocd_offset - cd_size - cd_offset
-    if prepended < 0:
+    if cd_size > eocd_offset:
         raise MalformedInput("zip central directory lies outside the file")
     central = blob.read_exact(cd_offset + prepended, cd_size)
     members = tuple(_parse_central(blob, central, prepended, limits))
@@ -118,6 +120,8 @@ def _parse_central(blob: Blob, central: bytes, prepended: int, limits: Limits) -
             raise LimitExceeded("max_members", "too many zip members")
         name = _decode_name(raw_name, flags)
         header_offset = offset + prepended
+        if header_offset < 0:
+            raise MalformedInput(f"zip member {name!r}: local header offset lies before the file")
         local = blob.read_exact(header_offset, 30)
         if local[:4] != _LOCAL:
             raise MalformedInput(f"zip member {name!r}: no local header at offset {header_offset}")
@@ -162,15 +166,18 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("cp437")
 
 
-def member_chunks(blob: Blob, member: ZipMember, limits: Limits) -> Iterator[bytes]:
-    """The member's content, inflated as it streams, under the size and ratio limits."""
+def member_chunks(
+    blob: Blob, member: ZipMember, limits: Limits, *, account: Callable[[int], None]
+) -> Iterator[bytes]:
+    """The member's content, inflated as it streams, under the size and ratio limits. ``account`` is
+    told of every inflated piece (the scan-wide budget) and raises to stop inflating."""
     if member.data_offset + member.compressed_size > blob.size:
         raise MalformedInput(f"zip member {member.name!r} data runs past the end of the archive")
     raw = _raw_chunks(blob, member.data_offset, member.compressed_size)
     if member.method == STORED:
         yield from raw
         return
-    inflater, raw = _decompressor(member, raw)
+    inflater, raw = _decompressor(member, raw, limits)
     produced = 0
     consumed = 0
     try:
@@ -179,6 +186,7 @@ def member_chunks(blob: Blob, member: ZipMember, limits: Limits) -> Iterator[byt
             for data in inflater.feed(chunk):
                 produced += len(data)
                 check_inflation(produced, consumed, limits, what=f"zip member {member.name!r}")
+                account(len(data))
                 if data:
                     yield data
             if inflater.eof:
@@ -187,10 +195,13 @@ def member_chunks(blob: Blob, member: ZipMember, limits: Limits) -> Iterator[byt
     except DECOMPRESSION_ERRORS as exc:
         raise MalformedInput(f"corrupt compressed data in {member.name!r}: {exc}") from exc
     if tail:
+        account(len(tail))
         yield tail
 
 
-def _decompressor(member: ZipMember, raw: Iterator[bytes]) -> tuple[Inflater, Iterator[bytes]]:
+def _decompressor(
+    member: ZipMember, raw: Iterator[bytes], limits: Limits
+) -> tuple[Inflater, Iterator[bytes]]:
     if member.method == DEFLATED:
         return Inflater(zlib.decompressobj(-15)), raw
     if member.method == BZIP2:
@@ -205,6 +216,11 @@ def _decompressor(member: ZipMember, raw: Iterator[bytes]) -> tuple[Inflater, It
             lzma_filter = lzma._decode_filter_properties(lzma.FILTER_LZMA1, head[4 : 4 + psize])  # type: ignore[attr-defined]
         except lzma.LZMAError as exc:
             raise MalformedInput(f"bad zip LZMA properties: {exc}") from exc
+        if lzma_filter.get("dict_size", 0) > limits.max_decoder_memory:
+            raise LimitExceeded(
+                "max_decoder_memory",
+                f"zip member {member.name!r} asks for a {lzma_filter['dict_size']} byte dictionary",
+            )
         impl = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma_filter])
         return Inflater(impl), itertools.chain([head[4 + psize :]], raw)
     raise MalformedInput(f"zip member {member.name!r}: compression method {member.method} is not supported")

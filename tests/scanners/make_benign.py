@@ -151,6 +151,26 @@ def _torch_plain_pickle(out: Path) -> None:
     out.write_bytes(pickle.dumps({"t": torch.arange(10.0)}))
 
 
+@benign(
+    "torch_parameter_and_rngs_in_plain_pickle",
+    "state.pkl",
+    "pickle.dump of a Parameter and NumPy generators (_load_from_bytes, __generator_ctor, "
+    "__randomstate_ctor, __bit_generator_ctor: allowlisted callables that load bytes or call arguments)",
+)
+def _torch_param_rng_pickle(out: Path) -> None:
+    import pickle
+
+    import numpy as np
+    import torch
+
+    state = {
+        "weight": torch.nn.Parameter(torch.ones(3, 3)),
+        "rng": np.random.default_rng(0),
+        "legacy_rng": np.random.RandomState(0),
+    }
+    out.write_bytes(pickle.dumps(state, protocol=2))
+
+
 # --- safetensors, NumPy -----------------------------------------------------------------------------
 for _st_dtype in ("float32", "float16", "bfloat16", "int64", "bool"):
 

