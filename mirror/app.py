@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from mirror.blobs.external_data import ExternalDataDeclarations
 from mirror.blobs.gate import Gate
 from mirror.blobs.housekeeping import Housekeeper
 from mirror.blobs.leases import FetchLeases
@@ -238,7 +239,15 @@ def _build(
         four_eyes=settings.auth.four_eyes,
         public_url=settings.server.public_url,
     )
-    gate = Gate(runner=runner, policy=policy, reviews=reviews, catalog=catalog, metrics=metrics)
+    declarations = ExternalDataDeclarations(catalog=catalog, reviews=review_store)
+    gate = Gate(
+        runner=runner,
+        policy=policy,
+        reviews=reviews,
+        catalog=catalog,
+        metrics=metrics,
+        declarations=declarations,
+    )
     pipeline = Pipeline(
         hub=hub,
         repository=repository,
@@ -248,6 +257,8 @@ def _build(
         metrics=metrics,
         leases=FetchLeases(LeaseStore(database), ttl_s=settings.upstream.lease_ttl_s),
     )
+    # A data file's meaning can depend on a graph of its commit, which the pipeline fetches and judges.
+    declarations.use(lambda graph: pipeline.ensure(graph, wait_s=None))
     retention = RetentionStore(database)
     inventory_store = InventoryStore(database)
     recorder = InventoryRecorder(inventory_store, policy.licences)

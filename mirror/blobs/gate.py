@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from mirror.blobs.external_data import ONNX_DATA, ExternalDataDeclarations
 from mirror.blobs.fetch_request import FetchRequest
 from mirror.blobs.scanning import ScanRunner
 from mirror.blobs.spool import Digests
@@ -18,10 +19,12 @@ from mirror.hub.catalog import Catalog
 from mirror.metrics import Metrics
 from mirror.policy.engine import Decision, FileFacts, PolicyEngine, Verdict
 from mirror.review.service import ReviewService, Subject
-from scanners import ScanReport, interpretation, representative_name
+from scanners import OnnxExternalData, ScanReport, ScanStatus, interpretation, representative_name
 from storage.records import BlobRecord, ReviewRecord, StoredReport
 
 log = logging.getLogger(__name__)
+# Meanings under which unrecognised bytes may turn out to be declared ONNX tensor data.
+_DECLARABLE = frozenset({"any", "raw-data"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class Assessment:
     report_rows: tuple[StoredReport, ...]
     report_digest: str
     interpretations: str  # comma-separated: every meaning the bytes were judged under
+    meaning: str  # what the request's own path makes of them (its interpretation, or `onnx-data`)
 
 
 def _write_sparse(path: Path, header: bytes, size: int) -> None:
@@ -47,7 +51,9 @@ class Gate:
         reviews: ReviewService,
         catalog: Catalog,
         metrics: Metrics,
+        declarations: ExternalDataDeclarations,
     ) -> None:
+        self._declarations = declarations
         self._metrics = metrics
         self.runner = runner
         self.policy = policy
@@ -68,8 +74,10 @@ class Gate:
     ) -> Assessment:
         """Scan a verified file in the process pool and let policy decide; stores nothing.
 
-        The bytes are judged under the interpretation the request's path implies and under every one in
+        The bytes are judged under the meaning the request's path has and under every one in
         `interpretations` (those an earlier verdict on the same blob covered): the worst of them decides.
+        A path whose bytes are unrecognised but which an ONNX graph of its commit declares as tensor data
+        is judged as that data (meaning `onnx-data`, see mirror.blobs.external_data).
         """
         entry = request.entry
         status = await self._catalog.security_status(
@@ -77,24 +85,29 @@ class Gate:
         )
         facts = FileFacts(repo=request.repo, path=entry.path, size=digests.size, hub_security=status)
         own = interpretation(entry.path)
-        names = {own: entry.path} | {
-            other: representative_name(other) for other in interpretations if other != own
-        }
+        scanned: dict[str, tuple[ScanReport, ...]] = {own: await self._scan(spooled, entry.path)}
+        if own in _DECLARABLE and scanned[own][0].status is ScanStatus.UNSUPPORTED:
+            declared = await self._declarations.declared(request)
+            if declared is not None:
+                del scanned[own]
+                own = ONNX_DATA
+                scanned[own] = await self._scan(spooled, entry.path, external_data=declared)
+        for other in interpretations:
+            # `onnx-data` is judged only where a graph declares the path; an earlier verdict under it stands.
+            if other not in scanned and other != ONNX_DATA:
+                scanned[other] = await self._scan(spooled, representative_name(other))
         rows: list[StoredReport] = []
         reports: list[ScanReport] = []
-        for meaning, name in sorted(names.items()):
-            for report in await self.runner.scan(spooled, name_hint=name):
-                self._metrics.scan_seconds.labels(report.scanner).observe(report.duration_s)
-                self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
+        for meaning, found in sorted(scanned.items()):
+            for report in found:
                 reports.append(report)
-                shown = {**report.to_dict(), "interpretation": meaning}
                 rows.append(
                     StoredReport(
                         scanner=report.scanner,
                         scanner_version=self.runner.version,
                         status=report.status.value,
                         format=report.format,
-                        report_json=json.dumps(shown),
+                        report_json=json.dumps({**report.to_dict(), "interpretation": meaning}),
                     )
                 )
         decision = self.policy.decide_file(facts, reports)
@@ -103,8 +116,22 @@ class Gate:
             decision=decision,
             report_rows=tuple(rows),
             report_digest=digest,
-            interpretations=",".join(sorted(names)),
+            interpretations=",".join(sorted(set(scanned) | set(interpretations))),
+            meaning=own,
         )
+
+    async def declares_tensor_data(self, request: FetchRequest) -> bool:
+        """Whether a servable ONNX graph of the request's commit declares its path as tensor data."""
+        return await self._declarations.declared(request) is not None
+
+    async def _scan(
+        self, spooled: Path, name: str, *, external_data: OnnxExternalData | None = None
+    ) -> tuple[ScanReport, ...]:
+        reports = await self.runner.scan(spooled, name_hint=name, external_data=external_data)
+        for report in reports:
+            self._metrics.scan_seconds.labels(report.scanner).observe(report.duration_s)
+            self._metrics.verdicts.labels(report.scanner, report.status.value).inc()
+        return reports
 
     async def header_allows_streaming(
         self, request: FetchRequest, header: bytes, size: int, scratch: Path
@@ -165,8 +192,7 @@ class Gate:
             review,
             assessment.decision,
             interpretations=assessment.interpretations,
-            added=f"{interpretation(request.entry.path)} ({request.repo}@{request.commit[:12]} "
-            f"{request.entry.path})",
+            added=f"{assessment.meaning} ({request.repo}@{request.commit[:12]} {request.entry.path})",
             scanner_version=self.runner.version,
             reports=assessment.report_rows,
         )
@@ -180,8 +206,3 @@ def covered_interpretations(review: ReviewRecord) -> frozenset[str]:
     if review.interpretations:
         return frozenset(review.interpretations.split(","))
     return frozenset({interpretation(review.path)})
-
-
-def covers(review: ReviewRecord, path: str) -> bool:
-    """Whether the verdict on a blob was reached under the meaning `path` gives its bytes."""
-    return interpretation(path) in covered_interpretations(review)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from cachetools import LRUCache
 
+from mirror.blobs.external_data import ONNX_DATA
 from mirror.blobs.fetch_request import FetchRequest
-from mirror.blobs.gate import Gate, covered_interpretations, covers
+from mirror.blobs.gate import Gate, covered_interpretations
 from mirror.blobs.leases import FetchLeases
 from mirror.blobs.live import HOLDBACK_BYTES, LiveFile
 from mirror.blobs.scanqueue import SCAN_OWNER
@@ -138,19 +139,28 @@ class Pipeline:
             self._stored.pop(key, None)
         await self._repository.forget_blob(blob.sha256)
 
-    async def known(self, entry: FileEntry) -> Stored | None:
+    async def known(self, request: FetchRequest) -> Stored | None:
         """The stored blob and its current review, without fetching anything (for HEAD).
 
         None when the verdict on the blob was not reached under the meaning this path gives its bytes
         (`notes.txt` approved says nothing about the same bytes as `modeling_x.py`): that is a new decision.
         """
-        blob = await self.stored_blob(entry)
+        blob = await self.stored_blob(request.entry)
         if blob is None:
             return None
         review = await self.gate.reviews.current("blob", blob.sha256)
-        if review is None or not covers(review, entry.path):
+        if review is None or not await self.covers(request, review):
             return None
         return Stored(blob=blob, review=review)
+
+    async def covers(self, request: FetchRequest, review: ReviewRecord) -> bool:
+        """Whether `review` was reached under the meaning the request's path has in its commit."""
+        covered = covered_interpretations(review)
+        plain = interpretation(request.entry.path)
+        if plain in covered:
+            return True
+        # Tensor data an ONNX graph of this commit declares: its meaning comes from the commit.
+        return ONNX_DATA in covered and await self.gate.declares_tensor_data(request)
 
     async def ensure(self, request: FetchRequest, *, wait_s: float | None = None) -> Stored:
         """The stored blob and its review for the request's file, fetching, scanning and deciding if needed.
@@ -159,7 +169,7 @@ class Pipeline:
         goes on in the background. Raises the fetch's MirrorError when it fails, AccessDenied when policy
         refuses the file before it is downloaded.
         """
-        known = await self.known(request.entry)
+        known = await self.known(request)
         if known is not None:
             self._metrics.cache.labels("hit").inc()
             return known
@@ -181,7 +191,7 @@ class Pipeline:
                 f"retry in {retry_after}s"
             )
             raise ScanPending(msg, retry_after_s=retry_after, commit=request.commit) from None
-        if not covers(stored.review, entry.path):  # pragma: no cover - _make_available widens first
+        if not await self.covers(request, stored.review):  # pragma: no cover - _make_available widens first
             msg = f"the verdict on {entry.path} does not cover what its name makes of it"
             raise AccessDenied(msg, commit=request.commit)
         return stored
@@ -200,7 +210,7 @@ class Pipeline:
 
     async def ensure_live(self, request: FetchRequest, *, wait_s: float) -> Stored | LiveFile:
         """Like ensure(), but a cold safetensors file is handed out as a LiveFile once its header passed."""
-        known = await self.known(request.entry)
+        known = await self.known(request)
         if known is not None:
             return known
         entry = request.entry
@@ -233,7 +243,7 @@ class Pipeline:
         # This task's scans queue under the file's repository (the scan queue is fair by repository).
         SCAN_OWNER.set(str(request.repo))
         while True:
-            known = await self.known(request.entry)
+            known = await self.known(request)
             if known is not None:  # another replica finished it meanwhile
                 if live is not None:
                     live.finish(servable=self.gate.reviews.servable(known.review))
@@ -276,7 +286,7 @@ class Pipeline:
             await self._store.put(digests.sha256, spool.path, size=digests.size)
             review = await self.gate.record(request, digests, assessment)
             blob = BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1)
-            if not covers(review, entry.path):
+            if assessment.meaning not in covered_interpretations(review):
                 # Another name's verdict on the same bytes was recorded first (a concurrent fetch under a
                 # path of another meaning): judge the stored blob under both.
                 review = (await self._evaluate_stored(request, blob)).review

@@ -53,9 +53,12 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _scan_in_worker(path: str, name_hint: str) -> list[dict[str, object]]:
+def _scan_in_worker(
+    path: str, name_hint: str, external_data: scanners.OnnxExternalData | None
+) -> list[dict[str, object]]:
     # Reports cross the process boundary as plain dicts.
-    return [report.to_dict() for report in scanners.scan_file(Path(path), name_hint=name_hint)]
+    reports = scanners.scan_file(Path(path), name_hint=name_hint, external_data=external_data)
+    return [report.to_dict() for report in reports]
 
 
 class ScanRunner:
@@ -74,18 +77,22 @@ class ScanRunner:
         self.queue = FairScanQueue(limits.queue_limits())
         self.version = scanners.SCANNER_VERSION
 
-    async def scan(self, path: Path, *, name_hint: str) -> tuple[ScanReport, ...]:
+    async def scan(
+        self, path: Path, *, name_hint: str, external_data: scanners.OnnxExternalData | None = None
+    ) -> tuple[ScanReport, ...]:
         """Scan `path` (named `name_hint` in its repository). Never raises for what the file contains.
 
         Waits its turn in the fair queue (the repository is SCAN_OWNER); raises ScanPending when the
         queue is full, so a scan that never ran decides nothing.
         """
         async with self.queue.slot(SCAN_OWNER.get()):
-            return await self._scan_now(path, name_hint)
+            return await self._scan_now(path, name_hint, external_data)
 
-    async def _scan_now(self, path: Path, name_hint: str) -> tuple[ScanReport, ...]:
+    async def _scan_now(
+        self, path: Path, name_hint: str, external_data: scanners.OnnxExternalData | None
+    ) -> tuple[ScanReport, ...]:
         future = self._pool.schedule(
-            _scan_in_worker, args=(str(path), name_hint), timeout=self._limits.timeout_s
+            _scan_in_worker, args=(str(path), name_hint, external_data), timeout=self._limits.timeout_s
         )
         try:
             raw = await asyncio.wrap_future(future)

@@ -7,6 +7,7 @@ and hubgate's attestations sign exactly their files.
 
 from __future__ import annotations
 
+from mirror.blobs.fetch_request import FetchRequest
 from mirror.blobs.pipeline import Pipeline
 from mirror.errors import MirrorError
 from mirror.hub.catalog import Catalog
@@ -35,7 +36,9 @@ class RevisionApproval:
             return None
         files: dict[str, str] = {}
         for entry in entries:
-            known = await self._pipeline.known(entry)
+            known = await self._pipeline.known(
+                FetchRequest(repo=repo, commit=commit, entry=entry, credentials=credentials)
+            )
             if known is None or not self._reviews.servable(known.review):
                 return None
             files[entry.path] = known.blob.sha256

@@ -108,7 +108,9 @@ async def _answer(
         headers["X-HF-Warning"] = notice
     if request.method == "HEAD":
         # Metadata only: a known verdict is reported, an unknown one is never waited for.
-        known = await mirror.pipeline.known(entry)
+        known = await mirror.pipeline.known(
+            FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
+        )
         if known is not None:
             _require_servable(mirror.reviews, known.review)
         return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
