@@ -134,15 +134,19 @@ async def test_one_repos_slow_scans_do_not_delay_another_repos_small_file(
     await runner.scan(small, name_hint="config.json")  # the worker processes are up
     started = time.monotonic()
     finished: dict[str, float] = {}
+    outcomes: list[tuple[str, str]] = []
 
     async def scan(owner: str, path: Path) -> None:
         SCAN_OWNER.set(owner)
-        await runner.scan(path, name_hint=path.name)
+        reports = await runner.scan(path, name_hint=path.name)
+        outcomes.append((path.name, reports[0].status.value))
         finished.setdefault(owner, time.monotonic() - started)
 
     slow = [asyncio.create_task(scan("mallory/many-slow-files", path)) for path in slow_pickles]
     await asyncio.sleep(0.2)  # all of them queued first
     await scan("acme/small-model", small)
     await asyncio.gather(*slow)
+    # Every scan really ran (a scan that failed at once would finish "first" and prove nothing).
+    assert {status for _, status in outcomes} == {"clean"}, outcomes
     # The small file did not wait for a single slow scan: it finished before the first of them.
     assert finished["acme/small-model"] < finished["mallory/many-slow-files"], finished
