@@ -57,6 +57,9 @@ class NpyScanner:
 def read_header(blob: Blob) -> tuple[dict[str, Any], int]:
     prefix = blob.read_exact(0, 8)
     major = prefix[6]
+    if prefix[7] != 0:
+        # numpy.lib.format reads only versions 1.0, 2.0 and 3.0; anything else is refused, not loaded.
+        raise MalformedInput(f"unknown .npy format version {major}.{prefix[7]}")
     if major == 1:
         (length,) = struct.unpack("<H", blob.read_exact(8, 2))
         start = 10

@@ -49,7 +49,7 @@ CLEAN_FORMATS = frozenset(
     }
 )  # fmt: skip
 _TEXT_FORMATS = frozenset({"text", "json", "script", "jinja"})
-_MAX_INFLATE = 16 << 20
+_MAX_INFLATE = 4 << 20  # per member or stream; the oracle's own memory must stay small
 _TEXT_HEAD = 4096
 _JUDGED_BY_TARGET = BINDING_WRAPPERS | GETATTR_GLOBALS
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -162,7 +162,7 @@ def reference_imports(data: bytes, depth: int = 0) -> list[Import]:
 def _unpacked(data: bytes) -> list[bytes]:
     inner: list[bytes] = []
     with contextlib.suppress(Exception), zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist()[:64]:
+        for info in archive.infolist()[:16]:
             with contextlib.suppress(Exception), archive.open(info) as member:
                 inner.append(member.read(_MAX_INFLATE))
     # Bounded output: a fuzzed stream may well be a bomb.

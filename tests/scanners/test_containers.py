@@ -144,3 +144,16 @@ def test_a_central_directory_offset_that_lies_is_corrected_like_zipfile_does(tmp
     path.write_bytes(b"PAR1" + bytes(data))
     report = scan_primary(path)
     assert "pickle.dangerous-global" in {f.rule_id for f in report.findings}
+
+
+def test_an_npy_version_numpy_refuses_is_not_clean(tmp_path: Path) -> None:
+    # Found by bench/fuzz_scanners.py: version 1.1 was CLEAN although numpy.load refuses it.
+    import numpy as np  # noqa: PLC0415
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(4.0))
+    data = bytearray(buffer.getvalue())
+    data[7] = 1
+    path = tmp_path / "a.npy"
+    path.write_bytes(bytes(data))
+    assert scan_primary(path).status is not ScanStatus.CLEAN
