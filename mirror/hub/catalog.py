@@ -204,11 +204,9 @@ class Catalog:
         record: _Recorder,
         credentials: Credentials,
     ) -> Document:
-        stored = await self._repository.get_doc(key)
+        stored = await self._stored_doc(key, resolved)
         if stored is not None:
-            return Document(
-                body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
-            )
+            return stored
         # A document at a commit is the same for everyone who may read it: concurrent misses share one call
         # (one per upstream identity unless the repository is public, so one caller's refusal stays theirs).
         flight = self._docs.start(
@@ -216,6 +214,14 @@ class Catalog:
             lambda: self._fetch_doc(repo, resolved, key=key, kind=kind, fetch=fetch, record=record),
         )
         return await asyncio.shield(flight)
+
+    async def _stored_doc(self, key: str, resolved: Resolved) -> Document | None:
+        stored = await self._repository.get_doc(key)
+        if stored is None:
+            return None
+        return Document(
+            body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
+        )
 
     def _sharer(self, repo: RepoRef, credentials: Credentials) -> str:
         return "public" if self._resolver.is_public(repo) else credentials.identity
@@ -231,11 +237,9 @@ class Catalog:
         record: _Recorder,
     ) -> Document:
         # A flight that finished between the caller's lookup and this one's start has stored it already.
-        stored = await self._repository.get_doc(key)
+        stored = await self._stored_doc(key, resolved)
         if stored is not None:
-            return Document(
-                body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
-            )
+            return stored
         answer = await fetch()
         document = strip_xet(answer.parsed())
         body = json.dumps(document, separators=(",", ":")).encode()
