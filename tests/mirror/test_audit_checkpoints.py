@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from mirror.review.checkpoints import (
 )
 from mirror.review.webhook import Webhook
 from storage import migrate
-from storage.audit import event_hash
+from storage.audit import stored_event_hash
 from storage.audit_trail import AuditTrail
 from storage.db import Database
 from storage.filesystem import FilesystemObjectStore
@@ -142,22 +142,7 @@ async def test_recomputing_the_whole_chain_is_caught_by_the_checkpoint(rig: Rig)
     await rig.sql("UPDATE audit_events SET reason = 'nothing happened' WHERE id = 2")
     prev = "0" * 64
     for event in await rig.store.audit_events(limit=100):
-        digest = event_hash(
-            event_id=event.id,
-            at=event.at,
-            actor=event.actor,
-            role=event.role,
-            action=event.action,
-            review_id=event.review_id,
-            subject=event.subject,
-            from_state=event.from_state,
-            to_state=event.to_state,
-            reason=event.reason,
-            rule_ids=event.rule_ids,
-            report_digest=event.report_digest,
-            prev_hash=prev,
-            actor_token=event.actor_token,
-        )
+        digest = stored_event_hash(replace(event, prev_hash=prev))
         await rig.sql(
             "UPDATE audit_events SET prev_hash = :prev, hash = :digest WHERE id = :id",
             prev=prev,

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from sqlalchemy import text
 
 from mirror.provenance.signing import ModelSigner
 from mirror.review.checkpoints import Checkpoint, checkpoint_name
-from storage.audit import event_hash
+from storage.audit import stored_event_hash
 from tests.e2e.admin_api import call, make_token, ok
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.http import request
@@ -240,22 +241,7 @@ def test_an_insider_recomputing_the_whole_chain_is_caught_by_the_signed_checkpoi
     store = hubgate.services.audit_trail
     prev = "0" * 64
     for event in hubgate.run(store.audit_events(limit=1000)):
-        digest = event_hash(
-            event_id=event.id,
-            at=event.at,
-            actor=event.actor,
-            role=event.role,
-            action=event.action,
-            review_id=event.review_id,
-            subject=event.subject,
-            from_state=event.from_state,
-            to_state=event.to_state,
-            reason=event.reason,
-            rule_ids=event.rule_ids,
-            report_digest=event.report_digest,
-            prev_hash=prev,
-            actor_token=event.actor_token,
-        )
+        digest = stored_event_hash(replace(event, prev_hash=prev))
         _sql(
             hubgate,
             "UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :i",
