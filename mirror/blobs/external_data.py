@@ -56,7 +56,7 @@ class ExternalDataDeclarations:
         self._catalog = catalog
         self._reviews = reviews
         self._ensure: EnsureGraph | None = None
-        self._known: LRUCache[tuple[str, str, str], OnnxExternalData | None] = LRUCache(maxsize=20_000)
+        self._known: LRUCache[tuple[str, str, str], OnnxExternalData] = LRUCache(maxsize=20_000)
 
     def use(self, ensure: EnsureGraph) -> None:
         """How graphs are fetched and judged (the pipeline, which is built after the gate that uses this)."""
@@ -65,10 +65,13 @@ class ExternalDataDeclarations:
     async def declared(self, request: FetchRequest) -> OnnxExternalData | None:
         """The declaration of `request`'s path as tensor data by a servable graph of its commit, or None."""
         key = (str(request.repo), request.commit, request.entry.path)
-        if key in self._known:
-            return self._known[key]
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        # "Not declared" is not remembered: a graph refused today may be waived tomorrow.
         found = await self._find(request)
-        self._known[key] = found
+        if found is not None:
+            self._known[key] = found
         return found
 
     async def _find(self, request: FetchRequest) -> OnnxExternalData | None:

@@ -145,7 +145,8 @@ async def _load_checkpoints(
         batch = names[start : start + _FETCH_AT_ONCE]
         documents = await asyncio.gather(*(_fetch(objects, name) for name in batch))
         for name, document in zip(batch, documents, strict=True):
-            checkpoint = _read(name, document, trusted_keys)
+            # Signature checks are CPU work: off the event loop.
+            checkpoint = await asyncio.to_thread(_read, name, document, trusted_keys)
             _check_link(name, checkpoint, previous)
             anchors.append(_Anchor(name, checkpoint))
             previous = (document_digest(document), checkpoint.last_event_id)

@@ -221,7 +221,8 @@ class AuditCheckpointer:
         except TrustConfigError as exc:
             raise AuditChainBroken(f"no checkpoint signed: audit.previous_keys: {exc}") from exc
         try:
-            statement = verify_statement(
+            statement = await asyncio.to_thread(
+                verify_statement,
                 document,
                 keys,
                 predicate_type=CHECKPOINT_PREDICATE_TYPE,
