@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -105,6 +106,41 @@ def hubgate_process(
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for(url, popen)
+        yield Process(url=url, popen=popen)
+    finally:
+        popen.terminate()
+        popen.wait(timeout=60)
+
+
+def olah_executable(explicit: str | None) -> str | None:
+    """olah's entry point: `explicit`, else $HUBGATE_BENCH_OLAH, else `olah-cli` on PATH; None if none.
+
+    olah is not one of hubgate's dependencies (its own pins clash with ours): install it apart, e.g.
+    `python3 -m venv /tmp/olah && /tmp/olah/bin/pip install olah==0.5.4`, then pass
+    `--olah /tmp/olah/bin/olah-cli`.
+    """
+    found = explicit or os.environ.get("HUBGATE_BENCH_OLAH") or shutil.which("olah-cli")
+    return found if found and Path(found).is_file() else None
+
+
+@contextlib.contextmanager
+def olah_process(executable: str, upstream: str, data_dir: Path) -> Iterator[Process]:
+    """olah (a plain caching mirror of the Hub, no verification or scanning) in front of `upstream`."""
+    port = free_port()
+    upstream_netloc = urlsplit(upstream).netloc
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "olah.log").open("ab") as log:
+        popen = subprocess.Popen(
+            [executable, "--host", "127.0.0.1", "--port", str(port),
+             "--hf-scheme", "http", "--hf-netloc", upstream_netloc, "--hf-lfs-netloc", upstream_netloc,
+             "--mirror-scheme", "http", "--mirror-netloc", f"127.0.0.1:{port}",
+             "--mirror-lfs-netloc", f"127.0.0.1:{port}",
+             "--repos-path", str(data_dir / "repos"), "--log-path", str(data_dir / "logs")],
+            cwd=data_dir, stdout=log, stderr=log, text=True,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, popen)  # any answer will do: olah has no health endpoint
         yield Process(url=url, popen=popen)
     finally:
         popen.terminate()
