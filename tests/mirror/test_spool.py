@@ -43,8 +43,8 @@ async def test_an_lfs_file_is_hashed_with_sha256_alone(tmp_path: Path) -> None:
     assert spool.path.read_bytes() == data
 
 
-async def test_blocks_of_more_chunks_than_one_writev_takes(tmp_path: Path) -> None:
-    # 8 MiB blocks of 1 KiB chunks: over 8000 chunks per block, past Linux's IOV_MAX of 1024 per call.
+async def test_blocks_of_many_small_chunks(tmp_path: Path) -> None:
+    # 8 MiB blocks of 1 KiB chunks: thousands of chunks per trip to the worker thread.
     data = os.urandom((17 << 20) + 333)
     spool = Spool(tmp_path)
     seen: list[int] = []
