@@ -76,6 +76,10 @@ class ScanRunner:
         )
         self.queue = FairScanQueue(limits.queue_limits())
         self.version = scanners.SCANNER_VERSION
+        # Start the fork server and the workers now, in the pool's threads: the first scan would otherwise
+        # wait for them (half a second to a second: a fresh interpreter importing the scanners), and the
+        # first scan of a cold safetensors file is its header check, which the client's first byte awaits.
+        self._pool.schedule(_ready)
 
     async def scan(
         self, path: Path, *, name_hint: str, external_data: scanners.OnnxExternalData | None = None
@@ -112,6 +116,10 @@ class ScanRunner:
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join(timeout=10)
+
+
+def _ready() -> None:
+    """A task that does nothing: scheduling it starts the pool's workers."""
 
 
 def _error(message: str) -> ScanReport:
