@@ -85,9 +85,11 @@ def hubgate_process(
     *,
     extra_env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
+    source_tree: Path = ROOT,
 ) -> Iterator[Process]:
     """`extra_env` is added to (and overrides) the environment, e.g. HUBGATE_STORAGE__* for S3;
-    `log_path`, when given, receives hubgate's stdout and stderr (otherwise discarded)."""
+    `log_path`, when given, receives hubgate's stdout and stderr (otherwise discarded); `source_tree` is
+    the checkout whose hubgate runs (another one, e.g. an older commit, to compare in the same run)."""
     port = free_port()
     env = {
         **os.environ,
@@ -101,7 +103,7 @@ def hubgate_process(
         popen = subprocess.Popen(
             [sys.executable, "-m", "mirror.cli", "serve", "--port", str(port), "--upstream", upstream,
              "--data-dir", str(data_dir)],
-            cwd=ROOT, env=env, stdout=log, stderr=log, text=True,
+            cwd=source_tree, env=env, stdout=log, stderr=log, text=True,
         )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"

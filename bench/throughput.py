@@ -39,7 +39,7 @@ from huggingface_hub import hf_hub_download, snapshot_download
 
 from bench.cpu import CpuMeter
 from bench.fakehub_shards import SHARDED_MODEL_ID
-from bench.harness import Process, fakehub_process, hubgate_process, olah_executable, olah_process
+from bench.harness import ROOT, Process, fakehub_process, hubgate_process, olah_executable, olah_process
 
 BIG_REPO = "acme/big-model"
 BIG_FILE = "model.safetensors"
@@ -122,6 +122,7 @@ class Results:
     rows: dict[str, Row] = field(default_factory=dict)
     rss_cold_mb: float = float("nan")
     rss_warm_mb: float = float("nan")
+    baseline_rss: tuple[float, float] | None = None
 
     def row(self, name: str) -> Row:
         return self.rows.setdefault(name, Row(name))
@@ -134,12 +135,25 @@ def metered(meter: CpuMeter, row: Row) -> Iterator[None]:
 
 
 def measure_round(
-    hub: Process, work: Path, results: Results, olah: str | None, meter_for: Callable[..., CpuMeter]
+    hub: Process,
+    work: Path,
+    results: Results,
+    olah: str | None,
+    meter_for: Callable[..., CpuMeter],
+    baseline: Path | None,
 ) -> None:
     """One interleaved round of every subject, each in fresh processes where it matters (cold)."""
     r = results.row
     r("raw direct").add(curl(hub.url + BIG_PATH))
     r("client direct").add(client_download(hub.url, work / "cache"))
+    if baseline is not None:
+        with hubgate_process(hub.url, work / "gate-baseline", source_tree=baseline) as gate:
+            meter = meter_for(gate)
+            with metered(meter, r("baseline cold")):
+                r("baseline cold").add(curl(gate.url + BIG_PATH))
+            with metered(meter, r("baseline warm")):
+                r("baseline warm").add(curl(gate.url + BIG_PATH))
+        shutil.rmtree(work / "gate-baseline")
     with hubgate_process(hub.url, work / "gate-raw") as gate:
         meter = meter_for(gate)
         with metered(meter, r("hubgate cold")):
@@ -160,16 +174,27 @@ def measure_round(
     with hubgate_process(hub.url, work / "gate-snapshot") as gate:
         r("snapshot hubgate cold").seconds.append(client_snapshot(gate.url, work / "cache"))
     shutil.rmtree(work / "gate-snapshot")
+    if baseline is not None:
+        with hubgate_process(hub.url, work / "gate-snapshot", source_tree=baseline) as gate:
+            r("snapshot baseline cold").seconds.append(client_snapshot(gate.url, work / "cache"))
+        shutil.rmtree(work / "gate-snapshot")
 
 
-def measure_memory(hub: Process, work: Path, clients: int, results: Results) -> None:
-    """Peak RSS of one hubgate serving the big file to `clients` curls at once, cold and then warm."""
-    with hubgate_process(hub.url, work / "gate-memory") as gate, ThreadPoolExecutor(clients) as pool:
+def measure_memory(
+    hub: Process, work: Path, clients: int, source_tree: Path | None = None
+) -> tuple[float, float]:
+    """Peak RSS (MB) of one hubgate serving the big file to `clients` curls at once, cold and then warm."""
+    tree = source_tree or ROOT
+    with (
+        hubgate_process(hub.url, work / "gate-memory", source_tree=tree) as gate,
+        ThreadPoolExecutor(clients) as pool,
+    ):
         list(pool.map(curl, [gate.url + BIG_PATH] * clients))
-        results.rss_cold_mb = gate.peak_rss_mb()
+        cold = gate.peak_rss_mb()
         list(pool.map(curl, [gate.url + BIG_PATH] * clients))
-        results.rss_warm_mb = gate.peak_rss_mb()
+        warm = gate.peak_rss_mb()
     shutil.rmtree(work / "gate-memory")
+    return cold, warm
 
 
 def _cpu_per_gib(row: Row, role: str, gib: float) -> str:
@@ -204,6 +229,8 @@ def report(
         print(f"{label:<26}{rate:8.0f}{ratio:7.2f}{ratio_client:>8}{ttfb_text:>10}{cpu_text:>18}  {target}")
 
     line("raw direct", "direct (curl)")
+    line("baseline cold", "baseline hubgate cold")
+    line("baseline warm", "baseline hubgate warm")
     line("client direct", "direct (huggingface_hub)")
     line("hubgate cold", "hubgate cold", client_row="hubgate cold client", target=">= 0.6x, TTFB < 300 ms")
     line("hubgate warm", "hubgate warm (disk)", client_row="hubgate warm client", target=">= 1.2x")
@@ -218,8 +245,16 @@ def report(
         f"snapshot_download {shards} x {shard_size / MiB:.0f} MiB shards: direct {direct:.2f} s, "
         f"hubgate cold {through:.2f} s = {through / direct:.2f}x the direct time  (target <= 1.3x)"
     )
+    if "snapshot baseline cold" in rows:
+        baseline = rows["snapshot baseline cold"].best
+        print(f"  baseline hubgate cold {baseline:.2f} s = {baseline / direct:.2f}x")
     print(f"peak RSS serving to N clients at once, cold: {results.rss_cold_mb:.0f} MB, then warm: "
           f"{results.rss_warm_mb:.0f} MB  (target < 200 MB)")  # fmt: skip
+    if results.baseline_rss is not None:
+        print(
+            f"  baseline hubgate: cold {results.baseline_rss[0]:.0f} MB, "
+            f"warm {results.baseline_rss[1]:.0f} MB"
+        )
 
 
 def main() -> None:
@@ -233,6 +268,12 @@ def main() -> None:
     parser.add_argument("--shard-mib", type=int, default=50)
     parser.add_argument("--olah", default=None, help="olah-cli (default: $HUBGATE_BENCH_OLAH, PATH)")
     parser.add_argument("--work-dir", type=Path, default=None, help="data directories (default: TMPDIR)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another hubgate source tree (e.g. `git archive` of an older commit) measured in the same run",
+    )
     args = parser.parse_args()
     if shutil.which("curl") is None:
         sys.exit("bench.throughput needs curl (the raw client every subject is measured with)")
@@ -252,9 +293,11 @@ def main() -> None:
                 return CpuMeter(roles)
 
             for number in range(args.rounds):
-                measure_round(hub, work, results, olah, meter_for)
+                measure_round(hub, work, results, olah, meter_for, args.baseline)
                 print(f"round {number + 1}/{args.rounds} done; load average {load_average()}", flush=True)
-            measure_memory(hub, work, args.clients, results)
+            results.rss_cold_mb, results.rss_warm_mb = measure_memory(hub, work, args.clients)
+            if args.baseline is not None:
+                results.baseline_rss = measure_memory(hub, work, args.clients, args.baseline)
         disk_after = disk_write_mib_s(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
