@@ -5,10 +5,10 @@ Hub publishes for an LFS file), the git blob sha1 only when asked (the Hub's dig
 itself; for an LFS file the git id is its pointer's, so hashing the content with sha1 proves nothing).
 
 The chunks the network delivered are gathered, uncopied, into blocks of a few MiB. One trip to a worker
-thread per block writes it (straight from those chunks) and hashes it; both release the GIL,
-so the event loop reads the next block meanwhile. One trip per block, not one per chunk or per hash: the
-hand-over costs more than hashing a small chunk. The first blocks are small, so that the first bytes are
-on disk (for a reader streaming the file as it grows) within milliseconds.
+thread per block writes it (straight from those chunks) and hashes it; both release the GIL, so the event
+loop reads the next block meanwhile. One trip per block, not one per chunk or per hash: a hand-over costs
+more than hashing a small chunk. The first blocks are small, so that the first bytes are on disk (for a
+reader streaming the file as it grows) within milliseconds.
 """
 
 from __future__ import annotations
