@@ -111,7 +111,25 @@ def hubgate_process(
         yield Process(url=url, popen=popen)
     finally:
         popen.terminate()
-        popen.wait(timeout=60)
+        _wait_or_kill(popen, 60)
+
+
+def _wait_or_kill(popen: subprocess.Popen[str], timeout_s: float) -> None:
+    """Wait for a terminated process; one that hangs has its threads' stacks dumped (py-spy, when
+    installed) to stderr, then is killed, so that a benchmark reports the hang and still finishes."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=timeout_s)
+    if popen.returncode is not None:
+        return
+    print(f"{popen.args!r} did not exit {timeout_s:.0f} s after SIGTERM; killing it", file=sys.stderr)
+    spy = shutil.which("py-spy")
+    if spy is not None:
+        dump = subprocess.run(
+            [spy, "dump", "-p", str(popen.pid)], capture_output=True, text=True, check=False
+        )
+        print(dump.stdout or dump.stderr, file=sys.stderr)
+    popen.kill()
+    popen.wait(timeout=30)
 
 
 def olah_executable(explicit: str | None) -> str | None:

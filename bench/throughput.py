@@ -295,9 +295,12 @@ def main() -> None:
             for number in range(args.rounds):
                 measure_round(hub, work, results, olah, meter_for, args.baseline)
                 print(f"round {number + 1}/{args.rounds} done; load average {load_average()}", flush=True)
-            results.rss_cold_mb, results.rss_warm_mb = measure_memory(hub, work, args.clients)
-            if args.baseline is not None:
-                results.baseline_rss = measure_memory(hub, work, args.clients, args.baseline)
+            try:
+                results.rss_cold_mb, results.rss_warm_mb = measure_memory(hub, work, args.clients)
+                if args.baseline is not None:
+                    results.baseline_rss = measure_memory(hub, work, args.clients, args.baseline)
+            except Exception as exc:  # the figures of the rounds are still worth printing
+                print(f"memory phase failed: {type(exc).__name__}: {exc}", flush=True)
         disk_after = disk_write_mib_s(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
