@@ -99,8 +99,8 @@ class RevisionView:
     signer: str
     review_state: str  # the revision review's state, or "not-required"
     review_id: int | None
-    first_served_at: datetime
-    last_served_at: datetime
+    first_served_at: datetime | None  # None: judged by the gate, never served
+    last_served_at: datetime | None
     files: tuple[FileView, ...]
     by_identity: Mapping[str, Tally] = field(default_factory=dict)
 
@@ -170,8 +170,8 @@ class RevisionView:
             "signature": {"status": self.signature, "signer": self.signer},
             "review": {"state": self.review_state, "id": self.review_id},
             "approved": self.approved,
-            "first_served_at": self.first_served_at.isoformat(),
-            "last_served_at": self.last_served_at.isoformat(),
+            "first_served_at": _iso(self.first_served_at),
+            "last_served_at": _iso(self.last_served_at),
             "downloads": {
                 "count": served.downloads,
                 "bytes": served.bytes,
@@ -292,6 +292,10 @@ def build_view(
         files=views,
         by_identity=per_identity,
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def effective_state(review: ReviewMark, now: datetime) -> str:
