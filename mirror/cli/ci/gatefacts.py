@@ -51,7 +51,9 @@ def read_status(answer: dict[str, Any]) -> RevisionStatus:
         sign_off=None
         if not isinstance(sign_off, dict)
         else SignOff(
+            kind=str(sign_off.get("kind") or ""),
             by=str(sign_off.get("by") or ""),
+            token=str(sign_off.get("token") or ""),
             reason=str(sign_off.get("reason") or ""),
             at=str(sign_off.get("at") or ""),
             expires_at=sign_off.get("expires_at"),

@@ -65,7 +65,9 @@ class Place(_Frozen):
 class SignOff(_Frozen):
     """The approval (waiver) of the revision's licence review: who signed off, why, until when."""
 
+    kind: str = ""  # licence | signature: which rules the approval waived
     by: str
+    token: str = ""
     reason: str
     at: str = ""
     expires_at: str | None = None

@@ -56,7 +56,8 @@ def _sign_off(gate: GateFacts) -> str:
     until = f", until {sign_off.expires_at}" if sign_off.expires_at else ""
     when = f" on {sign_off.at}" if sign_off.at else ""
     rules = f" [{', '.join(sign_off.rules)}]" if sign_off.rules else ""
-    return f"signed off by {sign_off.by}{when}{until}{rules}: {sign_off.reason}"
+    kind = f"{sign_off.kind} " if sign_off.kind else ""
+    return f"{kind}sign-off by {sign_off.by}{when}{until}{rules}: {sign_off.reason}"
 
 
 # -- table ----------------------------------------------------------------------------------------------
