@@ -32,7 +32,7 @@ from tests.e2e.payloads import marker_pickle
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, RepoSettings
 from tests.fakehub.safetensors_format import safetensors_bytes
 
-SARIF_SCHEMA = Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = Path(__file__).parents[1] / "schemas" / "sarif-schema-2.1.0.json"
 
 DENIED = "acme/nc-model"  # cc-by-nc-4.0: the default policy denies non-commercial licences
 UNAPPROVED = "acme/vendor-model"  # llama3.2: a vendor licence goes to review, nobody approves it
@@ -188,6 +188,7 @@ def test_lock_then_check_a_code_tree_with_six_model_references(
 
     sarif_run = _hubgate(hubgate, tree, viewer, "check", "--format", "sarif", "-o", "check.sarif")
     assert sarif_run.returncode == 1
+    assert f"FAIL  {PICKLED}@main" in sarif_run.stdout  # the log still shows the table
     sarif = json.loads((tree / "check.sarif").read_text())
     schema = json.loads(SARIF_SCHEMA.read_text())
     jsonschema.Draft4Validator.check_schema(schema)

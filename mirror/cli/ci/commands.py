@@ -70,7 +70,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, ap
     check.add_argument("lockfile", nargs="?", type=Path, help="default: hubgate.lock when no --scan is given")
     check.add_argument("--scan", type=Path, action="append", metavar="PATH", help="a code tree (repeatable)")
     check.add_argument("--format", choices=FORMATS, default="table")
-    check.add_argument("-o", "--output", type=Path, help="write the report here (default: stdout)")
+    check.add_argument(
+        "-o", "--output", type=Path, help="write the report here (the table still goes to stdout)"
+    )
     check.set_defaults(run=run_check)
 
 
@@ -172,6 +174,8 @@ def run_check(args: argparse.Namespace) -> int:
     text = render(result, args.format)
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
+        # The report goes to its file for the CI system; the log still shows people the table.
+        sys.stdout.write(text if args.format == "table" else render(result, "table"))
     else:
         sys.stdout.write(text)
     return 0 if result.passed else 1

@@ -11,6 +11,7 @@ from typing import Any
 
 from mirror.cli.ci.findings import CheckResult, EntryResult, Location, Rule
 from mirror.cli.ci.lockfile import GateFacts
+from mirror.hub.pathtext import visible
 
 FORMATS = ("table", "json", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -78,7 +79,8 @@ def as_table(result: CheckResult) -> str:
         if sign_off:
             lines.append(f"      {sign_off}")
         lines.extend(f"      {finding.rule}: {finding.message}" for finding in entry.findings)
-    return "\n".join(lines) + "\n"
+    # A terminal or CI log must not interpret what upstream wrote (escape sequences, bidi overrides).
+    return "\n".join(visible(line) for line in lines) + "\n"
 
 
 # -- JSON -----------------------------------------------------------------------------------------------
