@@ -16,8 +16,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import tomllib
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,20 @@ def _hubgate(hubgate: RunningHubgate, tree: Path, token: str, *args: str) -> sub
     )
 
 
+def _served(hubgate: RunningHubgate) -> tuple[float, float]:
+    """File bytes hubgate sent to clients, and resolve requests it answered."""
+    registry = hubgate.services.metrics.registry
+    sent = registry.get_sample_value("hubgate_bytes_served_total") or 0.0
+    resolves = sum(
+        sample.value
+        for metric in registry.collect()
+        if metric.name == "hubgate_requests"
+        for sample in metric.samples
+        if sample.name == "hubgate_requests_total" and sample.labels.get("route") == "resolve"
+    )
+    return sent, resolves
+
+
 def _by_repo(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["repo"]: entry for entry in report["entries"]}
 
@@ -160,6 +176,7 @@ def test_lock_then_check_a_code_tree_with_six_model_references(
 
     # 3. Check the lock against hubgate, with a viewer's token, in every format.
     resolves_before = fake_hub.log.count(path="*/resolve/*")
+    served_before = _served(hubgate)
     checked = _hubgate(hubgate, tree, viewer, "check", "--format", "json")
     assert checked.returncode == 1, checked.stderr
     report = _by_repo(json.loads(checked.stdout))
@@ -224,8 +241,11 @@ def test_lock_then_check_a_code_tree_with_six_model_references(
     assert denied_failure.get("type") == "licence-denied"
     assert (cases[f"{DENIED}@main"].get("file"), cases[f"{DENIED}@main"].get("line")) == ("train.py", "4")
 
-    # Metadata only: checking fetched no file from upstream and served none.
+    # Metadata only: checking fetched no file from upstream and hubgate sent none to the checker.
     assert fake_hub.log.count(path="*/resolve/*") == resolves_before
+    assert _served(hubgate) == served_before
+    # The hubgate token went to hubgate's API only, never upstream as if it were a Hub token.
+    assert not [r for r in fake_hub.log.records if "hgt_" in (r.authorization or "")]
 
     # 4. A lock whose digest no longer matches the commit names the file.
     tampered = lock_path.read_text().replace(models[FINE].head.files["model.safetensors"].sha256, "0" * 64)
@@ -245,26 +265,53 @@ def test_lock_then_check_a_code_tree_with_six_model_references(
     ]
 
 
-def test_check_passes_only_when_everything_passes(
+def test_check_passes_only_when_everything_passes_and_a_sign_off_expires(
     make_hubgate: HubgateFactory, models: dict[str, FakeRepo], tmp_path: Path
 ) -> None:
     hubgate = make_hubgate(server={"fetch_wait_s": 60.0})
     root = tmp_path / "clean"
     root.mkdir()
-    (root / "app.py").write_text(f'from transformers import AutoModel\nAutoModel.from_pretrained("{FINE}")\n')
+    (root / "app.py").write_text(
+        "from transformers import AutoModel, pipeline\n"
+        f'AutoModel.from_pretrained("{FINE}")\n'
+        f'pipeline("text-generation", model="{UNAPPROVED}")\n'
+    )
     requester = make_token(hubgate, "dev", "requester")
     viewer = make_token(hubgate, "ci", "viewer")
     # Before hubgate judged anything, the code tree alone fails closed: nothing reviewed yet.
     unjudged = _hubgate(hubgate, root, viewer, "check", "--scan", ".", "--format", "json")
     assert unjudged.returncode == 1, unjudged.stderr
-    assert _rules(_by_repo(json.loads(unjudged.stdout))[FINE]) == {"not-judged"}
+    assert {repo: _rules(entry) for repo, entry in _by_repo(json.loads(unjudged.stdout)).items()} == {
+        FINE: {"not-judged"},
+        UNAPPROVED: {"not-judged"},
+    }
 
     assert _hubgate(hubgate, root, requester, "lock", "--scan", ".", "--prefetch").returncode == 0
+    review_id = tomllib.loads((root / "hubgate.lock").read_text())["repo"][1]["gate"]["review_id"]
+    approver = make_token(hubgate, "legal", "approver")
+    reason = "licence accepted for the pilot"
+    body = {"reason": reason, "expires_in_s": 20}
+    approved = ok(call(hubgate, "POST", f"/reviews/{review_id}/approve", approver, body))
+    expires_at = datetime.fromisoformat(approved["waiver"]["expires_at"])
     clean = _hubgate(hubgate, root, viewer, "check")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "1 passed, 0 failed" in clean.stdout
+    assert "2 passed, 0 failed" in clean.stdout
+    assert "licence sign-off by legal on " in clean.stdout
     tree_only = _hubgate(hubgate, root, viewer, "check", "--scan", ".")
     assert tree_only.returncode == 0, tree_only.stdout
 
-    # A wrong token or an unreachable hubgate is a failure, never a pass.
+    # The sign-off expires: the licence review is a quarantine again, and the check fails.
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
+    expired = _hubgate(hubgate, root, viewer, "check", "--format", "json")
+    assert expired.returncode == 1
+    entry = _by_repo(json.loads(expired.stdout))[UNAPPROVED]
+    assert _rules(entry) == {"revision-unapproved"}
+    assert entry["gate"]["review"] == "QUARANTINED"
+    assert entry["gate"]["sign_off"] is None
+
+    # A wrong token or an unreachable hubgate is a failure, never a pass; an unreadable lock a usage error.
     assert _hubgate(hubgate, root, "hgt_" + "x" * 43, "check").returncode == 1
+    (root / "broken.lock").write_text("version = 1\n[[repo]]\nrepo = 'a/b'\n")
+    broken = _hubgate(hubgate, root, viewer, "check", "broken.lock")
+    assert broken.returncode == 2
+    assert "not a hubgate lock file" in broken.stderr

@@ -40,7 +40,7 @@ def check_entry(gateway: Gateway, entry: LockEntry, locations: Sequence[Location
         )
         return result
     result.gate = status.gate
-    _check_gate(entry, status, result)
+    check_gate(entry, status, result)
     return result
 
 
@@ -101,7 +101,7 @@ def _differences(size: int, git_oid: str, sha256: str | None, now: RemoteFile) -
     return changed
 
 
-def _check_gate(entry: LockEntry, status: RevisionStatus, result: EntryResult) -> None:
+def check_gate(entry: LockEntry, status: RevisionStatus, result: EntryResult) -> None:
     gate = status.gate
     # A denied licence is BLOCKED; only an admin's reopen and a waiver (APPROVED) let it through.
     if gate.review == "BLOCKED" or (gate.licence_verdict == "deny" and gate.review != APPROVED):
