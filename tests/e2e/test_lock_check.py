@@ -266,15 +266,18 @@ def test_lock_then_check_a_code_tree_with_six_model_references(
 
 
 def test_check_passes_only_when_everything_passes_and_a_sign_off_expires(
-    make_hubgate: HubgateFactory, models: dict[str, FakeRepo], tmp_path: Path
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, models: dict[str, FakeRepo], tmp_path: Path
 ) -> None:
     hubgate = make_hubgate(server={"fetch_wait_s": 60.0})
     root = tmp_path / "clean"
     root.mkdir()
+    # A legacy one-segment id, as `gpt2` names openai-community/gpt2: hubgate judges the canonical repo.
+    fake_hub.add_alias("model", "good-model-legacy", FINE)
     (root / "app.py").write_text(
         "from transformers import AutoModel, pipeline\n"
         f'AutoModel.from_pretrained("{FINE}")\n'
         f'pipeline("text-generation", model="{UNAPPROVED}")\n'
+        'AutoModel.from_pretrained("good-model-legacy")\n'
     )
     requester = make_token(hubgate, "dev", "requester")
     viewer = make_token(hubgate, "ci", "viewer")
@@ -284,10 +287,14 @@ def test_check_passes_only_when_everything_passes_and_a_sign_off_expires(
     assert {repo: _rules(entry) for repo, entry in _by_repo(json.loads(unjudged.stdout)).items()} == {
         FINE: {"not-judged"},
         UNAPPROVED: {"not-judged"},
+        "good-model-legacy": {"not-judged"},
     }
 
     assert _hubgate(hubgate, root, requester, "lock", "--scan", ".", "--prefetch").returncode == 0
-    review_id = tomllib.loads((root / "hubgate.lock").read_text())["repo"][1]["gate"]["review_id"]
+    locked = {entry["repo"]: entry for entry in tomllib.loads((root / "hubgate.lock").read_text())["repo"]}
+    assert locked["good-model-legacy"]["canonical"] == FINE
+    assert locked["good-model-legacy"]["commit"] == models[FINE].head.sha
+    review_id = locked[UNAPPROVED]["gate"]["review_id"]
     approver = make_token(hubgate, "legal", "approver")
     reason = "licence accepted for the pilot"
     body = {"reason": reason, "expires_in_s": 20}
@@ -295,7 +302,7 @@ def test_check_passes_only_when_everything_passes_and_a_sign_off_expires(
     expires_at = datetime.fromisoformat(approved["waiver"]["expires_at"])
     clean = _hubgate(hubgate, root, viewer, "check")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "2 passed, 0 failed" in clean.stdout
+    assert "3 passed, 0 failed" in clean.stdout
     assert "licence sign-off by legal on " in clean.stdout
     tree_only = _hubgate(hubgate, root, viewer, "check", "--scan", ".")
     assert tree_only.returncode == 0, tree_only.stdout

@@ -24,10 +24,10 @@ REFUSED = frozenset({"QUARANTINED", "BLOCKED", "REVOKED"})
 def check_entry(gateway: Gateway, entry: LockEntry, locations: Sequence[Location]) -> EntryResult:
     result = EntryResult(entry=entry, locations=tuple(locations), gate=entry.gate)
     try:
-        _check_revision(gateway, entry, result)
-        if not _check_files(gateway, entry, result):
+        repo_id = _check_revision(gateway, entry, result)
+        if repo_id is None or not _check_files(gateway, entry, result):
             return result
-        status = status_of(gateway, entry.repo_type, entry.repo, entry.commit)
+        status = status_of(gateway, entry.repo_type, repo_id, entry.commit)
     except GatewayError as exc:
         result.add(Rule.UNREACHABLE, f"hubgate could not answer for {entry.name}: {exc.message}")
         return result
@@ -44,17 +44,20 @@ def check_entry(gateway: Gateway, entry: LockEntry, locations: Sequence[Location
     return result
 
 
-def _check_revision(gateway: Gateway, entry: LockEntry, result: EntryResult) -> None:
+def _check_revision(gateway: Gateway, entry: LockEntry, result: EntryResult) -> str | None:
+    """The repository's canonical id, having compared where the revision points now with the lock;
+    None (with the finding) when the repository or revision is gone or refused."""
     try:
-        result.commit_now = gateway.commit(entry.repo_type, entry.repo, entry.revision)
+        resolved = gateway.resolve(entry.repo_type, entry.repo, entry.revision)
     except GatewayError as exc:
         if exc.status == 404:
             result.add(Rule.MISSING, f"{entry.name} does not exist through hubgate: {exc.message}")
-            return
+            return None
         if exc.status == 403 and exc.code != "GatedRepo":
             result.add(Rule.REPO_DENIED, f"hubgate refuses {entry.repo}: {exc.message}")
-            return
+            return None
         raise
+    result.commit_now = resolved.commit
     if result.commit_now != entry.commit:
         result.add(
             Rule.MOVED,
@@ -62,6 +65,7 @@ def _check_revision(gateway: Gateway, entry: LockEntry, result: EntryResult) -> 
             "upstream changed since locking (or hubgate's approved pin moved); the code would load the new "
             "commit. Review it and run `hubgate lock` again, or pin the code to the locked commit",
         )
+    return resolved.repo_id
 
 
 def _check_files(gateway: Gateway, entry: LockEntry, result: EntryResult) -> bool:

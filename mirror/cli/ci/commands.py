@@ -140,15 +140,16 @@ def run_lock(args: argparse.Namespace) -> int:
 
 
 def _lock_one(gateway: Gateway, wanted: Wanted, *, prefetching: bool, timeout_s: float) -> LockEntry:
-    commit = gateway.commit(wanted.repo_type, wanted.repo, wanted.revision)
+    resolved = gateway.resolve(wanted.repo_type, wanted.repo, wanted.revision)
+    commit = resolved.commit
     files = gateway.files(wanted.repo_type, wanted.repo, commit)
-    entry = lock_entry(wanted, commit, files, None)
-    status = status_of(gateway, wanted.repo_type, wanted.repo, commit)
+    entry = lock_entry(wanted, resolved, files, None)
+    status = status_of(gateway, wanted.repo_type, entry.repo_id, commit)
     if prefetching and entry.needs:
         job = prefetch(gateway, entry, timeout_s=timeout_s)
         print(f"  prefetched {entry.name}: {job.get('counts')}", file=sys.stderr)
         status = wait_for_status(gateway, entry)
-    entry = lock_entry(wanted, commit, files, status)
+    entry = lock_entry(wanted, resolved, files, status)
     gate = entry.gate
     print(
         f"  {entry.name} -> {commit[:12]}: {len(files)} files ({len(entry.needs)} needed), "
@@ -215,8 +216,8 @@ def _check_tree(gateway: Gateway, references: Sequence[Reference]) -> list[Entry
     for wanted in sorted(from_references(references), key=lambda w: w.key):
         locations = [Location(ref.file, ref.line) for ref in wanted.references]
         try:
-            commit = gateway.commit(wanted.repo_type, wanted.repo, wanted.revision)
-            files = gateway.files(wanted.repo_type, wanted.repo, commit)
+            resolved = gateway.resolve(wanted.repo_type, wanted.repo, wanted.revision)
+            files = gateway.files(wanted.repo_type, wanted.repo, resolved.commit)
         except GatewayError as exc:
             entry = LockEntry.model_validate(
                 {
@@ -235,5 +236,5 @@ def _check_tree(gateway: Gateway, references: Sequence[Reference]) -> list[Entry
                 result.add(Rule.UNREACHABLE, f"hubgate could not answer for {entry.name}: {exc.message}")
             results.append(result)
             continue
-        results.append(check_entry(gateway, lock_entry(wanted, commit, files, None), locations))
+        results.append(check_entry(gateway, lock_entry(wanted, resolved, files, None), locations))
     return results

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from mirror.errors import InvalidRepoId
+from mirror.hub.rules import parse_repo_id
+
 API = "/api/hubgate/v1"
 _TIMEOUT_S = 60
 _MAX_PAGES = 1000  # a tree listing of 1000 pages is not a model repository
@@ -34,6 +37,12 @@ class GatewayError(Exception):
         self.status = status
         self.message = message
         self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    commit: str
+    repo_id: str  # canonical
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +61,19 @@ class Gateway:
 
     # -- the Hub protocol, as clients see it -----------------------------------------------------------
 
-    def commit(self, repo_type: str, repo: str, revision: str) -> str:
-        """The commit `revision` resolves to through hubgate now."""
+    def resolve(self, repo_type: str, repo: str, revision: str) -> Resolved:
+        """The commit `revision` resolves to through hubgate now, and the repository's canonical id (a
+        legacy or renamed id, or another case, names the repository hubgate judged under its own id)."""
         body, _ = self._get(f"/api/{repo_type}s/{repo}/revision/{quote(revision, safe='')}", hub=True)
-        sha = _json(body).get("sha")
+        answer = _json(body)
+        sha, canonical = answer.get("sha"), answer.get("id")
         if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{40}", sha):
             raise GatewayError(502, f"hubgate's answer for {repo}@{revision} names no commit")
-        return sha
+        try:
+            repo_id = parse_repo_id(canonical) if isinstance(canonical, str) else repo
+        except InvalidRepoId:
+            repo_id = repo
+        return Resolved(commit=sha, repo_id=repo_id)
 
     def files(self, repo_type: str, repo: str, commit: str) -> list[RemoteFile]:
         """Every file of the commit, from the tree listing (all pages)."""

@@ -91,6 +91,7 @@ class LockEntry(_Frozen):
     repo: str
     repo_type: Literal["model", "dataset", "space"] = "model"
     revision: str = "main"  # as the code names it: what clients resolve
+    canonical: str | None = None  # the repository's own id, when the code uses another spelling
     commit: str = Field(pattern=_COMMIT)
     needs: tuple[str, ...] = ()  # the paths the code fetches (see needs.py)
     references: tuple[Place, ...] = ()
@@ -104,6 +105,11 @@ class LockEntry(_Frozen):
             return parse_repo_id(value)
         except InvalidRepoId as exc:
             raise ValueError(exc.message) from None
+
+    @field_validator("canonical")
+    @classmethod
+    def _canonical(cls, value: str | None) -> str | None:
+        return None if value is None else cls._repo(value)
 
     @field_validator("revision")
     @classmethod
@@ -120,6 +126,11 @@ class LockEntry(_Frozen):
     @property
     def name(self) -> str:
         return f"{self.repo}@{self.revision}"
+
+    @property
+    def repo_id(self) -> str:
+        """The id hubgate keys its judgement on."""
+        return self.canonical or self.repo
 
     def file(self, path: str) -> LockedFile | None:
         return next((locked for locked in self.files if locked.path == path), None)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.cli.ci.gatefacts import RevisionStatus, read_status
-from mirror.cli.ci.gateway import Gateway, GatewayError, RemoteFile
+from mirror.cli.ci.gateway import Gateway, GatewayError, RemoteFile, Resolved
 from mirror.cli.ci.lockfile import GateFacts, LockedFile, LockEntry, Place
 from mirror.cli.ci.needs import matching, needed_paths
 from mirror.cli.ci.references import Reference
@@ -135,7 +135,7 @@ def status_of(gateway: Gateway, repo_type: str, repo: str, commit: str) -> Revis
 
 def lock_entry(
     wanted: Wanted,
-    commit: str,
+    resolved: Resolved,
     files: Sequence[RemoteFile],
     status: RevisionStatus | None,
 ) -> LockEntry:
@@ -160,7 +160,8 @@ def lock_entry(
         repo=wanted.repo,
         repo_type=wanted.repo_type,  # type: ignore[arg-type]  # Wanted checked it against the literal
         revision=wanted.revision,
-        commit=commit,
+        canonical=resolved.repo_id if resolved.repo_id != wanted.repo else None,
+        commit=resolved.commit,
         needs=needs_of(wanted, paths),
         references=places_of(wanted),
         gate=GateFacts() if status is None else status.gate,
@@ -170,7 +171,7 @@ def lock_entry(
 
 def prefetch(gateway: Gateway, entry: LockEntry, *, timeout_s: float) -> dict[str, object]:
     """Have hubgate fetch, verify and scan the files the code needs (into hubgate, not here)."""
-    job = gateway.prefetch(entry.repo_type, entry.repo, entry.commit, [_literal(p) for p in entry.needs])
+    job = gateway.prefetch(entry.repo_type, entry.repo_id, entry.commit, [_literal(p) for p in entry.needs])
     deadline = time.monotonic() + timeout_s
     while job.get("state") == "running":
         if time.monotonic() > deadline:
@@ -184,7 +185,7 @@ def wait_for_status(gateway: Gateway, entry: LockEntry) -> RevisionStatus | None
     """The revision's status once hubgate has written its decision (a prefetch's lands within a second)."""
     deadline = time.monotonic() + _RECORD_WAIT_S
     while True:
-        status = status_of(gateway, entry.repo_type, entry.repo, entry.commit)
+        status = status_of(gateway, entry.repo_type, entry.repo_id, entry.commit)
         if status is not None or time.monotonic() > deadline:
             return status
         time.sleep(_PREFETCH_POLL_S)
