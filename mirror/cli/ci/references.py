@@ -183,6 +183,8 @@ def python_references(text: str, file: str) -> list[Reference]:
         tree = ast.parse(text, filename=file)
     except (SyntaxError, ValueError) as exc:
         raise SourceError(f"not valid Python: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise SourceError("nested too deeply to parse") from None
     found: list[Reference] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):

@@ -155,3 +155,11 @@ def test_a_single_file_can_be_scanned(tmp_path: Path, name: str) -> None:
     }
     path.write_text(contents[name])
     assert [(ref.file, ref.repo_id) for ref in find_references(path).references] == [(name, "acme/one")]
+
+
+def test_a_file_built_to_crash_the_parser_is_skipped_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "deep.py").write_text("x = " + "(" * 200_000 + ")" * 200_000 + "\n")
+    (tmp_path / "ok.py").write_text('AutoModel.from_pretrained("acme/ok")\n')
+    found = find_references(tmp_path)
+    assert [ref.repo_id for ref in found.references] == ["acme/ok"]
+    assert [skipped.file for skipped in found.skipped] == ["deep.py"]
