@@ -99,7 +99,7 @@ def _scan(roots: Sequence[Path]) -> list[Reference]:
         for skipped in result.skipped:
             print(f"hubgate: skipped {skipped.file}: {skipped.why}", file=sys.stderr)
         base = root if root.is_dir() else root.parent
-        prefix = os.path.relpath(base.resolve(), Path.cwd())
+        prefix = os.path.relpath(base.resolve(), Path.cwd().resolve())
         prefix = base.as_posix() if prefix.startswith("..") else prefix
         for reference in result.references:
             name = reference.file if prefix in ("", ".") else f"{Path(prefix).as_posix()}/{reference.file}"

@@ -3,7 +3,8 @@
 `hubgate check` must know what the code will ask hubgate for, because those files have to be approved and
 served; the others in the lock only have to be untouched and not refused. What each call fetches:
 
-- `hf_hub_download(repo, filename, subfolder=...)`: that one file.
+- `hf_hub_download(repo, filename, subfolder=...)`: that one file (also when the revision lacks it);
+  every file when the name is not a literal.
 - `snapshot_download(repo, allow_patterns=..., ignore_patterns=...)`: every file matching the patterns
   (fnmatch, as huggingface_hub's `filter_repo_objects` matches them; a pattern ending in `/` means the
   folder's contents), every file without patterns.
@@ -48,11 +49,13 @@ _REMOTE_CODE = ("*.py",)
 
 
 def needed_paths(reference: Reference, paths: Sequence[str]) -> tuple[str, ...]:
-    """The paths among `paths` (a revision's files) that `reference` makes the code fetch."""
+    """The files of a revision (`paths`) that `reference` makes the code fetch."""
     if reference.call == "hf_hub_download":
-        name = reference.filename or ""
-        wanted = f"{reference.subfolder}/{name}" if reference.subfolder else name
-        return tuple(path for path in paths if path == wanted)
+        name = reference.filename
+        if name is None:
+            return tuple(paths)  # a file name only running the code would tell: any of them
+        # Kept when the revision lacks it: the code would fail to fetch it, and check says so.
+        return (f"{reference.subfolder}/{name}" if reference.subfolder else name,)
     if reference.call == "snapshot_download":
         return matching(paths, reference.allow_patterns, reference.ignore_patterns)
     return loader_files(paths, subfolder=reference.subfolder, remote_code=reference.trust_remote_code)

@@ -27,7 +27,8 @@ def test_hf_hub_download_needs_its_file_in_its_subfolder() -> None:
     assert needed_paths(_ref("hf_hub_download", filename="config.json"), FILES) == ("config.json",)
     ref = _ref("hf_hub_download", filename="model.safetensors", subfolder="fp16")
     assert needed_paths(ref, FILES) == ("fp16/model.safetensors",)
-    assert needed_paths(_ref("hf_hub_download", filename="absent.bin"), FILES) == ()
+    assert needed_paths(_ref("hf_hub_download", filename="absent.bin"), FILES) == ("absent.bin",)
+    assert needed_paths(_ref("hf_hub_download"), FILES) == FILES  # the name is in a variable
 
 
 def test_snapshot_download_follows_its_patterns() -> None:
