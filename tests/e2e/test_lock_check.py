@@ -115,7 +115,7 @@ def _hubgate(hubgate: RunningHubgate, tree: Path, token: str, *args: str) -> sub
 
 def _served(hubgate: RunningHubgate) -> tuple[float, float]:
     """File bytes hubgate sent to clients, and resolve requests it answered."""
-    registry = hubgate.services.metrics.registry
+    registry = hubgate.components.metrics.registry
     sent = registry.get_sample_value("hubgate_bytes_served_total") or 0.0
     resolves = sum(
         sample.value
@@ -306,6 +306,15 @@ def test_check_passes_only_when_everything_passes_and_a_sign_off_expires(
     assert "licence sign-off by legal on " in clean.stdout
     tree_only = _hubgate(hubgate, root, viewer, "check", "--scan", ".")
     assert tree_only.returncode == 0, tree_only.stdout
+
+    # The API check reads: a viewer's, never anonymous; a revision hubgate never judged is a coded 404.
+    status_path = f"/inventory/model/{UNAPPROVED}/{models[UNAPPROVED].head.sha}"
+    assert call(hubgate, "GET", status_path, None).status == 401
+    status = ok(call(hubgate, "GET", status_path, viewer))
+    assert (status["review"]["state"], status["sign_off"]["by"]) == ("APPROVED", "legal")
+    assert status["policy"]["current"] == status["licence"]["policy_version"]
+    unknown = call(hubgate, "GET", f"/inventory/model/{UNAPPROVED}/{'f' * 40}", viewer)
+    assert (unknown.status, unknown.header("X-Error-Code")) == (404, "RevisionNotJudged")
 
     # The sign-off expires: the licence review is a quarantine again, and the check fails.
     time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
