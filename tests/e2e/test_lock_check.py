@@ -172,6 +172,9 @@ def test_lock_then_check_a_code_tree_with_six_model_references(
     approver = make_token(hubgate, "legal", "approver")
     reason = "Llama 3.2 community licence accepted by legal, contract L-42"
     ok(call(hubgate, "POST", f"/reviews/{review_id}/approve", approver, {"reason": reason}))
+    shown = _hubgate(hubgate, tree, viewer, "review", "show", str(review_id))
+    assert "sign-off licence by legal (token legal) on " in shown.stdout, shown.stderr
+    assert reason in shown.stdout
     pushed = models[MOVING].push([FakeFile.from_bytes("model.safetensors", _weights(33))])
 
     # 3. Check the lock against hubgate, with a viewer's token, in every format.

@@ -21,6 +21,7 @@ from mirror.http.routes import RouteMatch
 from mirror.hub.pathtext import hidden_characters, visible
 from mirror.hub.rules import parse_repo_id
 from mirror.review.service import ReviewService, revision_key
+from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from mirror.revision.reevaluation import Reevaluator
 from scanners import interpretation
@@ -137,6 +138,9 @@ class ReviewApi:
             ]
         body["requests"] = [_request_json(item) for item in await self._reviews.requests(review.id)]
         body["signature"] = await _signature_check(self._signature_checks, review)
+        # A revision review's approval is its licence (or signature) sign-off: who, why, when, which rules.
+        sign_off = await revision_sign_off(review, self._trail)
+        body["sign_off"] = None if sign_off is None else sign_off.to_dict()
         body["audit"] = [event_json(e) for e in await self._trail.audit_events(review_id=review.id)]
         return web.json_response(body)
 
