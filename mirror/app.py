@@ -40,6 +40,7 @@ from mirror.review.service import ReviewService
 from mirror.review.webhook import Webhook
 from mirror.revision.admission import Admission
 from mirror.revision.approval import RevisionApproval
+from mirror.revision.continuity import Continuity
 from mirror.revision.pinning import ApprovedPinning
 from mirror.revision.prefetch import Prefetcher
 from mirror.revision.reevaluation import Reevaluator
@@ -47,6 +48,7 @@ from mirror.revision.signature_gate import SignatureGate
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
 from storage.audit_trail import AuditTrail
+from storage.continuity import ContinuityStore
 from storage.db import DATABASE_ERRORS, Database, PoolSettings
 from storage.download_records import DownloadRecords
 from storage.factory import open_store
@@ -156,6 +158,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         yield
         await services.pinning.drain()
         await services.prefetcher.drain()
+        await services.continuity.drain()
         await services.pipeline.flights.drain()
     finally:
         if services is not None:
@@ -231,14 +234,24 @@ def _build(
     store = open_store(store_choice(settings))
     names = RepoNames(hub=hub, repository=repository, ttl_s=upstream.alias_ttl_s)
     access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
-    resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
-    catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
     reviews = ReviewService(
         store=review_store,
         webhook=webhook,
         four_eyes=settings.auth.four_eyes,
         public_url=settings.server.public_url,
     )
+    # What the Hub stops serving: the resolver and catalog report its answers, continuity decides.
+    continuity = Continuity(
+        store=ContinuityStore(database),
+        policy=policy,
+        reviews=reviews,
+        webhook=webhook,
+        state_ttl_s=settings.upstream.ref_ttl_s,
+    )
+    resolver = RevisionResolver(
+        hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s, continuity=continuity
+    )
+    catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access, continuity=continuity)
     declarations = ExternalDataDeclarations(catalog=catalog, reviews=review_store)
     gate = Gate(
         runner=runner,
@@ -273,6 +286,10 @@ def _build(
         inventory=recorder,
         signatures=signatures,
         names=names,
+        continuity=continuity,
+    )
+    continuity.use_decisions(
+        lambda repo, commit: admission.fresh_revision_decision(repo, commit, hub.credentials(None))
     )
     reevaluator = Reevaluator(
         gate=gate,
@@ -346,4 +363,5 @@ def _build(
         retention=retention,
         housekeeper=housekeeper,
         inventory=Inventory(inventory_store, publishers),
+        continuity=continuity,
     )

@@ -241,6 +241,14 @@ OPENAPI: dict[str, Any] = {
                 params=[_REPORT_FORMAT],
             )
         },
+        "/reports/continuity": {
+            "get": _op(
+                "What the company depends on that the Hub no longer serves: served revisions of repositories "
+                "the Hub answered as removed or gated since, by state and by repository",
+                "viewer",
+                params=[_REPORT_FORMAT],
+            )
+        },
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "hgt_... token"}},

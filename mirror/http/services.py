@@ -23,6 +23,7 @@ from mirror.review.checkpoints import AuditCheckpointer
 from mirror.review.service import ReviewService
 from mirror.revision.admission import Admission
 from mirror.revision.approval import RevisionApproval
+from mirror.revision.continuity import Continuity
 from mirror.revision.pinning import ApprovedPinning
 from mirror.revision.prefetch import Prefetcher
 from mirror.revision.reevaluation import Reevaluator
@@ -65,6 +66,7 @@ class Services:
     retention: RetentionStore
     housekeeper: Housekeeper
     inventory: Inventory
+    continuity: Continuity
 
 
 SETTINGS = web.AppKey("settings", Settings)

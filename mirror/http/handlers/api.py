@@ -51,7 +51,7 @@ async def repo_info(request: web.Request, match: RouteMatch) -> web.StreamRespon
     document = await services(request).catalog.repo_info(
         repo, revision, _params(request, _INFO_PARAMS), credentials(request)
     )
-    return json_response(request, document.body, stale=document.stale, warning=warning)
+    return json_response(request, document.body, stale=document.stale, warning=document.continuity or warning)
 
 
 async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -63,7 +63,9 @@ async def tree(request: web.Request, match: RouteMatch) -> web.StreamResponse:
     document = await services(request).catalog.tree(
         repo, revision or match.pinned_revision, match.path, upstream_params, credentials(request)
     )
-    response = json_response(request, document.body, stale=document.stale, warning=warning)
+    response = json_response(
+        request, document.body, stale=document.stale, warning=document.continuity or warning
+    )
     if document.next_cursor is not None:
         # Pages are listed by commit so that every page describes the same snapshot.
         path_part = f"/{quote(match.path)}" if match.path else ""
@@ -88,7 +90,7 @@ async def paths_info(request: web.Request, match: RouteMatch) -> web.StreamRespo
     document = await services(request).catalog.paths_info(
         repo, revision or match.pinned_revision, fields, credentials(request)
     )
-    return json_response(request, document.body, stale=document.stale, warning=warning)
+    return json_response(request, document.body, stale=document.stale, warning=document.continuity or warning)
 
 
 async def xet_read_token(request: web.Request, match: RouteMatch) -> web.StreamResponse:

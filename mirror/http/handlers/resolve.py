@@ -103,7 +103,7 @@ async def _answer(
         raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
 
     headers = file_headers(entry, resolved.commit)
-    notice = client_warning(request, stale=resolved.stale, warning=warning)
+    notice = client_warning(request, stale=resolved.stale, warning=resolved.continuity or warning)
     if notice is not None:
         headers["X-HF-Warning"] = notice
     if request.method == "HEAD":
