@@ -50,11 +50,10 @@ class RepoRow(Base):
     flags_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # What the Hub last said about a repository hubgate held public revisions of: "present", "removed"
     # (RepoNotFound: deleted, made private; or disabled) or "gated", since when, and the Hub's words.
-    upstream_state: Mapped[str] = mapped_column(
-        String(16), nullable=False, default="present", server_default="present"
-    )
+    # Server defaults only: rows written by code that predates them (or to an older schema) get them too.
+    upstream_state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="present")
     upstream_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    upstream_detail: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    upstream_detail: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
 
 
 class RefRow(Base):
