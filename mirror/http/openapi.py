@@ -294,6 +294,12 @@ OPENAPI: dict[str, Any] = {
                             "enum": ["approve", "block", "revoke", "reopen", "rescan", "request"],
                         },
                     },
+                    "upstream_state": {
+                        "type": "string",
+                        "description": "Whether the Hub still serves the review's repository: present, "
+                        "`removed since DATE` or `gated since DATE` (details in `upstream`: state, since, "
+                        "the Hub's words)",
+                    },
                     "licence_review": {
                         "description": "Blobs: the licence review of the commit the blob was first seen in; "
                         "null when that licence needed no review",

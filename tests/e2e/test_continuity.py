@@ -227,6 +227,12 @@ def test_a_deleted_repo_turns_into_a_review_under_review(
     }
     assert set(queued) == {KEPT, VENDOR}
     assert queued[KEPT]["commit"] == kept.head.sha
+    # The review (as the review page reads it) says why: the repository vanished, and since when.
+    shown = ok(call(hubgate, "GET", f"/reviews/{queued[KEPT]['id']}", approver))
+    today = datetime.now(UTC).date().isoformat()
+    assert shown["upstream_state"] == f"removed since {today}"
+    assert "RepoNotFound" in shown["upstream"]["detail"]
+    assert "approve" in shown["actions"]
     # The approved licence review went back to the queue through the state machine (requeue), keeping
     # the licence reason next to the new one; the waiver it had is gone.
     assert queued[VENDOR]["id"] == licence["id"]

@@ -18,6 +18,7 @@ from mirror.http.routes import RouteMatch
 from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.pathtext import hidden_characters, visible
 from mirror.hub.rules import parse_repo_id, parse_revision
+from mirror.inventory.records import upstream_text
 from mirror.review.audit_verify import verify_trail
 from mirror.review.auth import Principal, authenticate, require
 from mirror.review.checkpoints import AuditChainBroken
@@ -210,6 +211,18 @@ async def show_review(request: web.Request, match: RouteMatch) -> web.StreamResp
         ]
     body["requests"] = [_request_json(item) for item in await mirror.reviews.requests(review.id)]
     body["signature"] = await _signature_check(mirror.signature_checks, review)
+    if review.repo_id:
+        # Whether the Hub still serves the repository: a reviewer deciding on a continuity review (or on
+        # anything) should know that it vanished or was gated, and since when.
+        upstream = await mirror.continuity.status(
+            RepoRef(repo_type=RepoType(review.repo_type), repo_id=review.repo_id)
+        )
+        body["upstream_state"] = upstream_text(upstream)
+        body["upstream"] = {
+            "state": upstream.state,
+            "since": None if upstream.since is None else upstream.since.isoformat(),
+            "detail": upstream.detail,
+        }
     body["audit"] = [event_json(e) for e in await mirror.audit_trail.audit_events(review_id=review.id)]
     return web.json_response(body)
 
