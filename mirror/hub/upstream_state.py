@@ -24,6 +24,8 @@ from mirror.hub.models import RepoRef
 from storage.records import RepoFlags
 
 DISABLED_MESSAGE = "Access to this resource is disabled."  # huggingface_hub's DisabledRepoError text
+# What the Hub answers a token it does not know; huggingface_hub excludes it from RepoNotFound by this text.
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
 
 class UpstreamState(StrEnum):
@@ -54,6 +56,9 @@ def refused(error: MirrorError) -> Observation | None:
     """What a refusal from the Hub says about the repository, or None when it says nothing about it
     (rate limits, outages, an unknown token, a missing revision or file)."""
     words = f"{error.code} ({error.status}): {error.message}"
+    if error.message.startswith(INVALID_CREDENTIALS):
+        # Whatever code came with it: a caller with a made-up token must never mark a repository gone.
+        return None
     if error.code == "GatedRepo" and error.status in (401, 403):
         return Observation(UpstreamState.GATED, words)
     if error.status == 403 and error.message == DISABLED_MESSAGE:

@@ -411,3 +411,22 @@ def test_a_repo_disabled_by_the_hub_counts_as_removed(
 @pytest.fixture
 def hubgate_fast(make_hubgate: HubgateFactory) -> RunningHubgate:
     return _start(make_hubgate)
+
+
+def test_a_caller_with_a_made_up_token_cannot_mark_a_repo_gone(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, kept: FakeRepo, tmp_path: Path
+) -> None:
+    """The attack: under `review`, a false "removed" would send every revision back to the queue (refused
+    to everyone). The Hub's 401 for an unknown token says nothing about the repository."""
+    hubgate = _start(make_hubgate, policy=_policy(tmp_path, '[continuity]\non_removed = "review"\n'))
+    _snapshot(hubgate, KEPT, tmp_path / "before")
+    hubgate.run(hubgate.services.downloads.flush())
+    forged = "hf_" + "x" * 34
+    answer = request(
+        "GET", f"{hubgate.url}/{KEPT}/resolve/main/config.json", headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert answer.status == 401  # the Hub refused the token, not the repository
+    assert request("GET", f"{hubgate.url}/{KEPT}/resolve/main/config.json").status == 200
+    viewer = make_token(hubgate, "security-lead", "viewer")
+    assert _upstream_events(hubgate, viewer) == []
+    assert ok(call(hubgate, "GET", "/reviews?state=QUARANTINED", viewer))["items"] == []

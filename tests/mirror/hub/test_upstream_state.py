@@ -22,6 +22,7 @@ from storage.records import RepoFlags
         (403, "GatedRepo", "you are not in the authorized list", UpstreamState.GATED),
         # An unknown token says nothing about the repository; nor do missing revisions or files.
         (401, "Unauthorized", "Invalid credentials in Authorization header", None),
+        (401, "RepoNotFound", "Invalid credentials in Authorization header", None),
         (404, "RevisionNotFound", "Invalid rev id: x", None),
         (404, "EntryNotFound", "Entry not found", None),
         (404, "NotFound", "Not Found", None),
