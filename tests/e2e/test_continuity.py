@@ -430,3 +430,25 @@ def test_a_caller_with_a_made_up_token_cannot_mark_a_repo_gone(
     viewer = make_token(hubgate, "security-lead", "viewer")
     assert _upstream_events(hubgate, viewer) == []
     assert ok(call(hubgate, "GET", "/reviews?state=QUARANTINED", viewer))["items"] == []
+
+
+def test_replicas_share_the_state_and_record_the_change_once(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, kept: FakeRepo, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"  # one database and one store, as replicas behind a load balancer
+    first = make_hubgate(shared, upstream=ASKS_AGAIN, server={"fetch_wait_s": 60.0})
+    second = make_hubgate(shared, upstream=ASKS_AGAIN, server={"fetch_wait_s": 60.0})
+    _snapshot(first, KEPT, tmp_path / "before")
+    first.run(first.services.downloads.flush())
+    fake_hub.remove("model", KEPT)
+    answers = [
+        request("GET", f"{replica.url}/{KEPT}/resolve/main/config.json")
+        for replica in (first, second, first, second)
+    ]
+    assert [answer.status for answer in answers] == [200] * 4
+    warnings = {answer.header("X-HF-Warning") for answer in answers}
+    assert len(warnings) == 1  # one date, whichever replica saw the change first
+    viewer = make_token(second, "security-lead", "viewer")
+    assert [e["action"] for e in _upstream_events(second, viewer)] == ["upstream-removed"]
+    [revision] = ok(call(second, "GET", "/inventory", viewer))["items"]
+    assert revision["upstream_state"].startswith("removed since")
