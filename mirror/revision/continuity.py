@@ -109,7 +109,7 @@ class Continuity:
         if choice == "review":
             return (
                 f"hubgate; {repo} was {what} the Hub on {when}: revision {commit[:12]}, stored while it was "
-                "public, is served only once a reviewer approves it"
+                "public, is served only as long as a reviewer approves it"
             )
         return (
             f"hubgate; {repo} was {what} the Hub on {when}: serving revision {commit[:12]}, which hubgate "
