@@ -148,9 +148,7 @@ def build(
     resolver = RevisionResolver(
         hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s, continuity=continuity
     )
-    catalog = Catalog(
-        hub=hub, repository=repository, resolver=resolver, access=access, continuity=continuity
-    )
+    catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access, continuity=continuity)
     declarations = ExternalDataDeclarations(catalog=catalog, reviews=review_store)
     gate = Gate(
         runner=runner,
