@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -455,3 +456,32 @@ def test_the_api_behind_the_page(hubgate: RunningHubgate, review_hub: FakeHub) -
     assert licence["id"] == licence_id
     assert licence["state"] == "APPROVED"
     assert [reason["rule_id"] for reason in licence["reasons"]] == ["licence.vendor"]
+
+
+@pytest.mark.browser
+def test_a_revision_whose_repo_vanished_says_so_on_the_page(
+    make_hubgate: HubgateFactory, review_hub: FakeHub, tab: Any, tmp_path: Path
+) -> None:
+    policy = tmp_path / "continuity.toml"
+    policy.write_text('[continuity]\non_removed = "review"\n')
+    hubgate = make_hubgate(upstream={"ref_ttl_s": 0, "alias_ttl_s": 0}, policy={"path": str(policy)})
+    assert _fetch(hubgate, REPO, "config.json") == 200
+    hubgate.run(hubgate.components.downloads.flush())
+    review_hub.remove("model", REPO)
+    assert _fetch(hubgate, REPO, "config.json") == 403  # back in the queue: refused until approved
+    approver = make_token(hubgate, "sec-team", "approver")
+    [queued] = [
+        item
+        for item in ok(call(hubgate, "GET", "/reviews?state=QUARANTINED", approver))["items"]
+        if item["subject_kind"] == "revision"
+    ]
+    browser_tab: Tab = tab(hubgate)
+    browser_tab.open()
+    browser_tab.sign_in(approver)
+    browser_tab.open_review(queued["id"])
+    view = browser_tab.page.locator("#view")
+    expect(view).to_contain_text("On the Hub")
+    expect(view).to_contain_text(f"removed since {datetime.now(UTC).date().isoformat()}")
+    expect(view).to_contain_text("continuity.removed")
+    browser_tab.screenshot("continuity-review")
+    browser_tab.assert_nothing_ran()
