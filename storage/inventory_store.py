@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 
 from storage.db import Database
 from storage.queries import Queries, aware, utcnow
-from storage.records import RepoKey
+from storage.records import PRESENT_STATUS, RepoKey, UpstreamStatus
 from storage.tables import (
     BlobRow,
     DownloadRow,
@@ -82,6 +82,7 @@ class StoredRevision:
     last_served_at: datetime | None
     review: ReviewMark | None  # the review of the revision (licence), when one was needed
     signature: SignatureMark | None  # None: never checked
+    upstream: UpstreamStatus = PRESENT_STATUS  # what the Hub says of its repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,16 @@ class InventoryStore:
         """The revisions in `scope`, oldest first served first (never served last)."""
         record = RevisionRecordRow
         query = (
-            select(record, RepoRow.repo_type, RepoRow.repo_id, ReviewRow, SignatureCheckRow)
+            select(
+                record,
+                RepoRow.repo_type,
+                RepoRow.repo_id,
+                ReviewRow,
+                SignatureCheckRow,
+                RepoRow.upstream_state,
+                RepoRow.upstream_since,
+                RepoRow.upstream_detail,
+            )
             .join(RepoRow, RepoRow.id == record.repo_pk)
             .outerjoin(
                 ReviewRow,
@@ -220,7 +230,7 @@ class InventoryStore:
         query = _served_in(query, scope)
         async with self._q.session() as session:
             rows = (await session.execute(query)).all()
-        return [_revision(*row) for row in rows]
+        return [_revision(row) for row in rows]
 
     async def files(self, scope: Scope = EVERYTHING) -> list[StoredFile]:
         """Every file hubgate knows at the revisions in `scope`, with its sha256 and review."""
@@ -334,13 +344,11 @@ def _maybe_aware(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
 
 
-def _revision(
-    row: RevisionRecordRow,
-    repo_type: str,
-    repo_id: str,
-    review: ReviewRow | None,
-    signature: SignatureCheckRow | None,
-) -> StoredRevision:
+def _revision(found: Any) -> StoredRevision:
+    row: RevisionRecordRow
+    review: ReviewRow | None
+    signature: SignatureCheckRow | None
+    row, repo_type, repo_id, review, signature, upstream_state, upstream_since, upstream_detail = found
     return StoredRevision(
         repo=RepoKey(repo_type=repo_type, repo_id=repo_id),
         commit=row.commit,
@@ -367,4 +375,7 @@ def _revision(
         signature=None
         if signature is None
         else SignatureMark(status=signature.status, method=signature.method, signer=signature.signer),
+        upstream=UpstreamStatus(
+            state=upstream_state, since=_maybe_aware(upstream_since), detail=upstream_detail
+        ),
     )
