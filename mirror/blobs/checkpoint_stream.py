@@ -40,6 +40,8 @@ async def judge_torch_zip(gate: Gate, request: FetchRequest, spooled: Path, live
     try:
         return await judge.run()
     except Exception as exc:  # the judge's catch-all: a failure of the walk itself stops the stream
+        if live.outcome.done():
+            return False  # the download ended (its spool file is gone): the pipeline cut the readers
         log.exception("%s: streaming the checkpoint failed", request.entry.path)
         judge.stop(f"the checkpoint could not be judged while streaming: {exc}")
         return False
