@@ -26,16 +26,14 @@ import struct
 from dataclasses import dataclass
 
 from .limits import DEFAULT_LIMITS, MIB
-from .zip_prefix import EndRecordGuard, ReadAt
+from .zip_prefix import EndRecordGuard, ReadAt, SignatureIndex
 from .zipread import STORED, ZipDirectory, ZipMember, apply_zip64, decode_name
 
 LOCAL_HEADER = b"PK\x03\x04"
-_DESCRIPTOR = b"PK\x07\x08"
 _ENDS = (b"PK\x01\x02", b"PK\x06\x06", b"PK\x05\x06")  # the central directory (or the end records) begins
 _HEADER_SIZE = 30
 _SHORT_DESCRIPTOR = 16  # signature, crc, 4-byte sizes
 _LONG_DESCRIPTOR = 24  # signature, crc, 8-byte sizes (zip64)
-_WINDOW = 4 << 20
 _FLAG_ENCRYPTED = 0x1
 _FLAG_DESCRIPTOR = 0x8
 _FLAG_UTF8 = 0x800
@@ -102,6 +100,7 @@ class TorchZipWalk:
         self.pending: LocalEntry | None = None  # the pickle to scan (state PICKLE)
         self.central_offset: int | None = None  # state ENDED
         self.judged = 0  # bytes whose place in the archive has been judged
+        self.index = SignatureIndex()
         self.guard = EndRecordGuard(size)
         self._root = ""
         self._pos = 0  # the next local header
@@ -137,11 +136,12 @@ class TorchZipWalk:
 
     def advance(self, read: ReadAt, available: int) -> None:
         """Walk as far as the first `available` bytes allow, then check them for end records."""
+        self.index.extend(read, available)
         while self.state is WalkState.WALKING:
             step = self._header if self._open is None else self._data
             if not step(read, available):
                 break
-        self.guard.advance(read, self.judged, available)
+        self.guard.advance(self.index, read, self.judged, available)
 
     def pickle_passed(self) -> None:
         """The pending pickle entry was scanned and allowed: walk on past it."""
@@ -268,15 +268,7 @@ class TorchZipWalk:
             return self._reached(entry, end, end, available)
         # A data descriptor follows the data: its signature, the CRC and both sizes (equal to the bytes
         # since the data began), then the next local header or the central directory.
-        while entry.search + 4 <= available:
-            window_end = min(available, entry.search + _WINDOW)
-            found = read(entry.search, window_end - entry.search).find(_DESCRIPTOR)
-            if found < 0:
-                entry.search = max(entry.search, window_end - len(_DESCRIPTOR) + 1)
-                if window_end == available:
-                    break
-                continue
-            candidate = entry.search + found
+        while (candidate := self.index.first(self.index.descriptors, entry.search)) is not None:
             if candidate - entry.data_offset > limit:
                 return self._stopped(f"{entry.name!r}: no data descriptor within {limit} bytes")
             length = self._descriptor_at(read, entry, candidate, available)
@@ -287,6 +279,11 @@ class TorchZipWalk:
                 entry.size = candidate - entry.data_offset
                 return self._reached(entry, candidate, candidate + length, available)
             entry.search = candidate + 1
+        entry.search = max(entry.search, self.index.frontier)
+        if self.index.overflowed:
+            return self._stopped(
+                f"more than {self.index.limit} zip signatures before the end of {entry.name!r}"
+            )
         if entry.search - entry.data_offset > limit:
             return self._stopped(f"{entry.name!r}: no data descriptor within {limit} bytes")
         if available >= self.size:

@@ -11,24 +11,67 @@ A file handed out while it downloads can be cut anywhere. `EndRecordGuard` follo
 finds the first end record that could open a prefix ending after it; everything from there on has to wait
 until the whole file is judged. Real tensor data almost never holds such a record by chance: it takes the
 four signature bytes and a directory signature at the place the record names.
+
+`SignatureIndex` finds the end records, and the data descriptors a streaming zip reader looks for, in
+one pass over the bytes as they arrive.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
 import struct
 from collections.abc import Callable
 
 ReadAt = Callable[[int, int], bytes]  # (offset, length) -> up to `length` bytes of the file from there
 
 END_RECORD = b"PK\x05\x06"
+DATA_DESCRIPTOR = b"PK\x07\x08"
 ZIP64_LOCATOR = b"PK\x06\x07"
 DIRECTORY_SIGNATURES = (b"PK\x01\x02", b"PK\x06\x06")
+_SIGNATURES = re.compile(rb"PK(?:\x05\x06|\x07\x08)")
+_SIGNATURE_SIZE = 4
 _RECORD_SIZE = 22
 _LOCATOR_SIZE = 20
 _WINDOW = 4 << 20
+# Real tensor data holds about one of each signature per 4 GiB by chance; a file with more than this many
+# is built to make the walk work (each one is looked at): the rest of it waits for the whole file.
+MAX_SIGNATURES = 200_000
 
 _INERT = -1
 _OPENS = -2
+
+
+class SignatureIndex:
+    """Every end record and data descriptor signature in the bytes seen so far, found in one pass."""
+
+    def __init__(self, *, limit: int = MAX_SIGNATURES) -> None:
+        self.limit = limit
+        self.frontier = 0  # every signature that starts before this is listed below
+        self.end_records: list[int] = []
+        self.descriptors: list[int] = []
+        self.overflowed = False  # the limit was reached at `frontier`: nothing past it is known
+
+    def extend(self, read: ReadAt, available: int) -> None:
+        """List the signatures that the first `available` bytes show in full."""
+        end = available - _SIGNATURE_SIZE + 1
+        while not self.overflowed and self.frontier < end:
+            window_end = min(end, self.frontier + _WINDOW)
+            data = read(self.frontier, window_end - self.frontier + _SIGNATURE_SIZE - 1)
+            for found in _SIGNATURES.finditer(data, 0, len(data)):
+                if len(self.end_records) + len(self.descriptors) >= self.limit:
+                    self.overflowed = True
+                    self.frontier += found.start()
+                    return
+                kind = self.end_records if found.group() == END_RECORD else self.descriptors
+                kind.append(self.frontier + found.start())
+            self.frontier = window_end
+
+    @staticmethod
+    def first(positions: list[int], start: int) -> int | None:
+        """The first listed position at or after `start`."""
+        index = bisect.bisect_left(positions, start)
+        return positions[index] if index < len(positions) else None
 
 
 class EndRecordGuard:
@@ -46,30 +89,27 @@ class EndRecordGuard:
         """No prefix of at most this many bytes holds an end record that could open it."""
         return self.checked
 
-    def advance(self, read: ReadAt, upto: int, available: int) -> None:
-        """Check the records starting before `upto` that the first `available` bytes show in full."""
+    def advance(self, index: SignatureIndex, read: ReadAt, upto: int, available: int) -> None:
+        """Check the end records `index` lists that start before `upto`."""
         self.wanted = None
         if self.blocked_at is not None:
             return
-        # A record that starts within 3 bytes of `available` is not whole in any prefix handed out yet.
-        end = min(upto, available - len(END_RECORD) + 1)
-        while self.checked < end:
-            window_end = min(end, self.checked + _WINDOW)
-            data = read(self.checked, window_end - self.checked + len(END_RECORD) - 1)
-            found = data.find(END_RECORD)
-            while 0 <= found < window_end - self.checked:
-                start = self.checked + found
-                verdict = self._judge(read, start, available)
-                if verdict == _INERT:
-                    found = data.find(END_RECORD, found + 1)
-                    continue
-                self.checked = start
-                if verdict == _OPENS:
-                    self.blocked_at = start
-                else:
-                    self.wanted = verdict
-                return
-            self.checked = window_end
+        end = min(upto, index.frontier)
+        while (start := index.first(index.end_records, self.checked)) is not None and start < end:
+            verdict = self._judge(read, start, available)
+            if verdict == _INERT:
+                self.checked = start + 1
+                continue
+            self.checked = start
+            if verdict == _OPENS:
+                self.blocked_at = start
+            else:
+                self.wanted = verdict
+            return
+        if index.overflowed and upto > index.frontier:
+            self.blocked_at = self.checked = index.frontier  # past the limit: nothing is known
+            return
+        self.checked = max(self.checked, end)
 
     def _judge(self, read: ReadAt, start: int, available: int) -> int:
         """_OPENS, _INERT, or how many bytes must be on disk to tell."""

@@ -23,7 +23,7 @@ from scanners.torch_zip_stream import (
     WalkState,
     starts_like_torch_zip,
 )
-from scanners.zip_prefix import EndRecordGuard, ReadAt
+from scanners.zip_prefix import EndRecordGuard, ReadAt, SignatureIndex
 from scanners.zipread import DEFLATED, ZipDirectory, read_directory
 from tests.e2e.payloads import plain_state_pickle
 from tests.torch_zips import TorchZip, checkpoint, embedded_archive, noise
@@ -348,20 +348,43 @@ def test_an_end_record_after_a_zip64_locator_stops_the_release() -> None:
     assert walk.releasable == written.data_offsets["archive/data/0"] + 50_020
 
 
+def _guarded(data: bytes, upto: int, available: int, guard: EndRecordGuard | None = None) -> EndRecordGuard:
+    guard = guard or EndRecordGuard(len(data))
+    index = SignatureIndex()
+    index.extend(_read(data), available)
+    guard.advance(index, _read(data), upto, available)
+    return guard
+
+
 def test_the_guard_waits_for_the_bytes_an_end_record_points_at() -> None:
     data = bytearray(noise(10_000, seed=8))
     record = b"PK\x05\x06" + struct.pack("<4H2IH", 0, 0, 1, 1, 46, 9000, 0)
     data[100 : 100 + 22] = record
-    guard = EndRecordGuard(len(data))
-    guard.advance(_read(bytes(data)), 5000, 5000)
+    guard = _guarded(bytes(data), 5000, 5000)
     assert (guard.clear, guard.wanted, guard.blocked_at) == (100, 9004, None)
-    guard.advance(_read(bytes(data)), 10_000, 10_000)
+    _guarded(bytes(data), 10_000, 10_000, guard)
     assert guard.blocked_at is None
-    assert guard.clear > 9000
+    assert guard.clear > 9000  # no directory at 9000: inert
     data[9000:9004] = b"PK\x01\x02"
-    guard = EndRecordGuard(len(data))
-    guard.advance(_read(bytes(data)), 10_000, 10_000)
-    assert guard.blocked_at == 100
+    assert _guarded(bytes(data), 10_000, 10_000).blocked_at == 100
+
+
+def test_a_file_full_of_signatures_stops_the_release_where_the_index_gives_up() -> None:
+    # Each signature is looked at: a file built of them would make the walk crawl, so past a limit the
+    # rest of the file waits for its full scan.
+    written = checkpoint(PKL, [b"PK\x07\x08" * 100_000]).build()
+    walk = TorchZipWalk(len(written.data))
+    walk.index = SignatureIndex(limit=1000)
+    available = 0
+    while not walk.settled:
+        if walk.state is WalkState.PICKLE:
+            walk.pickle_passed()
+        else:
+            available = min(len(written.data), max(available + 65536, walk.wanted))
+        walk.advance(_read(written.data), available)
+    assert walk.state is WalkState.STOPPED
+    assert "zip signatures" in walk.reason
+    assert walk.releasable <= walk.index.frontier < written.data_offsets["archive/data/0"] + 4 * 1001
 
 
 @settings(max_examples=60, deadline=None)
