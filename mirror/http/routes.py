@@ -128,7 +128,11 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
         ),
         Route.ADMIN_REVISION_SBOM,
     ),
-    (frozenset({"GET"}), re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences)"), Route.ADMIN_REPORT),
+    (
+        frozenset({"GET"}),
+        re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences|continuity)"),
+        Route.ADMIN_REPORT,
+    ),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/attestation-key"), Route.ADMIN_ATTESTATION_KEY),
     (
         frozenset({"GET"}),
