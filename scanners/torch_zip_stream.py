@@ -173,7 +173,7 @@ class TorchZipWalk:
                 return f"{len(directory.members)} members listed, {len(self.entries)} local entries walked"
         walked: dict[int, LocalEntry | _Open] = {entry.header_offset: entry for entry in self.entries}
         if self._open is not None:
-            walked[self._open.header_offset] = self._open  # a storage cut short: its bytes flowed
+            walked[self._open.header_offset] = self._open  # an entry the walk stopped in
         for member in directory.members:
             entry = walked.pop(member.header_offset, None)
             if entry is not None:
