@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
+import json
+import os
 import pickle
 import subprocess
 import sys
@@ -156,6 +158,61 @@ def test_a_torch_checkpoint_streams_while_it_downloads_and_loads_after(
     loaded = _torch_load(path, weights_only=True)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.strip() == str(sorted(sums.items()))
+
+
+BERT = {
+    "model_type": "bert",
+    "architectures": ["BertModel"],
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 128,
+    "vocab_size": 30000,  # 7 MiB of embeddings: the checkpoint is big enough to stream
+}
+
+
+def _bert_checkpoint() -> tuple[bytes, float]:
+    """A BertModel's state dict as transformers saves it without safetensors, and its parameters' sum."""
+    import torch  # noqa: PLC0415 - only the tests marked `model` need it
+    from transformers import BertConfig, BertModel  # noqa: PLC0415
+
+    torch.manual_seed(14)
+    model = BertModel(BertConfig(**{k: v for k, v in BERT.items() if k != "architectures"}))
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue(), float(sum(p.double().sum() for p in model.state_dict().values()))
+
+
+@pytest.mark.model
+def test_transformers_loads_a_checkpoint_that_streamed(
+    gate: RunningHubgate, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    # What transformers does with a repository that has only pytorch_model.bin: hubgate streams it (the
+    # test above shows the first bytes arriving long before the download ends) and the model loads.
+    data, total = _bert_checkpoint()
+    files = [FakeFile.text("config.json", json.dumps(BERT)), FakeFile.from_bytes(NAME, data)]
+    fake_hub.add(FakeRepo(REPO, files, settings=RepoSettings(card_data={"license": "mit"})))
+    _throttle(fake_hub, SLOW_RATE)
+    script = (
+        "import sys\nfrom transformers import AutoModel\n"
+        "model = AutoModel.from_pretrained(sys.argv[1])\n"
+        "print(float(sum(p.double().sum() for p in model.state_dict().values())))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update({"HF_ENDPOINT": gate.url, "HF_HOME": str(tmp_path / "home")})
+    started = time.monotonic()
+    loaded = subprocess.run(
+        [sys.executable, "-c", script, REPO],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert float(loaded.stdout.strip().splitlines()[-1]) == pytest.approx(total)
+    assert time.monotonic() - started > len(data) / SLOW_RATE * 0.9  # it came through the slow upstream
+    assert _sha256(data) in gate.stored_objects()
 
 
 # --- what must not stream ----------------------------------------------------------------------------
