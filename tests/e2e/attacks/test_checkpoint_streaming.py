@@ -177,7 +177,7 @@ def _bert_checkpoint() -> tuple[bytes, float]:
     from transformers import BertConfig, BertModel  # noqa: PLC0415
 
     torch.manual_seed(14)
-    model = BertModel(BertConfig(**{k: v for k, v in BERT.items() if k != "architectures"}))
+    model = BertModel(BertConfig.from_dict(BERT))
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.getvalue(), float(sum(p.double().sum() for p in model.state_dict().values()))
