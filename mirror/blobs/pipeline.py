@@ -338,10 +338,16 @@ class Pipeline:
         """Decide from the first bytes whether (and how far) readers may have the file before it is
         verified; returns the judge's last word (LiveFile.judged)."""
         loop = asyncio.get_running_loop()
-        prefix = await loop.run_in_executor(None, _read_prefix, spool.path, 8)
-        if request.entry.path.endswith(".safetensors"):
-            await self._check_header(request, spool, live, prefix)
-            return True  # its header is its only danger: the header check said all there is to say
+        try:
+            prefix = await loop.run_in_executor(None, _read_prefix, spool.path, 8)
+            if request.entry.path.endswith(".safetensors"):
+                await self._check_header(request, spool, live, prefix)
+                return True  # its header is its only danger: the header check said all there is to say
+        except Exception:  # the judge's catch-all: a check that failed lets no reader in
+            if not live.outcome.done():  # (once the download ended, its spool file is gone)
+                log.exception("%s: the streaming header check failed", request.entry.path)
+            live.header_checked(False)
+            return False
         if starts_like_torch_zip(prefix):
             return await judge_torch_zip(self.gate, request, spool.path, live)
         live.header_checked(False)  # a legacy checkpoint or a raw pickle: loadable from its first bytes
