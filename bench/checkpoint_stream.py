@@ -24,6 +24,8 @@ from bench.fakehub_extra import TORCH_FILE_PATH, TORCH_MODEL_ID, build_torch_zip
 from bench.gate import Download, cold_through_gate, hf_client, median_download, raw_client
 from bench.harness import fakehub_process
 
+SAFETENSORS = "/acme/big-model/resolve/main/model.safetensors"
+
 
 def _line(name: str, run: Download, ratio: float) -> str:
     mib = run.size / (1 << 20)
@@ -43,12 +45,14 @@ def main() -> None:
     started = time.monotonic()
     try:
         with fakehub_process(
-            big_file_size=1 << 20, module="bench.fakehub_extra", extra_args=["--torch-zip-size", str(size)]
+            big_file_size=size, module="bench.fakehub_extra", extra_args=["--torch-zip-size", str(size)]
         ) as hub:
             discard = raw_client(None)
             direct = median_download(hub.url + path, args.rounds, discard)
             cold = cold_through_gate(hub.url, work, path, args.rounds, discard)
             cold_hf = cold_through_gate(hub.url, work, path, args.rounds, hf_client(work))
+            st_direct = median_download(hub.url + SAFETENSORS, args.rounds, discard)
+            st_cold = cold_through_gate(hub.url, work, SAFETENSORS, args.rounds, discard)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -58,6 +62,11 @@ def main() -> None:
     print(_line("hubgate cold, streamed (raw, discarded)", cold.run, ratio))
     print(_line("hubgate cold, hf_hub_download", cold_hf.run, direct.total_s / cold_hf.run.total_s))
     print(f"  target: hubgate cold >= 0.50x raw direct: {'ok' if ratio >= 0.5 else 'MISSED'}")
+    print("for reference, a safetensors file of the same size in the same run (streamed since issue #2):")
+    print(_line("raw direct (302 + fake CDN, discarded)", st_direct, 1.0))
+    print(
+        _line("hubgate cold, streamed (raw, discarded)", st_cold.run, st_direct.total_s / st_cold.run.total_s)
+    )
     print(f"total bench time: {time.monotonic() - started:.0f} s")
 
 
