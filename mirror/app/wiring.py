@@ -326,6 +326,9 @@ def endpoints(built: Components) -> Endpoints:
         inventory=InventoryApi(
             auth=auth,
             inventory=built.inventory,
+            reviews=built.reviews,
+            trail=built.audit_trail,
+            policy=built.policy,
             upstream=settings.upstream.endpoint,
             public_url=public_url,
         ),

@@ -191,6 +191,22 @@ OPENAPI: dict[str, Any] = {
                 _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
             ],
         },
+        "/inventory/{repo_type}/{org}/{name}/{commit}": {
+            "get": _op(
+                "The gate's view of one revision, served or only judged (a prefetch, a refused licence): "
+                "origin, licence and its verdict, signature, the revision review and its sign-off (who "
+                "approved, why, when, which rules), every known file's sha256 and review state, and the "
+                "current policy version. 404 RevisionNotJudged: hubgate never judged it. What `hubgate "
+                "check` reads",
+                "viewer",
+            ),
+            "parameters": [
+                _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
+                _path("org", {"type": "string"}),
+                _path("name", {"type": "string"}),
+                _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
+            ],
+        },
         "/reports/origins": {
             "get": _op(
                 "Served revisions, files, downloads and bytes by country and publisher, with licence buckets",
