@@ -17,13 +17,11 @@ V = TypeVar("V")
 class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
         self._tasks: dict[K, asyncio.Task[V]] = {}
-        self.joined = 0  # callers that found the work already running (a metric for tests and /metrics)
 
     def start(self, key: K, work: Callable[[], Awaitable[V]]) -> asyncio.Task[V]:
         """The running task for `key`, or a new one running `work()`."""
         task = self._tasks.get(key)
         if task is not None:
-            self.joined += 1
             return task
         task = asyncio.ensure_future(work())
         self._tasks[key] = task

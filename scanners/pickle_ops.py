@@ -85,13 +85,6 @@ class OpcodeStream:
         self.pos += 1
         return self._buf[off]
 
-    def peek_byte(self) -> int | None:
-        if self.pos >= self._end:
-            return None
-        if self._off >= len(self._buf):
-            self._refill(1)
-        return self._buf[self._off] if self._off < len(self._buf) else None
-
     def skip(self, n: int) -> None:
         if n < 0 or n > self._end - self.pos:
             raise Truncated(f"data truncated at offset {self.pos} (wanted {n} bytes)")

@@ -124,6 +124,15 @@ class StoredReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanReportRecord:
+    """A blob's scan report as read back: the scanner version that wrote it, when, and the report."""
+
+    scanner_version: str
+    created_at: datetime
+    report_json: str
+
+
+@dataclass(frozen=True, slots=True)
 class Waiver:
     """Who let a quarantined subject through, why, until when, and exactly which rules they waived."""
 

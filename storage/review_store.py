@@ -25,6 +25,7 @@ from storage.records import (
     ReviewChange,
     ReviewRecord,
     ReviewRequest,
+    ScanReportRecord,
     StoredReport,
 )
 from storage.review_requests import (
@@ -432,12 +433,19 @@ class ReviewStore:
             )
             return [_review(row) for row in rows]
 
-    async def reports(self, blob_sha256: str) -> list[tuple[str, str, str]]:
-        """(scanner_version, created_at ISO, report JSON) of a blob, newest first."""
+    async def reports(self, blob_sha256: str) -> list[ScanReportRecord]:
+        """A blob's scan reports, newest first."""
         async with self._session() as session:
             rows = await session.scalars(
                 select(ScanReportRow)
                 .where(ScanReportRow.blob_sha256 == blob_sha256)
                 .order_by(ScanReportRow.id.desc())
             )
-            return [(row.scanner_version, aware(row.created_at).isoformat(), row.report) for row in rows]
+            return [
+                ScanReportRecord(
+                    scanner_version=row.scanner_version,
+                    created_at=aware(row.created_at),
+                    report_json=row.report,
+                )
+                for row in rows
+            ]

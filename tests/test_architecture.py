@@ -74,6 +74,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "mirror.singleflight",
         "mirror.token_format",
         "mirror.clock",
+        "mirror.periodic",
     ),
     ("mirror.hub",),
     ("mirror.provenance",),

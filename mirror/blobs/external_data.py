@@ -98,8 +98,9 @@ class ExternalDataDeclarations:
                 continue
             if stored.review.state != "APPROVED":
                 continue
-            for _version, _at, report in await self._reviews.reports(stored.blob.sha256):
-                references = json.loads(report).get("metadata", {}).get(EXTERNAL_DATA_KEY, ())
+            for report in await self._reviews.reports(stored.blob.sha256):
+                metadata = json.loads(report.report_json).get("metadata", {})
+                references = metadata.get(EXTERNAL_DATA_KEY, ())
                 declared = OnnxExternalData.from_references(references, graph.path, location)
                 if declared is not None:
                     return declared

@@ -9,14 +9,14 @@ stay, so a later request fetches the same bytes again and finds the verdict alre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from storage.db import DatabaseUnavailable
-from storage.objects import ObjectStore, ObjectStoreError
+from mirror.clock import SYSTEM_CLOCK, Clock
+from mirror.periodic import run_every
+from storage.objects import ObjectStore
 from storage.records import BlobRecord
 from storage.retention import RetentionStore
 
@@ -88,10 +88,6 @@ class Housekeeper:
             log.info("evicted %d blobs (%d bytes) to stay within %d bytes", count, freed, self._max_bytes)
         return Swept(objects=count, bytes=freed)
 
-    async def loop(self, interval_s: float, stop: asyncio.Event) -> None:
-        """Run until `stop` is set; a round in progress finishes (never cancelled mid-transaction)."""
-        while not stop.is_set():
-            with contextlib.suppress(DatabaseUnavailable, ObjectStoreError):
-                await self.enforce_budget()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    async def loop(self, interval_s: float, stop: asyncio.Event, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        """Enforce the budget at once, then every `interval_s` until `stop` is set (see mirror.periodic)."""
+        await run_every(interval_s, stop, self.enforce_budget, clock=clock)

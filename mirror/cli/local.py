@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from mirror.app import create_app
+from mirror.app import COMPONENTS, create_app
+from mirror.app.wiring import Components
 from mirror.config import Settings
 from mirror.errors import MirrorError
-from mirror.http.services import SERVICES, Services
 from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.provenance.signing import ModelSigner
@@ -57,14 +57,14 @@ async def _with_store(settings: Settings, work: Callable[[TokenStore], Awaitable
         await database.close()
 
 
-async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """The whole app's services without serving HTTP and without its background jobs: the command does
+async def _with_components(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
+    """The whole app's components without serving HTTP and without its background jobs: the command does
     exactly its own work (a `gc --dry-run` evicts nothing, a `pin` starts no re-evaluation)."""
     app = create_app(settings, background_jobs=False)
     runner = web.AppRunner(app)  # set up (startup and cleanup contexts) but never bound to a port
     await runner.setup()
     try:
-        return await work(app[SERVICES])
+        return await work(app[COMPONENTS])
     finally:
         await runner.cleanup()
 
@@ -119,10 +119,10 @@ def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    async def run(services: Services) -> dict[str, Any]:
-        return await verify_trail(services.checkpoints, store=services.audit_trail, objects=services.store)
+    async def run(built: Components) -> dict[str, Any]:
+        return await verify_trail(built.checkpoints, store=built.audit_trail, objects=built.store)
 
-    result = asyncio.run(_with_services(settings, run))
+    result = asyncio.run(_with_components(settings, run))
     if result["ok"]:
         print(
             f"audit trail intact: {result['events']} events, head {result['head']}; "
@@ -136,9 +136,9 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    async def run(services: Services) -> str:
+    async def run(built: Components) -> str:
         try:
-            exported = await services.checkpoints.checkpoint()
+            exported = await built.checkpoints.checkpoint()
         except AuditChainBroken as exc:
             raise MirrorError(str(exc), status=409, code="AuditChainBroken") from exc
         if exported is None:
@@ -148,15 +148,15 @@ def audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
             f"head {exported.checkpoint.head_hash}, digest {exported.digest}"
         )
 
-    print(asyncio.run(_with_services(settings, run)))
+    print(asyncio.run(_with_components(settings, run)))
     return 0
 
 
 def rescan(settings: Settings, args: argparse.Namespace) -> int:
-    async def run(services: Services) -> int:
-        return await services.reevaluator.run_once()
+    async def run(built: Components) -> int:
+        return await built.reevaluator.run_once()
 
-    changed = asyncio.run(_with_services(settings, run))
+    changed = asyncio.run(_with_components(settings, run))
     print(
         f"re-evaluated stored artifacts under the current policy and scanner: {changed} reviews changed state"
     )
@@ -164,16 +164,16 @@ def rescan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def gc(settings: Settings, args: argparse.Namespace) -> int:
-    async def run(services: Services) -> str:
-        orphans = await services.housekeeper.collect_orphans(dry_run=args.dry_run)
-        evicted = await services.housekeeper.enforce_budget() if not args.dry_run else None
+    async def run(built: Components) -> str:
+        orphans = await built.housekeeper.collect_orphans(dry_run=args.dry_run)
+        evicted = await built.housekeeper.enforce_budget() if not args.dry_run else None
         verb = "would delete" if args.dry_run else "deleted"
         line = f"orphaned objects: {verb} {orphans.objects} ({orphans.bytes} bytes)"
         if evicted is not None:
             line += f"; evicted for the size budget: {evicted.objects} ({evicted.bytes} bytes)"
         return line
 
-    print(asyncio.run(_with_services(settings, run)))
+    print(asyncio.run(_with_components(settings, run)))
     return 0
 
 
@@ -182,13 +182,13 @@ def pin(settings: Settings, args: argparse.Namespace) -> int:
     if args.approved:
         return _pin_approved(settings, repo, revision, by=args.by)
 
-    async def run(services: Services) -> str:
-        credentials = services.hub.credentials(None)
-        resolved = await services.catalog.resolve(repo, revision, credentials, reading_files=False)
-        await services.retention.pin(repo.key, resolved.commit, by=args.by)
+    async def run(built: Components) -> str:
+        credentials = built.hub.credentials(None)
+        resolved = await built.catalog.resolve(repo, revision, credentials, reading_files=False)
+        await built.retention.pin(repo.key, resolved.commit, by=args.by)
         return resolved.commit
 
-    commit = asyncio.run(_with_services(settings, run))
+    commit = asyncio.run(_with_components(settings, run))
     print(f"pinned {repo}@{commit}: retention keeps its blobs")
     return 0
 
@@ -198,14 +198,14 @@ def unpin(settings: Settings, args: argparse.Namespace) -> int:
     if args.approved:
         return _unpin_approved(settings, repo, revision)
 
-    async def run(services: Services) -> int:
+    async def run(built: Components) -> int:
         commit = None
         if revision is not None:
-            credentials = services.hub.credentials(None)
-            commit = (await services.catalog.resolve(repo, revision, credentials, reading_files=False)).commit
-        return await services.retention.unpin(repo.key, commit)
+            credentials = built.hub.credentials(None)
+            commit = (await built.catalog.resolve(repo, revision, credentials, reading_files=False)).commit
+        return await built.retention.unpin(repo.key, commit)
 
-    removed = asyncio.run(_with_services(settings, run))
+    removed = asyncio.run(_with_components(settings, run))
     print(f"removed {removed} pin(s) of {repo}")
     return 0 if removed else 1
 
@@ -233,10 +233,10 @@ def _pin_approved(settings: Settings, repo: RepoRef, revision: str | None, *, by
         )
         return 2
 
-    async def run(services: Services) -> None:
-        await ApprovedPinStore(services.database).pin(repo.key, by=by)
+    async def run(built: Components) -> None:
+        await ApprovedPinStore(built.database).pin(repo.key, by=by)
 
-    asyncio.run(_with_services(settings, run))
+    asyncio.run(_with_components(settings, run))
     print(
         f"pinned {repo} to approved revisions: its branches and tags resolve to their newest approved commit"
     )
@@ -248,10 +248,10 @@ def _unpin_approved(settings: Settings, repo: RepoRef, revision: str | None) -> 
         print("hubgate: --approved unpins a whole repo: leave out @revision", file=sys.stderr)
         return 2
 
-    async def run(services: Services) -> bool:
-        return await ApprovedPinStore(services.database).unpin(repo.key)
+    async def run(built: Components) -> bool:
+        return await ApprovedPinStore(built.database).unpin(repo.key)
 
-    removed = asyncio.run(_with_services(settings, run))
+    removed = asyncio.run(_with_components(settings, run))
     if not removed:
         print(f"{repo} was not pinned to approved revisions (a policy glob may still pin it)")
         return 1

@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from mirror.errors import HeadersTooLarge, MirrorError, StorageUnavailable, TooLarge
-from mirror.http.services import ROUTE, SERVICES
+from mirror.http.routes import ROUTE
 from mirror.logs import request_id
+from mirror.metrics import Metrics
 from storage.db import DatabaseUnavailable
 from storage.objects import ObjectStoreError
 
@@ -21,25 +22,27 @@ log = logging.getLogger(__name__)
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+def observe(metrics: Metrics) -> Middleware:
     """Requests by route and status, and their duration (to the last byte), in the app's metrics."""
-    started = time.monotonic()
-    status = 500
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    else:
-        status = response.status
-    finally:
-        services = request.app.get(SERVICES)
-        if services is not None:
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.monotonic()
+        status = 500
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        else:
+            status = response.status
+        finally:
             route = request.get(ROUTE, "unmatched")
-            services.metrics.requests.labels(route, request.method, str(status)).inc()
-            services.metrics.request_seconds.labels(route).observe(time.monotonic() - started)
-    return response
+            metrics.requests.labels(route, request.method, str(status)).inc()
+            metrics.request_seconds.labels(route).observe(time.monotonic() - started)
+        return response
+
+    return count
 
 
 @web.middleware

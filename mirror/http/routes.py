@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
+from aiohttp import web
+
 from mirror.errors import InvalidRepoId, NotFound
 from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.rules import parse_path, parse_repo_id, parse_revision
@@ -50,6 +52,9 @@ class Route(StrEnum):
     WEB_STATIC = "web_static"
 
 
+ROUTE = web.RequestKey("route", str)  # the matched route's name, on the request, for metrics
+
+
 @dataclass(frozen=True, slots=True)
 class RouteMatch:
     route: Route
@@ -83,7 +88,7 @@ _REV = r"(?P<rev>[^/]+)"
 _ADMIN = "/api/hubgate/v1"
 # The review page. Its URLs have at most three segments and never `resolve` as the second or third, so no
 # Hub URL (`/{repo}/resolve/...`, `/api/...`, `/datasets/...`, `/spaces/...`) can match them, nor the
-# reverse, whatever the order of the table: tests/mirror/test_web_routes.py checks both directions.
+# reverse, whatever the order of the table: tests/mirror/http/test_web_routes.py checks both directions.
 _WEB = "/hubgate"
 
 _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (

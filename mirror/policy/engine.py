@@ -23,7 +23,6 @@ PICKLE_FORMATS = frozenset(
     {"pickle", "pytorch-zip", "pytorch-legacy", "torchscript", "joblib-zfile", "joblib"}
 )
 PICKLE_RULE_HINTS = ("pickle.", "numpy.object-array", "pytorch.legacy-tar")
-_SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _MAX_ORIGIN_REASONS = 20  # a merge of merges can match one rule many times; the first ones say enough
 _MESSAGE = 500
 
@@ -283,7 +282,7 @@ class PolicyEngine:
     def _scan_reasons(self, reports: Sequence[ScanReport]) -> list[Reason]:
         rules = self.policy.scanning
         audit = rules.mode == "audit"
-        threshold = _SEVERITY_RANK[rules.quarantine_at]
+        threshold = Severity(rules.quarantine_at).rank
         reasons: list[Reason] = []
         if not reports:
             reasons.append(Reason("scan.missing", "no scanner report", Verdict.REVIEW, audit))
@@ -297,7 +296,7 @@ class PolicyEngine:
             for finding in report.findings:
                 if finding.rule_id.startswith("remote-code."):
                     continue
-                if _SEVERITY_RANK[finding.severity.value] >= threshold:
+                if finding.severity.rank >= threshold:
                     where = f" at {finding.location}" if finding.location else ""
                     evidence = f" ({finding.evidence})" if finding.evidence else ""
                     message = f"{finding.severity.value}: {finding.message}{where}{evidence}"[:500]
@@ -361,7 +360,5 @@ def is_pickle_based(reports: Sequence[ScanReport]) -> bool:
 
 
 def _worst_severity(reports: Sequence[ScanReport]) -> str:
-    severities: list[Severity] = [finding.severity for report in reports for finding in report.findings]
-    if not severities:
-        return ""
-    return max(severities, key=lambda severity: _SEVERITY_RANK[severity.value]).value
+    worst = [severity for report in reports if (severity := report.worst_severity) is not None]
+    return max(worst, key=lambda severity: severity.rank).value if worst else ""

@@ -60,10 +60,6 @@ class ManifestChecker:
         self._ignore = ignored_paths(signature_path, manifest.ignore_paths)
 
     @property
-    def ignore_prefixes(self) -> tuple[str, ...]:
-        return self._ignore
-
-    @property
     def needs_content(self) -> bool:
         """True when some fetched files need `content_verifier`: a whole-file sha256 cannot check every
         file of a `shards` or non-sha256 signature (`check_fetched` says UNSUPPORTED for those)."""

@@ -11,8 +11,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiohttp import web
-
 from mirror.errors import MirrorError
 from mirror.review.transitions import Role
 from mirror.token_format import TOKEN_PREFIX
@@ -53,9 +51,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def authenticate(request: web.Request, store: TokenStore) -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+async def authenticate(authorization: str, store: TokenStore) -> Principal:
+    """The holder of the hubgate token in an `Authorization` header's value."""
+    scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated(

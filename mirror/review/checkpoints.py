@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mirror.clock import SYSTEM_CLOCK, Clock
 from mirror.provenance.errors import BundleFormatError, TrustConfigError, VerificationFailed
 from mirror.provenance.keys import load_public_keys
 from mirror.provenance.signing import verify_statement
@@ -277,16 +277,15 @@ class AuditCheckpointer:
             }
         )
 
-    async def loop(self, stop: asyncio.Event, *, poll_s: float = 5.0) -> None:
+    async def loop(self, stop: asyncio.Event, *, poll_s: float = 5.0, clock: Clock = SYSTEM_CLOCK) -> None:
         """Until `stop` is set: checkpoint when enough events or time went by since the last one."""
         # From 0: events a previous run left unanchored are due at once (a no-op if already covered).
-        last_id, last_time = 0, time.monotonic()
+        last_id, last_time = 0, clock.monotonic()
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=min(poll_s, self._every_s))
+            await clock.wait(stop, min(poll_s, self._every_s))
             head_id, _ = await self._safe_head()
             due = head_id - last_id >= self._every_events or (
-                head_id > last_id and time.monotonic() - last_time >= self._every_s
+                head_id > last_id and clock.monotonic() - last_time >= self._every_s
             )
             if not due or stop.is_set():
                 continue
@@ -298,7 +297,7 @@ class AuditCheckpointer:
             except _CHECKPOINT_FAILURES as exc:
                 log.warning("audit checkpoint failed (%s); trying again next round", exc)
                 continue
-            last_id, last_time = head_id, time.monotonic()
+            last_id, last_time = head_id, clock.monotonic()
 
     async def _safe_head(self) -> tuple[int, str]:
         try:

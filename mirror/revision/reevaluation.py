@@ -7,7 +7,6 @@ or scanner version is not the current one, revoking what now fails (see ReviewSe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,14 +14,15 @@ from pathlib import Path
 from mirror.blobs.fetch_request import FetchRequest
 from mirror.blobs.gate import Assessment, Gate, covered_interpretations
 from mirror.blobs.spool import Digests, Spool
+from mirror.clock import SYSTEM_CLOCK, Clock
 from mirror.errors import MirrorError, NotFound
 from mirror.hub.client import HubClient
 from mirror.hub.models import RepoRef, RepoType
+from mirror.periodic import run_every
 from mirror.policy.engine import Decision
 from mirror.review.auth import Principal
 from mirror.review.service import ReviewService
 from mirror.revision.admission import Admission
-from storage.db import DatabaseUnavailable
 from storage.objects import ObjectStore, ObjectStoreError
 from storage.records import FileEntry, RepoKey, ReviewRecord
 from storage.repository import MetadataRepository
@@ -165,12 +165,12 @@ class Reevaluator:
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
 
-    async def loop(self, interval_s: float, stop: asyncio.Event) -> None:
-        """Run until `stop` is set; a round in progress finishes (never cancelled mid-transaction)."""
-        while not stop.is_set():
-            with contextlib.suppress(DatabaseUnavailable, ObjectStoreError):
-                changed = await self.run_once()
-                if changed:
-                    log.info("re-evaluation changed %d reviews", changed)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    async def loop(self, interval_s: float, stop: asyncio.Event, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        """A round at once, then every `interval_s` until `stop` is set (see mirror.periodic)."""
+        await run_every(interval_s, stop, self._logged_round, clock=clock)
+
+    async def _logged_round(self) -> int:
+        changed = await self.run_once()
+        if changed:
+            log.info("re-evaluation changed %d reviews", changed)
+        return changed

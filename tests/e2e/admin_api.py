@@ -14,7 +14,7 @@ API = "/api/hubgate/v1"
 
 def make_token(hubgate: RunningHubgate, name: str, role: str, *, expires_at: Any = None) -> str:
     token = generate_token()
-    store = hubgate.services.tokens
+    store = hubgate.components.tokens
     hubgate.run(store.create_token(name=name, role=role, token_hash=hash_token(token), expires_at=expires_at))
     return token
 

@@ -15,10 +15,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
-from mirror.app import create_app
+from mirror.app import COMPONENTS, create_app
+from mirror.app.wiring import Components
 from mirror.config import Settings, load_settings
 from mirror.http.server import server_options
-from mirror.http.services import SERVICES, Services
 
 _STARTUP_TIMEOUT_S = 30.0
 # The fake Hub's CDN host (tests.fakehub.server.PREFERRED_CDN_HOST): a download redirect to it is one
@@ -35,8 +35,8 @@ class RunningHubgate:
     loop: asyncio.AbstractEventLoop
 
     @property
-    def services(self) -> Services:
-        return self.app[SERVICES]
+    def components(self) -> Components:
+        return self.app[COMPONENTS]
 
     def run(self, coro: Any) -> Any:
         """Run a coroutine on hubgate's own loop (to inspect its database or store from a test)."""
@@ -46,16 +46,16 @@ class RunningHubgate:
         """The keys (sha256) of every object in hubgate's store, whatever the backend."""
 
         async def keys() -> list[str]:
-            return sorted([info.key async for info in self.services.store.iter_keys()])
+            return sorted([info.key async for info in self.components.store.iter_keys()])
 
         result: list[str] = self.run(keys())
         return result
 
     def delete_objects(self) -> None:
         async def delete_all() -> None:
-            keys = [info.key async for info in self.services.store.iter_keys()]
+            keys = [info.key async for info in self.components.store.iter_keys()]
             for key in keys:
-                await self.services.store.delete(key)
+                await self.components.store.delete(key)
 
         self.run(delete_all())
 
@@ -82,7 +82,7 @@ class RunningHubgate:
         """Run one SQL statement on hubgate's own database (to simulate tampering)."""
 
         async def run() -> None:
-            async with self.services.database.engine.begin() as connection:
+            async with self.components.database.engine.begin() as connection:
                 await connection.execute(text(statement))
 
         self.run(run())

@@ -138,7 +138,7 @@ def test_waiver_lets_an_unusual_pickle_through_and_everything_is_audited(
     path = hf_hub_download(ODD, "training_state.bin", cache_dir=tmp_path / "b", endpoint=hubgate.url)
     assert Path(path).read_bytes() == unusual_but_benign_pickle()
 
-    hubgate.run(hubgate.services.downloads.flush())
+    hubgate.run(hubgate.components.downloads.flush())
     events = ok(call(hubgate, "GET", f"/audit?review_id={review_id}", sec))["items"]
     assert [(e["action"], e["from_state"], e["to_state"], e["actor"]) for e in events] == [
         ("decide", "PENDING", "QUARANTINED", "hubgate"),
@@ -251,7 +251,7 @@ def test_a_policy_change_revokes_what_now_fails(
 
     stricter = make_hubgate(**data_dir, policy=_policy(tmp_path, '[formats]\npickle = "review"\n'))
     # The background job re-evaluates at start-up; a round run here makes sure it has finished.
-    stricter.run(stricter.services.reevaluator.run_once())
+    stricter.run(stricter.components.reevaluator.run_once())
     answer = request("GET", stricter.url + url_path)
     assert answer.status == 403
     assert "revoked" in (answer.header("X-Error-Message") or "")
@@ -300,7 +300,7 @@ def test_bad_api_input_changes_nothing(hubgate: RunningHubgate, gate_hub: FakeHu
     expired = make_token(
         hubgate, "old", "admin", expires_at=__import__("datetime").datetime.fromisoformat(past)
     )
-    head_before = hubgate.run(hubgate.services.audit_trail.audit_head())
+    head_before = hubgate.run(hubgate.components.audit_trail.audit_head())
     cases = [
         (call(hubgate, "GET", "/reviews", None), 401, "Unauthorized"),
         (call(hubgate, "GET", "/reviews", "hgt_not-a-real-token"), 401, "Unauthorized"),
@@ -317,7 +317,7 @@ def test_bad_api_input_changes_nothing(hubgate: RunningHubgate, gate_hub: FakeHu
     ]
     for answer, status, code in cases:
         assert (answer.status, answer.header("X-Error-Code")) == (status, code), answer.body
-    assert hubgate.run(hubgate.services.audit_trail.audit_head()) == head_before
+    assert hubgate.run(hubgate.components.audit_trail.audit_head()) == head_before
     revoked_twice = call(hubgate, "POST", "/reviews/1/revoke", admin, {"reason": "not approved"})
     assert revoked_twice.status == 409
 

@@ -36,7 +36,7 @@ def test_gc_deletes_orphaned_objects_and_keeps_real_ones(
     orphan_file = tmp_path / "orphan"
     orphan_file.write_bytes(os.urandom(1000))
     orphan = hashlib.sha256(orphan_file.read_bytes()).hexdigest()
-    hubgate.run(hubgate.services.store.put(orphan, orphan_file, size=1000))  # a write whose row never came
+    hubgate.run(hubgate.components.store.put(orphan, orphan_file, size=1000))  # a write whose row never came
     env = {**hubgate.cli_env(), "HUBGATE_STORAGE__ORPHAN_GRACE_S": "0"}
 
     assert "would delete 1 (1000 bytes)" in _run_cli(env, "gc", "--dry-run")
@@ -60,8 +60,8 @@ def test_the_disk_budget_evicts_unpinned_blobs_and_verdicts_survive(
     assert "pinned acme/tiny-model@" in _run_cli(env, "pin", f"{MODEL_ID}@main")
     assert request("GET", hubgate.url + rows_url).status == 200
     assert request("GET", hubgate.url + weights_url).status == 200
-    hubgate.run(hubgate.services.downloads.flush())
-    hubgate.run(hubgate.services.housekeeper.enforce_budget())
+    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.run(hubgate.components.housekeeper.enforce_budget())
     # The rows were served before the weights, but the weights are pinned: the rows go.
     assert rows.sha256 not in hubgate.stored_objects()
     assert weights.sha256 in hubgate.stored_objects()
@@ -77,8 +77,8 @@ def test_the_disk_budget_evicts_unpinned_blobs_and_verdicts_survive(
     assert [event for event in new_events if event["action"] == "decide"] == []  # the verdict was kept
 
     assert "removed 1 pin" in _run_cli(env, "unpin", MODEL_ID)
-    hubgate.run(hubgate.services.downloads.flush())
-    hubgate.run(hubgate.services.housekeeper.enforce_budget())
+    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.run(hubgate.components.housekeeper.enforce_budget())
     # Unpinned, the weights are now the least recently served: they go, the rows stay.
     assert weights.sha256 not in hubgate.stored_objects()
     assert rows.sha256 in hubgate.stored_objects()
@@ -92,7 +92,7 @@ def test_cli_commands_run_no_background_job_gc_dry_run_deletes_nothing_over_budg
     hubgate = make_hubgate(storage={"backend": "filesystem"})
     for url in (f"/{MODEL_ID}/resolve/main/model.safetensors", f"/{MODEL_ID}/resolve/main/config.json"):
         assert request("GET", hubgate.url + url).status == 200
-    hubgate.run(hubgate.services.downloads.flush())
+    hubgate.run(hubgate.components.downloads.flush())
     stored = hubgate.stored_objects()
     over_budget = {**hubgate.cli_env(), "HUBGATE_STORAGE__MAX_BYTES": "1"}
 

@@ -82,7 +82,7 @@ def _approve_first_commit(hubgate: RunningHubgate, repo: FakeRepo, cache_dir: Pa
 
 
 async def _approved_ref(hubgate: RunningHubgate) -> str | None:
-    store = ApprovedPinStore(hubgate.services.database)
+    store = ApprovedPinStore(hubgate.components.database)
     return await store.approved_commit(RepoKey("model", PINNED), "main")
 
 

@@ -231,7 +231,7 @@ def test_an_approver_waives_a_quarantined_file_and_the_client_gets_it(
 
     path = hf_hub_download(REPO, EVIL_NAME, cache_dir=cache_dir, endpoint=hubgate.url)
     assert Path(path).read_bytes() == unusual_but_benign_pickle()
-    hubgate.run(hubgate.services.downloads.flush())
+    hubgate.run(hubgate.components.downloads.flush())
 
     page.reload()
     waiver = page.locator("section", has=page.get_by_role("heading", name="Waiver and request"))

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import contextlib
 
 from aiohttp import web
 
-from mirror.http.handlers.common import services
 from mirror.http.routes import RouteMatch
-from mirror.metrics import CONTENT_TYPE
-from storage.db import DATABASE_ERRORS
-from storage.objects import ObjectStoreError
+from mirror.metrics import CONTENT_TYPE, Metrics
+from storage.db import DATABASE_ERRORS, Database
+from storage.objects import ObjectStore, ObjectStoreError
+from storage.review_store import ReviewStore
 
 # The driver raises OSError for a refused connection before SQLAlchemy wraps anything.
 _DATABASE_DOWN: tuple[type[Exception], ...] = (OSError, *DATABASE_ERRORS)
@@ -20,28 +20,34 @@ async def healthz(request: web.Request, match: RouteMatch) -> web.StreamResponse
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    mirror = services(request)
-    checks: dict[str, str] = {}
-    try:
-        await mirror.database.ping()
-        checks["database"] = "ok"
-    except _DATABASE_DOWN as exc:
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        await mirror.store.check()
-        checks["object_store"] = "ok"
-    except ObjectStoreError as exc:
-        checks["object_store"] = f"unavailable: {exc}"
-    ready = all(value == "ok" for value in checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+class Health:
+    def __init__(
+        self, *, database: Database, store: ObjectStore, reviews: ReviewStore, metrics: Metrics
+    ) -> None:
+        self._database = database
+        self._store = store
+        self._reviews = reviews
+        self._metrics = metrics
 
+    async def readyz(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        checks: dict[str, str] = {}
+        try:
+            await self._database.ping()
+            checks["database"] = "ok"
+        except _DATABASE_DOWN as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await self._store.check()
+            checks["object_store"] = "ok"
+        except ObjectStoreError as exc:
+            checks["object_store"] = f"unavailable: {exc}"
+        ready = all(value == "ok" for value in checks.values())
+        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
-async def metrics(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    mirror = services(request)
-    # Review counts come from the database at scrape time: every replica reports the shared truth.
-    with contextlib.suppress(*DATABASE_ERRORS):
-        counts = await mirror.reviews.store.count_by_state()
-        for state in ("PENDING", "APPROVED", "QUARANTINED", "BLOCKED", "REVOKED"):
-            mirror.metrics.reviews.labels(state).set(counts.get(state, 0))
-    return web.Response(body=mirror.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+    async def metrics(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        # Review counts come from the database at scrape time: every replica reports the shared truth.
+        with contextlib.suppress(*DATABASE_ERRORS):
+            counts = await self._reviews.count_by_state()
+            for state in ("PENDING", "APPROVED", "QUARANTINED", "BLOCKED", "REVOKED"):
+                self._metrics.reviews.labels(state).set(counts.get(state, 0))
+        return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE})

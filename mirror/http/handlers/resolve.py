@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from aiohttp import web
@@ -16,12 +18,16 @@ from mirror.blobs.fetch_request import FetchRequest
 from mirror.blobs.live import LiveFile
 from mirror.blobs.pipeline import Pipeline, Stored
 from mirror.errors import AccessDenied, EntryNotFound, MirrorError
-from mirror.http.handlers.common import client_warning, credentials, held_revision, services, target_repo
+from mirror.http.handlers.common import HubRequests
 from mirror.http.ranges import requested_span
 from mirror.http.routes import RouteMatch
+from mirror.hub.catalog import Catalog
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.refs import Resolved
+from mirror.inventory.downloads import DownloadLog
+from mirror.metrics import Metrics
 from mirror.review.service import ReviewService
+from mirror.revision.admission import Admission
 from scanners import interpretation
 from scanners.names import ANY
 from storage.objects import ObjectMissing, ObjectStore
@@ -71,191 +77,218 @@ def file_headers(entry: FileEntry, commit: str) -> dict[str, str]:
     return headers
 
 
-async def resolve(request: web.Request, match: RouteMatch) -> web.StreamResponse:
-    revision = match.pinned_revision
-    mirror = services(request)
-    creds = credentials(request)
-    repo = await target_repo(request, match)
-    held, warning = await held_revision(request, repo, revision)
-    resolved = await mirror.catalog.resolve(repo, held, creds, reading_files=True)
-    try:
-        await mirror.admission.admit_revision(repo, resolved.commit, creds)
-        return await _answer(request, match, repo, resolved, creds, warning=warning)
-    except MirrorError as exc:
-        # Every answer about a resolved file names its commit, errors included: the client needs it.
-        if exc.commit is None:
-            exc.commit = resolved.commit
-        raise
+@dataclass(frozen=True, slots=True)
+class ServingOptions:
+    fetch_wait_s: float  # how long a GET waits for a cold file before answering 429 + Retry-After
+    stream_while_downloading: bool
+    serve_mode: Literal["stream", "redirect"]  # redirect: a 302 to a presigned URL where the store has one
+    presign_expires_s: int
 
 
-async def _answer(
-    request: web.Request,
-    match: RouteMatch,
-    repo: RepoRef,
-    resolved: Resolved,
-    creds: Credentials,
-    *,
-    warning: str | None,
-) -> web.StreamResponse:
-    mirror = services(request)
-    entry = await mirror.catalog.file_entry(repo, resolved.commit, match.path, creds)
-    if entry is None:
-        raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
+class FileServer:
+    """HEAD and GET of a file: metadata from the catalog, bytes only once verified and approved."""
 
-    headers = file_headers(entry, resolved.commit)
-    notice = client_warning(request, stale=resolved.stale, warning=warning)
-    if notice is not None:
-        headers["X-HF-Warning"] = notice
-    if request.method == "HEAD":
-        # Metadata only: a known verdict is reported, an unknown one is never waited for.
-        known = await mirror.pipeline.known(
-            FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
+    def __init__(
+        self,
+        *,
+        requests: HubRequests,
+        catalog: Catalog,
+        admission: Admission,
+        pipeline: Pipeline,
+        reviews: ReviewService,
+        store: ObjectStore,
+        downloads: DownloadLog,
+        metrics: Metrics,
+        options: ServingOptions,
+    ) -> None:
+        self._requests = requests
+        self._catalog = catalog
+        self._admission = admission
+        self._pipeline = pipeline
+        self._reviews = reviews
+        self._store = store
+        self._downloads = downloads
+        self._metrics = metrics
+        self._options = options
+
+    async def resolve(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        revision = match.pinned_revision
+        creds = self._requests.credentials(request)
+        repo = await self._requests.target_repo(request, match)
+        held, warning = await self._requests.held_revision(request, repo, revision)
+        resolved = await self._catalog.resolve(repo, held, creds, reading_files=True)
+        try:
+            await self._admission.admit_revision(repo, resolved.commit, creds)
+            return await self._answer(request, match, repo, resolved, creds, warning=warning)
+        except MirrorError as exc:
+            # Every answer about a resolved file names its commit, errors included: the client needs it.
+            if exc.commit is None:
+                exc.commit = resolved.commit
+            raise
+
+    async def _answer(
+        self,
+        request: web.Request,
+        match: RouteMatch,
+        repo: RepoRef,
+        resolved: Resolved,
+        creds: Credentials,
+        *,
+        warning: str | None,
+    ) -> web.StreamResponse:
+        entry = await self._catalog.file_entry(repo, resolved.commit, match.path, creds)
+        if entry is None:
+            raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
+
+        headers = file_headers(entry, resolved.commit)
+        notice = self._requests.warning(stale=resolved.stale, warning=warning)
+        if notice is not None:
+            headers["X-HF-Warning"] = notice
+        fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
+        if request.method == "HEAD":
+            # Metadata only: a known verdict is reported, an unknown one is never waited for.
+            known = await self._pipeline.known(fetch)
+            if known is not None:
+                _require_servable(self._reviews, known.review)
+            return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
+
+        unverified = self._pipeline.unverified_prefix(entry)
+        span = requested_span(
+            request.headers.get("Range"),
+            if_range=request.headers.get("If-Range"),
+            etag=served_etag(entry),
+            size=entry.size,
+            unverified_prefix=unverified,
         )
-        if known is not None:
-            _require_servable(mirror.reviews, known.review)
-        return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
-
-    unverified = mirror.pipeline.unverified_prefix(entry)
-    span = requested_span(
-        request.headers.get("Range"),
-        if_range=request.headers.get("If-Range"),
-        etag=served_etag(entry),
-        size=entry.size,
-        unverified_prefix=unverified,
-    )
-    start, end = span if span is not None else (0, entry.size)
-    fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)
-    # The object store would honour the client's Range itself: not for a file whose prefix went out
-    # unverified once (requested_span may have overruled that Range).
-    if mirror.settings.storage.serve_mode == "redirect" and not unverified:
-        redirect = await _presigned_redirect(request, fetch, headers=headers, creds=creds)
-        if redirect is not None:
-            return redirect
-    # Only a request for the whole file may stream while downloading. A ranged one (a resume, a window)
-    # is served from the verified store: from a live download it could join bytes of this download to
-    # bytes the client holds from another one. The held-back tail keeps a failed download incomplete.
-    if span is None and mirror.settings.server.stream_while_downloading and mirror.pipeline.streamable(entry):
-        ready = await mirror.pipeline.ensure_live(fetch, wait_s=mirror.settings.server.fetch_wait_s)
-        if isinstance(ready, LiveFile):
-            return await _stream_live(request, ready, headers=headers, creds=creds, fetch=fetch)
-    stored, chunks = await _open_servable(
-        mirror.pipeline, mirror.store, fetch, (start, end), wait_s=mirror.settings.server.fetch_wait_s
-    )
-    if _matches_etag(request.headers.get("If-None-Match"), served_etag(entry)):
-        await chunks.aclose()
-        return web.Response(status=304, headers=headers)
-
-    response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
-    response.content_length = end - start
-    if span is not None:
-        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-    await response.prepare(request)
-    sent = 0
-    try:
-        async for chunk in chunks:
-            await _send(response, chunk)
-            sent += len(chunk)
-        await response.write_eof()
-    finally:
-        await _record_download(
-            request,
-            fetch,
-            creds,
-            sha256=stored.blob.sha256,
-            state=stored.review.state,
-            start=start,
-            sent=sent,
+        start, end = span if span is not None else (0, entry.size)
+        options = self._options
+        # The object store would honour the client's Range itself: not for a file whose prefix went out
+        # unverified once (requested_span may have overruled that Range).
+        if options.serve_mode == "redirect" and not unverified:
+            redirect = await self._presigned_redirect(request, fetch, headers=headers, creds=creds)
+            if redirect is not None:
+                return redirect
+        # Only a request for the whole file may stream while downloading. A ranged one (a resume, a window)
+        # is served from the verified store: from a live download it could join bytes of this download to
+        # bytes the client holds from another one. The held-back tail keeps a failed download incomplete.
+        if span is None and options.stream_while_downloading and self._pipeline.streamable(entry):
+            ready = await self._pipeline.ensure_live(fetch, wait_s=options.fetch_wait_s)
+            if isinstance(ready, LiveFile):
+                return await self._stream_live(request, ready, headers=headers, creds=creds, fetch=fetch)
+        stored, chunks = await _open_servable(
+            self._pipeline, self._store, fetch, (start, end), wait_s=options.fetch_wait_s
         )
-    return response
+        if _matches_etag(request.headers.get("If-None-Match"), served_etag(entry)):
+            await chunks.aclose()
+            return web.Response(status=304, headers=headers)
 
+        response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+        response.content_length = end - start
+        if span is not None:
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+        await response.prepare(request)
+        sent = 0
+        try:
+            async for chunk in chunks:
+                await _send(response, chunk)
+                sent += len(chunk)
+            await response.write_eof()
+        finally:
+            await self._record_download(
+                request,
+                fetch,
+                creds,
+                sha256=stored.blob.sha256,
+                state=stored.review.state,
+                start=start,
+                sent=sent,
+            )
+        return response
 
-async def _presigned_redirect(
-    request: web.Request, fetch: FetchRequest, *, headers: dict[str, str], creds: Credentials
-) -> web.StreamResponse | None:
-    """A 302 to a short-lived presigned URL of the approved object, or None when the store has none.
+    async def _presigned_redirect(
+        self, request: web.Request, fetch: FetchRequest, *, headers: dict[str, str], creds: Credentials
+    ) -> web.StreamResponse | None:
+        """A 302 to a short-lived presigned URL of the approved object, or None when the store has none.
 
-    The 302 carries the headers the client needs to name and size the file (it does not follow them to
-    the store for that), and the client drops its Authorization header for the store's host.
-    """
-    mirror = services(request)
-    stored = await mirror.pipeline.ensure(fetch, wait_s=mirror.settings.server.fetch_wait_s)
-    _require_servable(mirror.reviews, stored.review)
-    url = await mirror.store.presign_get(
-        stored.blob.sha256, expires_s=mirror.settings.storage.presign_expires_s
-    )
-    if url is None:
-        return None
-    redirect_headers = {**headers, "Location": url, "X-Linked-Size": str(stored.blob.size)}
-    redirect_headers["X-Linked-Etag"] = f'"{served_etag(fetch.entry)}"'
-    await _record_download(
-        request, fetch, creds, sha256=stored.blob.sha256, state=stored.review.state, start=0, sent=0
-    )
-    return web.Response(status=302, headers=redirect_headers)
-
-
-async def _stream_live(
-    request: web.Request,
-    live: LiveFile,
-    *,
-    headers: dict[str, str],
-    creds: Credentials,
-    fetch: FetchRequest,
-) -> web.StreamResponse:
-    """The whole file while it downloads (never a range: see _answer)."""
-    start, end = 0, live.size
-    handle = await live.open()
-    response = web.StreamResponse(status=200, headers=headers)
-    response.content_length = end - start
-    await response.prepare(request)
-    sent = 0
-    state = "APPROVED"
-    try:
-        async for chunk in live.read(handle, start, end):
-            await _send(response, chunk)
-            sent += len(chunk)
-        await response.write_eof()
-    except (MirrorError, OSError) as exc:
-        # Headers are gone: the only honest answer left is a broken connection, never a complete file.
-        state = "CUT"
-        log.warning("cut %s mid-stream after %d bytes: %s", fetch.entry.path, sent, exc)
-        if request.transport is not None:
-            request.transport.abort()
-    finally:
-        await _record_download(
-            request, fetch, creds, sha256=live_sha256(fetch), state=state, start=start, sent=sent
+        The 302 carries the headers the client needs to name and size the file (it does not follow them
+        to the store for that), and the client drops its Authorization header for the store's host.
+        """
+        stored = await self._pipeline.ensure(fetch, wait_s=self._options.fetch_wait_s)
+        _require_servable(self._reviews, stored.review)
+        url = await self._store.presign_get(stored.blob.sha256, expires_s=self._options.presign_expires_s)
+        if url is None:
+            return None
+        redirect_headers = {**headers, "Location": url, "X-Linked-Size": str(stored.blob.size)}
+        redirect_headers["X-Linked-Etag"] = f'"{served_etag(fetch.entry)}"'
+        await self._record_download(
+            request, fetch, creds, sha256=stored.blob.sha256, state=stored.review.state, start=0, sent=0
         )
-    return response
+        return web.Response(status=302, headers=redirect_headers)
+
+    async def _stream_live(
+        self,
+        request: web.Request,
+        live: LiveFile,
+        *,
+        headers: dict[str, str],
+        creds: Credentials,
+        fetch: FetchRequest,
+    ) -> web.StreamResponse:
+        """The whole file while it downloads (never a range: see _answer)."""
+        start, end = 0, live.size
+        handle = await live.open()
+        response = web.StreamResponse(status=200, headers=headers)
+        response.content_length = end - start
+        await response.prepare(request)
+        sent = 0
+        state = "APPROVED"
+        try:
+            async for chunk in live.read(handle, start, end):
+                await _send(response, chunk)
+                sent += len(chunk)
+            await response.write_eof()
+        except (MirrorError, OSError) as exc:
+            # Headers are gone: the only honest answer left is a broken connection, never a complete file.
+            state = "CUT"
+            log.warning("cut %s mid-stream after %d bytes: %s", fetch.entry.path, sent, exc)
+            if request.transport is not None:
+                request.transport.abort()
+        finally:
+            await self._record_download(
+                request, fetch, creds, sha256=live_sha256(fetch), state=state, start=start, sent=sent
+            )
+        return response
+
+    async def _record_download(
+        self,
+        request: web.Request,
+        fetch: FetchRequest,
+        creds: Credentials,
+        *,
+        sha256: str,
+        state: str,
+        start: int,
+        sent: int,
+    ) -> None:
+        self._metrics.bytes_served.inc(sent)
+        await self._downloads.record(
+            DownloadEvent(
+                blob_sha256=sha256,
+                repo_type=fetch.repo.repo_type.value,
+                repo_id=fetch.repo.repo_id,
+                commit=fetch.commit,
+                path=fetch.entry.path,
+                identity="anonymous" if creds.anonymous_caller else creds.identity[:16],
+                client=_client_label(request, creds),
+                state=state,
+                range_start=start,
+                bytes=sent,
+            )
+        )
 
 
 def live_sha256(fetch: FetchRequest) -> str:
     return fetch.entry.lfs_sha256 or ""
-
-
-async def _record_download(
-    request: web.Request,
-    fetch: FetchRequest,
-    creds: Credentials,
-    *,
-    sha256: str,
-    state: str,
-    start: int,
-    sent: int,
-) -> None:
-    services(request).metrics.bytes_served.inc(sent)
-    await services(request).downloads.record(
-        DownloadEvent(
-            blob_sha256=sha256,
-            repo_type=fetch.repo.repo_type.value,
-            repo_id=fetch.repo.repo_id,
-            commit=fetch.commit,
-            path=fetch.entry.path,
-            identity="anonymous" if creds.anonymous_caller else creds.identity[:16],
-            client=_client_label(request, creds),
-            state=state,
-            range_start=start,
-            bytes=sent,
-        )
-    )
 
 
 def _client_label(request: web.Request, creds: Credentials) -> str:

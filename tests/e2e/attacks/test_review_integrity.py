@@ -190,7 +190,7 @@ def _sql(hubgate: RunningHubgate, statement: str, **params: object) -> None:
     """The insider's own database session (hubgate's database, any client would do)."""
 
     async def run() -> None:
-        async with hubgate.services.database.engine.begin() as connection:
+        async with hubgate.components.database.engine.begin() as connection:
             await connection.execute(text(statement), params)
 
     hubgate.run(run())
@@ -238,7 +238,7 @@ def test_an_insider_recomputing_the_whole_chain_is_caught_by_the_signed_checkpoi
     admin, viewer = _busy_trail(hubgate)
     made = _checkpoint(hubgate, admin)
     _sql(hubgate, "UPDATE audit_events SET reason = 'nobody asked' WHERE action = 'request'")
-    store = hubgate.services.audit_trail
+    store = hubgate.components.audit_trail
     prev = "0" * 64
     for event in hubgate.run(store.audit_events(limit=1000)):
         digest = stored_event_hash(replace(event, prev_hash=prev))
@@ -267,7 +267,7 @@ def test_a_checkpoint_forged_with_another_key_is_refused(
     _delete_newest_rows_and_fix_the_head(hubgate, keep=keep)
     # The insider also writes the object store: they replace the checkpoint with one that matches the
     # truncated trail, signed with their own key.
-    head_id, head_hash = hubgate.run(hubgate.services.audit_trail.audit_head())
+    head_id, head_hash = hubgate.run(hubgate.components.audit_trail.audit_head())
     forged = Checkpoint(
         last_event_id=head_id,
         head_hash=head_hash,
@@ -277,7 +277,7 @@ def test_a_checkpoint_forged_with_another_key_is_refused(
         previous_event_id=0,
     )
     signer = ModelSigner.from_key_file(tmp_path / "insider.pem", create=True)
-    objects = hubgate.services.store
+    objects = hubgate.components.store
     hubgate.run(objects.put_document(checkpoint_name(head_id), signer.sign_statement(forged.statement())))
     hubgate.run(objects.put_document(made["name"], signer.sign_statement(forged.statement())))
     status, verdict = _verify(hubgate, viewer)
@@ -306,7 +306,7 @@ def test_checkpoints_are_made_every_n_events_and_at_shutdown(
         assert verdict["ok"]
         assert verdict["checkpoints"] >= 1, "no periodic checkpoint after the event threshold"
         ok(call(first, "POST", "/reviews/1/request", admin, {"justification": "one more"}))
-        last_id, _ = first.run(first.services.audit_trail.audit_head())
+        last_id, _ = first.run(first.components.audit_trail.audit_head())
     # The next start (a replica, or the same one restarted) sees the checkpoint made at shutdown.
     second = make_hubgate(data_dir)
     _, verdict = _verify(second, viewer)
@@ -370,7 +370,7 @@ def test_an_absurd_waiver_expiry_is_a_clear_400(make_hubgate: HubgateFactory, od
 
 
 def _fault_when_leaving_pending(hubgate: RunningHubgate) -> list[str]:
-    if hubgate.services.database.is_sqlite:
+    if hubgate.components.database.is_sqlite:
         return [
             "CREATE TRIGGER injected_fault BEFORE UPDATE OF state ON reviews WHEN OLD.state = 'PENDING' "
             "BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
@@ -397,14 +397,14 @@ def test_a_rescan_that_fails_between_its_writes_leaves_no_review_pending(
     assert ok(call(hubgate, "GET", f"/reviews/{review_id}", viewer))["state"] == "QUARANTINED"
     assert ok(call(hubgate, "GET", "/audit/verify", viewer))["ok"]
     hubgate.execute_sql(
-        "DROP TRIGGER injected_fault" + ("" if hubgate.services.database.is_sqlite else " ON reviews")
+        "DROP TRIGGER injected_fault" + ("" if hubgate.components.database.is_sqlite else " ON reviews")
     )
     rescanned = ok(call(hubgate, "POST", f"/reviews/{review_id}/rescan", approver, {"reason": "again"}))
     assert rescanned["state"] == "QUARANTINED"
 
     # A review the old two-step rescan left PENDING is decided again by the re-evaluation job.
     hubgate.execute_sql(f"UPDATE reviews SET state = 'PENDING' WHERE id = {review_id}")
-    hubgate.run(hubgate.services.reevaluator.run_once())
+    hubgate.run(hubgate.components.reevaluator.run_once())
     resumed = ok(call(hubgate, "GET", f"/reviews/{review_id}", viewer))
     assert resumed["state"] == "QUARANTINED"
     assert resumed["audit"][-1]["reason"].startswith("resumed an interrupted rescan")

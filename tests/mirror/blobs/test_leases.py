@@ -4,7 +4,6 @@ sleeps, and the branch where this replica waits is reached deterministically."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,31 +20,7 @@ from storage.leases import LeaseStore
 from storage.objects import ObjectStore
 from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
-
-
-class FakeClock:
-    """Records every sleep and runs `on_sleep` instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-        self.on_sleep: Callable[[], None] = lambda: None
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        self.on_sleep()
-        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
-
-
-class StoppedClock(FakeClock):
-    """A clock that never advances: whoever sleeps on it waits until cancelled."""
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.Event().wait()
+from tests.mirror.fake_clock import FakeClock, StoppedClock
 
 
 class FakeLeaseStore:

@@ -31,6 +31,7 @@ from storage.audit_trail import AuditTrail
 from storage.db import Database
 from storage.filesystem import FilesystemObjectStore
 from storage.leases import LeaseStore
+from tests.mirror.fake_clock import SteppedClock
 from tests.pg import PostgresServer
 
 
@@ -221,38 +222,64 @@ async def test_a_checkpoint_is_a_signed_in_toto_statement(rig: Rig) -> None:
     assert bundle["dsseEnvelope"]["payloadType"] == "application/vnd.in-toto+json"
 
 
+def _checkpointer(
+    rig: Rig, session: aiohttp.ClientSession, *, every_events: int, every_s: float
+) -> AuditCheckpointer:
+    return AuditCheckpointer(
+        store=rig.store,
+        objects=rig.objects,
+        attestor=rig.attestor,
+        webhook=Webhook(None, session),
+        leases=LeaseStore(rig.database),
+        every_events=every_events,
+        every_s=every_s,
+    )
+
+
+async def _anchored_through(rig: Rig) -> object:
+    return (await rig.verify()).get("anchored_through")
+
+
 async def test_the_loop_anchors_events_left_by_an_earlier_run_and_then_every_n(rig: Rig) -> None:
     await rig.events(3)  # written before this process started checkpointing
+    clock, stop = SteppedClock(), asyncio.Event()
     async with aiohttp.ClientSession() as session:
-        every_two = AuditCheckpointer(
-            store=rig.store,
-            objects=rig.objects,
-            attestor=rig.attestor,
-            webhook=Webhook(None, session),
-            leases=LeaseStore(rig.database),
-            every_events=2,
-            every_s=3600,
-        )
-        stop = asyncio.Event()
-        loop = asyncio.ensure_future(every_two.loop(stop, poll_s=0.05))
+        every_two = _checkpointer(rig, session, every_events=2, every_s=3600)
+        job = asyncio.ensure_future(every_two.loop(stop, poll_s=5, clock=clock))
         try:
-            await _until_anchored(rig, 3)
+            await clock.parked(job)
+            await clock.step(job)
+            assert await _anchored_through(rig) == 3
             await rig.events(1)
-            await asyncio.sleep(0.3)
-            assert (await rig.verify())["anchored_through"] == 3, "one new event is below the threshold"
+            await clock.step(job)
+            assert await _anchored_through(rig) == 3, "one new event is below the threshold"
             await rig.events(1)
-            await _until_anchored(rig, 5)
+            await clock.step(job)
+            assert await _anchored_through(rig) == 5
         finally:
             stop.set()
-            await loop
+            await clock.step(job)
+            await job
 
 
-async def _until_anchored(rig: Rig, event_id: int) -> None:
-    for _ in range(100):
-        if (await rig.verify()).get("anchored_through") == event_id:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no checkpoint of event {event_id}")
+async def test_the_loop_anchors_a_few_events_once_enough_time_went_by(rig: Rig) -> None:
+    clock, stop = SteppedClock(), asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        every_five_minutes = _checkpointer(rig, session, every_events=1000, every_s=300)
+        job = asyncio.ensure_future(every_five_minutes.loop(stop, poll_s=5, clock=clock))
+        try:
+            await clock.parked(job)
+            await clock.step(job)
+            await rig.events(2)
+            await clock.step(job, 200)
+            assert await _anchored_through(rig) == 0, "two events, and not yet five minutes"
+            await clock.step(job, 100)
+            assert await _anchored_through(rig) == 2
+            assert clock.waits[0] == 5, "it polls every poll_s, not every every_s"
+        finally:
+            stop.set()
+            await clock.step(job)
+            await job
 
 
 async def test_a_broken_chain_is_never_signed(rig: Rig, tmp_path: Path) -> None:

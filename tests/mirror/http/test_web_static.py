@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from mirror.http.dispatch import dispatch
+from mirror.http.dispatch import Dispatcher
 from mirror.http.handlers.web import assets
 from mirror.http.middleware import errors, request_ids
 
@@ -26,9 +26,9 @@ STATIC = resources.files("mirror.http").joinpath("web", "static")
 
 @pytest.fixture
 async def client(aiohttp_client: Any) -> Client:
-    # The real dispatcher and error middleware; the page needs none of hubgate's services.
+    # The real dispatcher and error middleware; the page needs none of hubgate's collaborators.
     app = web.Application(middlewares=[request_ids, errors])
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", "/{tail:.*}", Dispatcher().dispatch)
     result: Client = await aiohttp_client(app)
     return result
 
