@@ -16,9 +16,10 @@ Globs are there because one organisation publishes under several namespaces (`so
 
 The file is watched (its modification time, size and content hash, every `policy.entities_poll_s`) and
 taken without a restart once new content has stayed the same for one more check (a file caught halfway
-through a write is never taken; writing a new file and renaming it over the old one is best). A file that cannot be read or does not validate leaves the
-previous list in force (logged once per content, counted in `hubgate_entity_list_reloads_total`): a typo
-must never turn the list into "no entities". A new list re-evaluates stored revisions.
+through a write is never taken; writing a new file and renaming it over the old one is best). A file
+that cannot be read or does not validate leaves the previous list in force (logged once per content,
+counted in `hubgate_entity_list_reloads_total`): a typo must never turn the list into "no entities". A
+new list re-evaluates stored revisions.
 """
 
 from __future__ import annotations

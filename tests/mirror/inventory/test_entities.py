@@ -64,7 +64,8 @@ def test_namespaces_match_without_case_and_by_glob() -> None:
         ("[entity]\norg = 'x'\n", False, "unknown top-level key"),
         ("not = = toml", False, "not valid TOML"),
         (
-            "[[entities]]\norg = 'x'\nname = 'X'\nlist = 'l'\n[[entities]]\norg = 'X'\nname = 'Y'\nlist = 'l'\n",
+            "[[entities]]\norg = 'x'\nname = 'X'\nlist = 'l'\n"
+            "[[entities]]\norg = 'X'\nname = 'Y'\nlist = 'l'\n",
             False,
             "repeats [[entities]] #1",
         ),
@@ -75,7 +76,7 @@ def test_namespaces_match_without_case_and_by_glob() -> None:
     ],
 )
 def test_invalid_lists_are_refused_saying_where(text: str, csv_format: bool, problem: str) -> None:
-    with pytest.raises(EntityListError, match="list.toml") as caught:
+    with pytest.raises(EntityListError, match=r"list\.toml") as caught:
         parse_entities(text, source="list.toml", csv_format=csv_format)
     assert problem in str(caught.value)
 
