@@ -30,10 +30,12 @@ from mirror.hub.access import AccessChecker
 from mirror.hub.catalog import Catalog
 from mirror.hub.client import HubClient
 from mirror.hub.egress import AddressPolicy, RedirectGuard
+from mirror.hub.lineage import LineageWalker
 from mirror.hub.names import RepoNames
 from mirror.hub.ratelimit import UpstreamRateLimits
 from mirror.hub.refs import RevisionResolver
 from mirror.inventory.downloads import DownloadLog
+from mirror.inventory.origins import OriginTables
 from mirror.inventory.publishers import PublisherTable
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.inventory.records import Inventory
@@ -108,6 +110,7 @@ def build(
     runner: ScanRunner,
     webhook: Webhook,
     publishers: PublisherTable,
+    origins: OriginTables,
     metrics: Metrics,
 ) -> Components:
     """Wire every collaborator; nothing here does I/O."""
@@ -165,11 +168,11 @@ def build(
     )
     admission = Admission(
         policy=policy,
-        catalog=catalog,
+        walker=LineageWalker(catalog=catalog, names=names),
+        origins=origins,
         reviews=reviews,
         inventory=recorder,
         signatures=signatures,
-        names=names,
     )
     reevaluator = Reevaluator(
         gate=gate,
@@ -179,6 +182,8 @@ def build(
         store=store,
         hub=hub,
         spool_dir=settings.spool_path,
+        inventory=inventory_store,
+        recorder=recorder,
     )
     housekeeper = Housekeeper(
         store=store,
