@@ -191,6 +191,23 @@ class InventoryStore:
 
     # -- reads -----------------------------------------------------------------------------------------
 
+    async def decided(self, repo: RepoKey, commit: str) -> tuple[RevisionFacts, datetime | None] | None:
+        """The last recorded decision on one revision, served or not (a quarantined revision never was),
+        and when it was made; None when hubgate never decided on it."""
+        record = RevisionRecordRow
+        query = (
+            select(record)
+            .join(RepoRow, RepoRow.id == record.repo_pk)
+            .where(
+                RepoRow.repo_type == repo.repo_type, RepoRow.repo_id == repo.repo_id, record.commit == commit
+            )
+        )
+        async with self._q.session() as session:
+            row = (await session.execute(query)).scalar_one_or_none()
+        if row is None or not row.licence_bucket:
+            return None
+        return _facts(row), _maybe_aware(row.licence_decided_at)
+
     async def outdated_revisions(
         self, *, policy_version: str, after: tuple[RepoKey, str] | None, limit: int
     ) -> list[tuple[RepoKey, str]]:
@@ -364,19 +381,7 @@ def _revision(
     return StoredRevision(
         repo=RepoKey(repo_type=repo_type, repo_id=repo_id),
         commit=row.commit,
-        facts=RevisionFacts(
-            licences=row.licences,
-            licence_bucket=row.licence_bucket,
-            licence_verdict=row.licence_verdict,
-            lineage=row.lineage,
-            policy_version=row.policy_version,
-            pipeline_tag=row.pipeline_tag,
-            library_name=row.library_name,
-            base_models=row.base_models,
-            datasets=row.datasets,
-            languages=row.languages,
-            origins=row.origins,
-        ),
+        facts=_facts(row),
         licence_decided_at=_maybe_aware(row.licence_decided_at),
         first_served_at=aware(row.first_served_at),
         last_served_at=aware(row.last_served_at),
@@ -388,4 +393,20 @@ def _revision(
         signature=None
         if signature is None
         else SignatureMark(status=signature.status, method=signature.method, signer=signature.signer),
+    )
+
+
+def _facts(row: RevisionRecordRow) -> RevisionFacts:
+    return RevisionFacts(
+        licences=row.licences,
+        licence_bucket=row.licence_bucket,
+        licence_verdict=row.licence_verdict,
+        lineage=row.lineage,
+        policy_version=row.policy_version,
+        pipeline_tag=row.pipeline_tag,
+        library_name=row.library_name,
+        base_models=row.base_models,
+        datasets=row.datasets,
+        languages=row.languages,
+        origins=row.origins,
     )

@@ -77,6 +77,7 @@ BOUND_HANDLERS: Mapping[Route, Callable[[Endpoints], Handler]] = {
     Route.ADMIN_INVENTORY_SBOM: lambda e: e.inventory.inventory_sbom,
     Route.ADMIN_REVISION_SBOM: lambda e: e.inventory.revision_sbom,
     Route.ADMIN_REPORT: lambda e: e.inventory.report,
+    Route.ADMIN_REVISION_ORIGINS: lambda e: e.inventory.revision_origins,
     Route.ADMIN_ATTESTATION_KEY: lambda e: e.attestations.attestation_key,
     Route.ADMIN_ATTESTATION: lambda e: e.attestations.attestation,
     Route.WELL_KNOWN_KEY: lambda e: e.attestations.attestation_key,

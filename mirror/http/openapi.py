@@ -52,6 +52,12 @@ def _sbom_op(summary: str) -> dict[str, Any]:
 
 
 _REPORT_FORMAT = _query("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]})
+_REPORT_BY = _query(
+    "by",
+    "origins: publisher (default: who published a revision) or lineage (what it is built on: its lineage "
+    "roots' country and family)",
+    {"type": "string", "enum": ["publisher", "lineage"]},
+)
 _DECISION = {
     "post": {
         **_op(
@@ -191,11 +197,26 @@ OPENAPI: dict[str, Any] = {
                 _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
             ],
         },
+        "/inventory/{repo_type}/{org}/{name}/{commit}/origins": {
+            "get": _op(
+                "One revision's origins as last decided, served or not: its base_model lineage with each "
+                "repository's country, family, entity lists, path and relation; where the lineage stops and "
+                "why; the origin verdict and findings (404: never decided)",
+                "viewer",
+            ),
+            "parameters": [
+                _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
+                _path("org", {"type": "string"}),
+                _path("name", {"type": "string"}),
+                _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
+            ],
+        },
         "/reports/origins": {
             "get": _op(
-                "Served revisions, files, downloads and bytes by country and publisher, with licence buckets",
+                "Served revisions, files, downloads, bytes and users by country and publisher (with licence "
+                "buckets), or with by=lineage by the country and family of what they are built on",
                 "viewer",
-                params=[_REPORT_FORMAT],
+                params=[_REPORT_FORMAT, _REPORT_BY],
             )
         },
         "/attestation-key": {

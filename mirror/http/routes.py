@@ -44,6 +44,7 @@ class Route(StrEnum):
     ADMIN_INVENTORY_SBOM = "admin_inventory_sbom"
     ADMIN_REVISION_SBOM = "admin_revision_sbom"
     ADMIN_REPORT = "admin_report"
+    ADMIN_REVISION_ORIGINS = "admin_revision_origins"
     ADMIN_ATTESTATION_KEY = "admin_attestation_key"
     ADMIN_ATTESTATION = "admin_attestation"
     WELL_KNOWN_KEY = "well_known_key"
@@ -127,6 +128,14 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
             r"/(?P<commit>[0-9a-f]{40})/sbom"
         ),
         Route.ADMIN_REVISION_SBOM,
+    ),
+    (
+        frozenset({"GET"}),
+        re.compile(
+            _ADMIN + r"/inventory/(?P<repo_type>model|dataset|space)/(?:(?P<org>[^/]+)/)?(?P<name>[^/]+)"
+            r"/(?P<commit>[0-9a-f]{40})/origins"
+        ),
+        Route.ADMIN_REVISION_ORIGINS,
     ),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences)"), Route.ADMIN_REPORT),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/attestation-key"), Route.ADMIN_ATTESTATION_KEY),

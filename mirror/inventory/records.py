@@ -231,12 +231,7 @@ class RevisionView:
             "repo_type": self.repo_type,
             "repo_id": self.repo_id,
             "commit": self.commit,
-            "origin": {
-                "org": self.publisher.org,
-                "organisation": self.publisher.organisation,
-                "country": self.publisher.country,
-                "family": self.publisher.family,
-            },
+            "origin": _publisher_dict(self.publisher),
             "origins": {"recorded": False} if self.origins is None else self.origins.to_dict(),
             "licence": {
                 "stated": [
@@ -296,6 +291,24 @@ class Inventory:
         self.store = store
         self.publishers = publishers
 
+    async def origins(self, repo: RepoKey, commit: str) -> dict[str, Any] | None:
+        """A revision's origins as last decided, served or not (what a reviewer of a quarantined revision
+        needs: its lineage, where it stops, and which rules matched); None when never decided."""
+        found = await self.store.decided(repo, commit)
+        if found is None:
+            return None
+        facts, decided_at = found
+        origins = parse_origins(facts.origins)
+        return {
+            "repo_type": repo.repo_type,
+            "repo_id": repo.repo_id,
+            "commit": commit,
+            "policy_version": facts.policy_version,
+            "decided_at": None if decided_at is None else decided_at.isoformat(),
+            "publisher": _publisher_dict(self.publishers.lookup(repo.repo_id)),
+            "origins": {"recorded": False} if origins is None else origins.to_dict(),
+        }
+
     async def revisions(self, scope: Scope = EVERYTHING) -> list[RevisionView]:
         stored = await self.store.revisions(scope)
         files: dict[tuple[RepoKey, str], list[StoredFile]] = defaultdict(list)
@@ -315,6 +328,15 @@ class Inventory:
             )
             for revision in stored
         ]
+
+
+def _publisher_dict(publisher: Publisher) -> dict[str, str]:
+    return {
+        "org": publisher.org,
+        "organisation": publisher.organisation,
+        "country": publisher.country,
+        "family": publisher.family,
+    }
 
 
 def build_view(

@@ -42,19 +42,29 @@ class InventoryApi:
 
     async def revision_sbom(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
-        params = dict(match.params)
-        name = unquote(params["name"])
-        repo_id = parse_repo_id(f"{unquote(params['org'])}/{name}" if "org" in params else name)
-        repo_type, commit = params["repo_type"], params["commit"]
-        scope = Scope(repo=RepoKey(repo_type=repo_type, repo_id=repo_id), commit_prefix=commit)
-        return await self._sbom_response(request, scope, f"{repo_type}:{repo_id}@{commit}")
+        repo, commit = _revision_of(match)
+        scope = Scope(repo=repo, commit_prefix=commit)
+        return await self._sbom_response(request, scope, f"{repo.repo_type}:{repo.repo_id}@{commit}")
+
+    async def revision_origins(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        """One revision's origins as last decided, served or not: what a reviewer of a quarantined
+        revision needs to see (its lineage, where it stops, the rules that matched)."""
+        await self._auth.require(request, Role.VIEWER)
+        repo, commit = _revision_of(match)
+        found = await self._inventory.origins(repo, commit)
+        if found is None:
+            raise NotFound(f"hubgate never decided on {repo.repo_type}:{repo.repo_id}@{commit}")
+        return web.json_response(found)
 
     async def report(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
         output = request.query.get("format", "json")
         if output not in ("json", "csv"):
             raise BadRequest("format must be json or csv")
-        built = reports.build(match.param("kind"), await self._inventory.revisions())
+        by = request.query.get("by", "publisher")
+        if by not in reports.GROUPINGS or (by == "lineage" and match.param("kind") != "origins"):
+            raise BadRequest("by must be publisher or lineage (lineage: the origins report only)")
+        built = reports.build(match.param("kind"), await self._inventory.revisions(), by=by)
         if output == "csv":
             return web.Response(text=reports.render_csv(built), content_type="text/csv")
         return web.json_response(built, dumps=partial(json.dumps, indent=2))
@@ -68,3 +78,11 @@ class InventoryApi:
         build = partial(build_sbom, revisions, links=links, scope=subject)
         text = await asyncio.get_running_loop().run_in_executor(None, build)
         return web.Response(body=text.encode(), headers={"Content-Type": _SBOM_TYPE})
+
+
+def _revision_of(match: RouteMatch) -> tuple[RepoKey, str]:
+    """The repository and commit of an `/inventory/{repo_type}/{org}/{name}/{commit}/...` URL."""
+    params = dict(match.params)
+    name = unquote(params["name"])
+    repo_id = parse_repo_id(f"{unquote(params['org'])}/{name}" if "org" in params else name)
+    return RepoKey(repo_type=params["repo_type"], repo_id=repo_id), params["commit"]
