@@ -30,12 +30,17 @@ echo "== ruff and mypy"
 # (some environments set PYTHONDONTWRITEBYTECODE, which stops Python from caching it by itself).
 .venv/bin/python -m compileall -q mirror scanners storage tests bench >/dev/null
 
+# Every run spreads its tests over all cores (pytest-xdist; HUBGATE_TEST_WORKERS=1 runs them in one process).
+# worksteal: a worker that runs out of tests takes them from the other, so one slow file does not hold
+# the run back.
+WORKERS=(-n "${HUBGATE_TEST_WORKERS:-auto}" --dist worksteal)
+
 echo "== tests (latest huggingface_hub, local disk + SQLite)"
 # The container image's tests build and run it: scripts/image-test.sh, at the end.
-.venv/bin/pytest -m "not image" "$@"
+.venv/bin/pytest "${WORKERS[@]}" -m "not image" "$@"
 
 echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL (all of them: real clients, transformers, browser)"
-HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest tests/e2e -p no:cacheprovider
+HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest "${WORKERS[@]}" tests/e2e -p no:cacheprovider
 
 echo "== end-to-end tests on huggingface_hub 0.36.x"
 # What the older client does differently is the protocol it speaks and the errors it raises: the tests
@@ -43,7 +48,7 @@ echo "== end-to-end tests on huggingface_hub 0.36.x"
 # again with it. The operational suites (replicas, outages, storage, inventory, API) do not depend on
 # the client's version and ran above on both backends.
 wait "$hub036_install" || { cat .venv-hub036.log; exit 1; }
-.venv-hub036/bin/pytest -m "not model and not browser" -p no:cacheprovider \
+.venv-hub036/bin/pytest "${WORKERS[@]}" -m "not model and not browser" -p no:cacheprovider \
   tests/e2e/test_client_downloads.py tests/e2e/test_protocol_details.py tests/e2e/test_errors_and_access.py \
   tests/e2e/test_tools.py tests/e2e/test_gate.py tests/e2e/test_integrity_and_faults.py \
   tests/e2e/test_pinning.py tests/e2e/test_signatures.py tests/e2e/test_real_hub.py

@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 
 from storage.db import Database
 from storage.queries import Queries, aware, utcnow
-from storage.records import RepoKey
+from storage.records import PRESENT_STATUS, RepoKey, UpstreamStatus
 from storage.tables import (
     BlobRow,
     DownloadRow,
@@ -83,6 +83,7 @@ class StoredRevision:
     last_served_at: datetime
     review: ReviewMark | None  # the review of the revision (licence), when one was needed
     signature: SignatureMark | None  # None: never checked
+    upstream: UpstreamStatus = PRESENT_STATUS  # what the Hub says of its repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +236,16 @@ class InventoryStore:
         """The served revisions in `scope`, oldest first served first."""
         record = RevisionRecordRow
         query = (
-            select(record, RepoRow.repo_type, RepoRow.repo_id, ReviewRow, SignatureCheckRow)
+            select(
+                record,
+                RepoRow.repo_type,
+                RepoRow.repo_id,
+                ReviewRow,
+                SignatureCheckRow,
+                RepoRow.upstream_state,
+                RepoRow.upstream_since,
+                RepoRow.upstream_detail,
+            )
             .join(RepoRow, RepoRow.id == record.repo_pk)
             .outerjoin(
                 ReviewRow,
@@ -255,7 +265,7 @@ class InventoryStore:
         query = _served_in(query, scope)
         async with self._q.session() as session:
             rows = (await session.execute(query)).all()
-        return [_revision(*row) for row in rows]
+        return [_revision(row) for row in rows]
 
     async def files(self, scope: Scope = EVERYTHING) -> list[StoredFile]:
         """Every file hubgate knows at the served revisions in `scope`, with its sha256 and review."""
@@ -368,13 +378,11 @@ def _maybe_aware(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
 
 
-def _revision(
-    row: RevisionRecordRow,
-    repo_type: str,
-    repo_id: str,
-    review: ReviewRow | None,
-    signature: SignatureCheckRow | None,
-) -> StoredRevision:
+def _revision(found: Any) -> StoredRevision:
+    row: RevisionRecordRow
+    review: ReviewRow | None
+    signature: SignatureCheckRow | None
+    row, repo_type, repo_id, review, signature, upstream_state, upstream_since, upstream_detail = found
     # Both are set together, and the query keeps only rows with a first served time.
     assert row.first_served_at is not None
     assert row.last_served_at is not None
@@ -393,6 +401,9 @@ def _revision(
         signature=None
         if signature is None
         else SignatureMark(status=signature.status, method=signature.method, signer=signature.signer),
+        upstream=UpstreamStatus(
+            state=upstream_state, since=_maybe_aware(upstream_since), detail=upstream_detail
+        ),
     )
 
 

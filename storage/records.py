@@ -224,3 +224,28 @@ class ReviewRequest:
     review_state: str
     at: datetime
     audit_event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamStatus:
+    """What the Hub last said about a repository: "present", "removed" or "gated", since when, and the
+    Hub's own words (its error code and message) when it stopped serving it."""
+
+    state: str
+    since: datetime | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamChange:
+    """A recorded change of a repository's upstream state (one audit event, one webhook call)."""
+
+    repo: RepoKey
+    from_state: str
+    to_state: str
+    since: datetime
+    detail: str
+    audit_event_id: int
+
+
+PRESENT_STATUS = UpstreamStatus(state="present", since=None)  # what the Hub says of most repositories

@@ -48,6 +48,12 @@ class RepoRow(Base):
     gated: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     # NULL until the Hub has told us whether the repository is private or gated.
     flags_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # What the Hub last said about a repository hubgate held public revisions of: "present", "removed"
+    # (RepoNotFound: deleted, made private; or disabled) or "gated", since when, and the Hub's words.
+    # Server defaults only: rows written by code that predates them (or to an older schema) get them too.
+    upstream_state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="present")
+    upstream_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    upstream_detail: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
 
 
 class RefRow(Base):
@@ -344,4 +350,16 @@ class RepoAliasRow(Base):
     repo_type: Mapped[str] = mapped_column(String(16), primary_key=True)
     alias: Mapped[str] = mapped_column(String(200), primary_key=True)
     canonical_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class HeldRevisionRow(Base):
+    """A revision hubgate resolved, and whether the Hub said its repository was public (neither private nor
+    gated) while hubgate held it. Only such revisions may be served once the Hub stops serving them."""
+
+    __tablename__ = "held_revisions"
+
+    repo_pk: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    commit: Mapped[str] = mapped_column(String(40), primary_key=True)
+    public: Mapped[bool] = mapped_column(Boolean, nullable=False)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

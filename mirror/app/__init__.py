@@ -144,6 +144,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         yield
         await built.pinning.drain()
         await built.prefetcher.drain()
+        await built.continuity.drain()
         await built.pipeline.flights.drain()
     finally:
         if built is not None:

@@ -47,12 +47,14 @@ from mirror.review.service import ReviewService
 from mirror.review.webhook import Webhook
 from mirror.revision.admission import Admission
 from mirror.revision.approval import RevisionApproval
+from mirror.revision.continuity import Continuity
 from mirror.revision.pinning import ApprovedPinning
 from mirror.revision.prefetch import Prefetcher
 from mirror.revision.reevaluation import Reevaluator
 from mirror.revision.signature_gate import SignatureGate
 from storage.approved_pins import ApprovedPinStore
 from storage.audit_trail import AuditTrail
+from storage.continuity import ContinuityStore
 from storage.db import Database
 from storage.download_records import DownloadRecords
 from storage.factory import open_store
@@ -98,6 +100,7 @@ class Components:
     retention: RetentionStore
     housekeeper: Housekeeper
     inventory: Inventory
+    continuity: Continuity
 
 
 def build(
@@ -131,14 +134,24 @@ def build(
     store = open_store(store_choice(settings))
     names = RepoNames(hub=hub, repository=repository, ttl_s=upstream.alias_ttl_s)
     access = AccessChecker(hub=hub, ttl_s=settings.upstream.access_ttl_s)
-    resolver = RevisionResolver(hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s)
-    catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access)
     reviews = ReviewService(
         store=review_store,
         webhook=webhook,
         four_eyes=settings.auth.four_eyes,
         public_url=settings.server.public_url,
     )
+    # What the Hub stops serving: the resolver and catalog report its answers, continuity decides.
+    continuity = Continuity(
+        store=ContinuityStore(database),
+        policy=policy,
+        reviews=reviews,
+        webhook=webhook,
+        state_ttl_s=settings.upstream.ref_ttl_s,
+    )
+    resolver = RevisionResolver(
+        hub=hub, repository=repository, ref_ttl_s=settings.upstream.ref_ttl_s, continuity=continuity
+    )
+    catalog = Catalog(hub=hub, repository=repository, resolver=resolver, access=access, continuity=continuity)
     declarations = ExternalDataDeclarations(catalog=catalog, reviews=review_store)
     gate = Gate(
         runner=runner,
@@ -173,6 +186,10 @@ def build(
         reviews=reviews,
         inventory=recorder,
         signatures=signatures,
+        continuity=continuity,
+    )
+    continuity.use_decisions(
+        lambda repo, commit: admission.fresh_revision_decision(repo, commit, hub.credentials(None))
     )
     reevaluator = Reevaluator(
         gate=gate,
@@ -248,6 +265,7 @@ def build(
         retention=retention,
         housekeeper=housekeeper,
         inventory=Inventory(inventory_store, publishers),
+        continuity=continuity,
     )
 
 
@@ -297,6 +315,7 @@ def endpoints(built: Components) -> Endpoints:
             downloads=built.download_records,
             signature_checks=built.signature_checks,
             trail=built.audit_trail,
+            continuity=built.continuity,
             public_url=public_url,
         ),
         audit=AuditApi(

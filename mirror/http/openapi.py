@@ -262,6 +262,14 @@ OPENAPI: dict[str, Any] = {
                 params=[_REPORT_FORMAT],
             )
         },
+        "/reports/continuity": {
+            "get": _op(
+                "What the company depends on that the Hub no longer serves: served revisions of repositories "
+                "the Hub answered as removed or gated since, by state and by repository",
+                "viewer",
+                params=[_REPORT_FORMAT],
+            )
+        },
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "hgt_... token"}},
@@ -306,6 +314,12 @@ OPENAPI: dict[str, Any] = {
                             "type": "string",
                             "enum": ["approve", "block", "revoke", "reopen", "rescan", "request"],
                         },
+                    },
+                    "upstream_state": {
+                        "type": "string",
+                        "description": "Whether the Hub still serves the review's repository: present, "
+                        "`removed since DATE` or `gated since DATE` (details in `upstream`: state, since, "
+                        "the Hub's words)",
                     },
                     "licence_review": {
                         "description": "Blobs: the licence review of the commit the blob was first seen in; "

@@ -137,7 +137,11 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
         ),
         Route.ADMIN_REVISION_ORIGINS,
     ),
-    (frozenset({"GET"}), re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences)"), Route.ADMIN_REPORT),
+    (
+        frozenset({"GET"}),
+        re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences|continuity)"),
+        Route.ADMIN_REPORT,
+    ),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/attestation-key"), Route.ADMIN_ATTESTATION_KEY),
     (
         frozenset({"GET"}),

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, quote, urlsplit
 
 from cachetools import LRUCache
@@ -24,6 +24,7 @@ from mirror.hub.entries import entry_from_sibling, entry_from_tree_item
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.refs import Resolved, RevisionResolver
 from mirror.hub.sanitize import strip_xet
+from mirror.hub.upstream_state import ContinuityHooks, refused
 from mirror.singleflight import SingleFlight
 from storage.records import FileEntry
 from storage.repository import MetadataRepository
@@ -40,6 +41,7 @@ class Document:
     commit: str
     stale: bool
     next_cursor: str | None = None
+    continuity: str | None = None  # the X-HF-Warning when continuity serves a repo the Hub no longer does
 
 
 class Catalog:
@@ -50,8 +52,10 @@ class Catalog:
         repository: MetadataRepository,
         resolver: RevisionResolver,
         access: AccessChecker,
+        continuity: ContinuityHooks | None = None,
     ) -> None:
         self._hub = hub
+        self._continuity = continuity
         self._repository = repository
         self._resolver = resolver
         self._access = access
@@ -65,9 +69,25 @@ class Catalog:
     ) -> Resolved:
         """Resolve the revision and check the caller may see it (files of gated repos need access too)."""
         resolved = await self._resolver.resolve(repo, revision, credentials)
-        if resolved.flags.private or (reading_files and resolved.flags.gated):
-            await self._access.require(repo, credentials)
+        # A continuity answer is a revision hubgate held while the repository was public: no check.
+        if resolved.continuity is None and (
+            resolved.flags.private or (reading_files and resolved.flags.gated)
+        ):
+            try:
+                await self._access.require(repo, credentials)
+            except MirrorError as exc:
+                return await self._refused_access(repo, resolved, exc)
         return resolved
+
+    async def _refused_access(self, repo: RepoRef, resolved: Resolved, error: MirrorError) -> Resolved:
+        """The Hub refused this caller a private or gated repository: when the refusal says the repository
+        is gone or gated, continuity may still serve a commit hubgate held while it was public."""
+        observation = refused(error)
+        if observation is None or self._continuity is None:
+            raise error
+        await self._continuity.refused(repo, resolved.commit, observation)
+        notice = await self._continuity.carry_on(repo, resolved.commit, observation, error)
+        return replace(resolved, continuity=notice)
 
     async def repo_info(
         self, repo: RepoRef, revision: str | None, params: Params, credentials: Credentials
@@ -220,7 +240,11 @@ class Catalog:
         if stored is None:
             return None
         return Document(
-            body=stored.body, commit=resolved.commit, stale=resolved.stale, next_cursor=stored.next_cursor
+            body=stored.body,
+            commit=resolved.commit,
+            stale=resolved.stale,
+            next_cursor=stored.next_cursor,
+            continuity=resolved.continuity,
         )
 
     def _sharer(self, repo: RepoRef, credentials: Credentials) -> str:
@@ -246,7 +270,13 @@ class Catalog:
         cursor = _cursor_of(answer)
         await self._repository.save_file_entries(repo.key, resolved.commit, record(document))
         await self._repository.save_doc(key, repo=repo.key, kind=kind, body=body, next_cursor=cursor)
-        return Document(body=body, commit=resolved.commit, stale=resolved.stale, next_cursor=cursor)
+        return Document(
+            body=body,
+            commit=resolved.commit,
+            stale=resolved.stale,
+            next_cursor=cursor,
+            continuity=resolved.continuity,
+        )
 
 
 def _tree_entries(document: object) -> list[FileEntry]:

@@ -7,7 +7,8 @@ signatures, pinning, reviews, inventory, the download log) is keyed on that cano
 spelling of a denied repository gets through and no spelling splits one repository's records in two.
 
 Spellings are remembered (casefolded, as the Hub matches them) in memory and in the database, so that an
-alias still finds its stored revisions when the Hub is unreachable or rate-limiting.
+alias still finds its stored revisions when the Hub is unreachable or rate-limiting, or answers that the
+repository is gone or gated (continuity decides what is served then; mirror.hub.upstream_state).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mirror.errors import MirrorError, UpstreamProtocolError, UpstreamTimeout, U
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.rules import parse_repo_id
+from mirror.hub.upstream_state import refused
 from mirror.singleflight import SingleFlight
 from storage.queries import utcnow
 from storage.repository import MetadataRepository
@@ -69,6 +71,12 @@ class RepoNames:
             # Never seen: nothing is stored under any name for it, so the spelling as given can only lead
             # to upstream's own error later (hubgate stores under canonical ids alone).
             return spelling
+        except MirrorError as exc:
+            if stored is None or refused(exc) is None:
+                raise
+            # The Hub says the repository is gone or gated: the name it last gave is still the one hubgate
+            # holds revisions under; whether any of them is served is decided when the revision is resolved.
+            return RepoRef(repo_type=spelling.repo_type, repo_id=stored[0])
         canonical = RepoRef(repo_type=spelling.repo_type, repo_id=_canonical_id(answer.parsed(), spelling))
         if canonical.repo_id != spelling.repo_id:
             log.info("%s is %s on the Hub", spelling, canonical)

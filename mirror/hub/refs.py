@@ -1,7 +1,8 @@
 """Revision resolution: every branch, tag, PR ref or short commit becomes a full commit.
 
 Refs are cached with a short TTL; a full commit needs no lookup. When upstream is down, the last known
-commit of a ref is used and the answer says it may be stale.
+commit of a ref is used and the answer says it may be stale. When the Hub answers that the repository is
+gone or gated, the last known commit is what continuity (mirror.hub.upstream_state) may serve instead.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from urllib.parse import quote
 
 from cachetools import TTLCache
 
-from mirror.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
+from mirror.errors import MirrorError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from mirror.hub.client import HubClient
 from mirror.hub.models import Credentials, RepoRef, RepoType, is_commit
+from mirror.hub.upstream_state import ContinuityHooks, refused
 from mirror.singleflight import SingleFlight
 from storage.queries import utcnow
 from storage.records import RepoFlags
@@ -35,11 +37,22 @@ class Resolved:
     commit: str
     flags: RepoFlags
     stale: bool  # upstream was unreachable and a remembered answer was used
+    # The Hub no longer serves the repository and continuity serves this commit hubgate held while it was
+    # public: the X-HF-Warning saying so. Such an answer needs no access check (it was public).
+    continuity: str | None = None
 
 
 class RevisionResolver:
-    def __init__(self, *, hub: HubClient, repository: MetadataRepository, ref_ttl_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        hub: HubClient,
+        repository: MetadataRepository,
+        ref_ttl_s: float,
+        continuity: ContinuityHooks | None = None,
+    ) -> None:
         self._hub = hub
+        self._continuity = continuity
         self._repository = repository
         self._ttl = timedelta(seconds=ref_ttl_s)
         # Fresh answers are also kept in memory for the same TTL: the hot path then needs no query.
@@ -68,7 +81,7 @@ class RevisionResolver:
         self, repo: RepoRef, revision: str | None, credentials: Credentials
     ) -> Resolved:
         resolved = await self._resolve(repo, revision, credentials)
-        if not resolved.stale:
+        if not resolved.stale and resolved.continuity is None:
             self._recent[(repo, revision)] = resolved
             if resolved.flags.private or resolved.flags.gated:
                 self._public.discard(repo)
@@ -83,7 +96,13 @@ class RevisionResolver:
     async def _resolve(self, repo: RepoRef, revision: str | None, credentials: Credentials) -> Resolved:
         flags = await self._repository.repo_flags(repo.key)
         if revision is not None and is_commit(revision):
-            if flags is not None and self._fresh(flags.checked_at):
+            # A commit hubgate does not hold yet is asked about once, so that whether it was public when
+            # hubgate got it is the Hub's word about that commit (continuity serves only such revisions).
+            if (
+                flags is not None
+                and self._fresh(flags.checked_at)
+                and (self._continuity is None or await self._continuity.holds(repo, revision))
+            ):
                 return Resolved(commit=revision, flags=flags, stale=False)
             return await self._ask_upstream(
                 repo, revision, credentials, fallback_commit=revision, flags=flags
@@ -123,6 +142,8 @@ class RevisionResolver:
             if fallback_commit is not None and flags is not None:
                 return Resolved(commit=fallback_commit, flags=flags, stale=True)
             raise
+        except MirrorError as exc:
+            return await self._withdrawn(repo, exc, fallback_commit=fallback_commit, flags=flags)
         info = answer.parsed()
         if not isinstance(info, dict) or not is_commit(str(info.get("sha", ""))):
             msg = f"upstream did not say which commit {revision or 'the default branch'} of {repo} is"
@@ -135,8 +156,22 @@ class RevisionResolver:
             await self._repository.save_ref(
                 repo.key, revision if revision is not None else DEFAULT_BRANCH, commit
             )
-        return Resolved(
-            commit=commit,
-            flags=RepoFlags(private=private, gated=str(gated), checked_at=utcnow()),
-            stale=False,
-        )
+        fresh = RepoFlags(private=private, gated=str(gated), checked_at=utcnow())
+        if self._continuity is not None:
+            await self._continuity.answered(repo, commit, fresh)
+        return Resolved(commit=commit, flags=fresh, stale=False)
+
+    async def _withdrawn(
+        self, repo: RepoRef, error: MirrorError, *, fallback_commit: str | None, flags: RepoFlags | None
+    ) -> Resolved:
+        """The Hub refused: when it says the repository is gone or gated, that is recorded, and continuity
+        may serve the last commit hubgate knew of the ref; any other refusal is the client's answer."""
+        observation = refused(error)
+        if observation is None or self._continuity is None:
+            raise error
+        await self._continuity.refused(repo, fallback_commit, observation)
+        if fallback_commit is None:
+            raise error
+        notice = await self._continuity.carry_on(repo, fallback_commit, observation, error)
+        held = flags or RepoFlags(private=False, gated="", checked_at=utcnow())
+        return Resolved(commit=fallback_commit, flags=held, stale=False, continuity=notice)

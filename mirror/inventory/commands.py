@@ -1,4 +1,4 @@
-"""`hubgate sbom` and `hubgate report origins|licences`: read-only operator reports.
+"""`hubgate sbom` and `hubgate report origins|licences|continuity`: read-only operator reports.
 
 Like `hubgate audit verify` they read the metadata database directly (no server, no token needed, the
 same config as `hubgate serve`); the API serves the same documents to token holders.
@@ -46,7 +46,10 @@ def add_commands(
     sbom.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
     sbom.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of stdout")
     sbom.set_defaults(run=local(sbom_command))
-    report = sub.add_parser("report", help="where what hubgate served comes from, under which licences")
+    report = sub.add_parser(
+        "report",
+        help="where what hubgate served comes from, under which licences, and what the Hub no longer serves",
+    )
     settings_flags(report)
     report.add_argument("kind", choices=reports.KINDS)
     report.add_argument("--format", default="table", choices=reports.FORMATS)

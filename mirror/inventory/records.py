@@ -23,7 +23,7 @@ from storage.inventory_store import (
     StoredFile,
     StoredRevision,
 )
-from storage.records import RepoKey
+from storage.records import PRESENT_STATUS, RepoKey, UpstreamStatus
 
 NOT_REQUIRED = "not-required"  # a revision whose licence needed no human: no review was kept
 NOT_FETCHED = "not-fetched"  # a file hubgate knows of but never fetched: no verdict yet
@@ -196,6 +196,12 @@ class RevisionView:
     last_served_at: datetime
     files: tuple[FileView, ...]
     by_identity: Mapping[str, Tally] = field(default_factory=dict)
+    upstream: UpstreamStatus = PRESENT_STATUS  # what the Hub says of the repo
+
+    @property
+    def upstream_state(self) -> str:
+        """`present`, or `removed since DATE` / `gated since DATE`: whether the Hub still serves the repo."""
+        return upstream_text(self.upstream)
 
     @property
     def name(self) -> str:
@@ -259,6 +265,12 @@ class RevisionView:
             "signature": {"status": self.signature, "signer": self.signer},
             "review": {"state": self.review_state, "id": self.review_id},
             "approved": self.approved,
+            "upstream_state": self.upstream_state,
+            "upstream": {
+                "state": self.upstream.state,
+                "since": None if self.upstream.since is None else self.upstream.since.isoformat(),
+                "detail": self.upstream.detail,
+            },
             "first_served_at": self.first_served_at.isoformat(),
             "last_served_at": self.last_served_at.isoformat(),
             "downloads": {
@@ -408,7 +420,14 @@ def build_view(
         last_served_at=revision.last_served_at,
         files=views,
         by_identity=per_identity,
+        upstream=revision.upstream,
     )
+
+
+def upstream_text(status: UpstreamStatus) -> str:
+    if status.state == "present" or status.since is None:
+        return status.state
+    return f"{status.state} since {status.since.astimezone(UTC).date().isoformat()}"
 
 
 def effective_state(review: ReviewMark, now: datetime) -> str:

@@ -1,6 +1,7 @@
-"""Origin and licence reports: how much of what hubgate served comes from which country and publisher,
-is built on models from where, and is under which licences. JSON for machines, CSV for spreadsheets, a
-table for the terminal.
+"""Origin, licence and continuity reports: how much of what hubgate served comes from which country and
+publisher, is built on models from where, is under which licences, and what of it the Hub no longer
+serves (removed or gated since hubgate stored it). JSON for machines, CSV for spreadsheets, a table for
+the terminal.
 
 Every figure counts served downloads only (files actually sent): `revisions` served, `files` (distinct
 paths of those revisions that were served), `downloads` (requests), `bytes` sent, distinct client
@@ -22,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mirror.inventory.records import OriginRecord, RevisionView
+from mirror.inventory.records import OriginRecord, RevisionView, upstream_text
 
 FORMATS = ("table", "json", "csv")
-KINDS = ("origins", "licences")
+KINDS = ("origins", "licences", "continuity")
 GROUPINGS = ("publisher", "lineage")
 UNRECORDED_ORIGIN = "unrecorded"  # decided before origins were recorded: re-evaluation fills them in
 
@@ -226,16 +227,64 @@ def licences(revisions: Sequence[RevisionView], *, now: datetime | None = None) 
     }
 
 
+def continuity(revisions: Sequence[RevisionView], *, now: datetime | None = None) -> dict[str, Any]:
+    """What the company depends on that the Hub no longer serves: served revisions of repositories the
+    Hub answered as removed or gated since, by state and by repository (oldest change first)."""
+    gone = [revision for revision in revisions if revision.upstream.state != "present"]
+    total = _group(gone, lambda _: "all").get("all", _Tally())
+    by_state = [
+        {
+            "state": state,
+            "repos": len({(r.repo_type, r.repo_id) for r in gone if r.upstream.state == state}),
+            **tally.figures(),
+        }
+        for state, tally in _ordered(_group(gone, lambda r: r.upstream.state))
+    ]
+    repos: dict[tuple[str, str], list[RevisionView]] = {}
+    for revision in gone:
+        repos.setdefault((revision.repo_type, revision.repo_id), []).append(revision)
+    by_repo = []
+    for (repo_type, repo_id), held in repos.items():
+        tally = _Tally()
+        for revision in held:
+            tally.add(revision)
+        upstream = held[0].upstream
+        by_repo.append(
+            {
+                "repo": f"{repo_type}s/{repo_id}",
+                "upstream_state": upstream_text(upstream),
+                "state": upstream.state,
+                "since": None if upstream.since is None else upstream.since.isoformat(),
+                "detail": upstream.detail,
+                "org": held[0].publisher.org,
+                "country": held[0].publisher.country,
+                **tally.figures(),
+                "commits": [revision.commit for revision in held],
+                "last_served_at": max(revision.last_served_at for revision in held).isoformat(),
+            }
+        )
+    by_repo.sort(key=lambda row: (row["since"] or "", row["repo"]))
+    return {
+        "report": "continuity",
+        "generated_at": (now or datetime.now(UTC)).isoformat(),
+        "totals": {"repos": len(by_repo), **total.figures()},
+        "by_state": by_state,
+        "by_repo": by_repo,
+    }
+
+
 def build(kind: str, revisions: Sequence[RevisionView], *, by: str = "publisher") -> dict[str, Any]:
     """The report `kind`; origins group `by` publisher or lineage. Raises ValueError for anything else."""
     if by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}: use {' or '.join(GROUPINGS)}")
     if kind == "origins":
         return lineage_origins(revisions) if by == "lineage" else origins(revisions)
+    if by != "publisher":
+        raise ValueError("only the origins report groups by lineage")
     if kind == "licences":
-        if by != "publisher":
-            raise ValueError("only the origins report groups by lineage")
         return licences(revisions)
+    if kind == "continuity":
+        return continuity(revisions)
     raise ValueError(f"unknown report {kind!r}: use {' or '.join(KINDS)}")
 
 
@@ -247,11 +296,22 @@ _DETAIL = {
     "origins": ("by_publisher", ("org", "organisation", "country", "family", *_FIGURES, "licence_buckets")),
     "origins-lineage": ("by_root_family", ("country", "family", *_FIGURES, "share_of_bytes", "roots")),
     "licences": ("by_licence", ("licence", "bucket", *_FIGURES, "publishers", "countries")),
+    "continuity": (
+        "by_repo",
+        ("repo", "upstream_state", "org", "country", *_FIGURES, "last_served_at", "detail"),
+    ),
 }
 _SUMMARY = {
     "origins": ("by_country", ("country", *_FIGURES, "share_of_bytes", "publishers")),
     "origins-lineage": ("by_root_country", ("country", *_FIGURES, "share_of_bytes", "families")),
     "licences": ("by_bucket", ("bucket", *_FIGURES, "share_of_bytes", "countries")),
+    "continuity": ("by_state", ("state", "repos", *_FIGURES)),
+}
+_EMPTY = {
+    "origins": "(nothing served yet)",
+    "origins-lineage": "(nothing served yet)",
+    "licences": "(nothing served yet)",
+    "continuity": "(none: the Hub still serves every repository hubgate served)",
 }
 
 
@@ -283,22 +343,23 @@ def render_table(report: dict[str, Any]) -> str:
     kind = _layout(report)
     totals = report["totals"]
     title = "origins by lineage root" if kind == "origins-lineage" else kind
+    gone = f"{totals['repos']} repositories no longer served by the Hub: " if kind == "continuity" else ""
     lines = [
-        f"{title}: {totals['revisions']} revisions, {totals['files']} files, "
-        f"{totals['downloads']} downloads, {_size(totals['bytes'])} to {totals['identities']} identities",
+        f"{title}: {gone}{totals['revisions']} revisions, {totals['files']} files, {totals['downloads']} "
+        f"downloads, {_size(totals['bytes'])} to {totals['identities']} identities",
     ]
     for section, columns in (_SUMMARY[kind], _DETAIL[kind]):
-        lines += ["", section.replace("_", " ") + ":", *_table(report[section], columns)]
+        lines += ["", section.replace("_", " ") + ":", *_table(report[section], columns, _EMPTY[kind])]
     return "\n".join(lines) + "\n"
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> list[str]:
     cells = [
         [_cell(row[column]) if column != "bytes" else _size(row[column]) for column in columns]
         for row in rows
     ]
     widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
-    numeric = {i for i, column in enumerate(columns) if column in (*_FIGURES, "share_of_bytes")}
+    numeric = {i for i, column in enumerate(columns) if column in (*_FIGURES, "share_of_bytes", "repos")}
 
     def line(values: Sequence[str]) -> str:
         parts = [
@@ -308,7 +369,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
         return "  ".join(parts).rstrip()
 
     if not rows:
-        return ["  (nothing served yet)"]
+        return [f"  {empty}"]
     return [line(columns), line(["-" * width for width in widths]), *(line(row) for row in cells)]
 
 

@@ -242,6 +242,7 @@ def _revision_properties(revision: RevisionView) -> Iterator[Property]:
         "hubgate:review:state": revision.review_state,
         "hubgate:review:id": "" if revision.review_id is None else str(revision.review_id),
         "hubgate:approved": str(revision.approved).lower(),
+        "hubgate:upstream:state": revision.upstream_state,
         "hubgate:served:first": revision.first_served_at.isoformat(),
         "hubgate:served:last": revision.last_served_at.isoformat(),
         "hubgate:downloads:count": str(served.downloads),

@@ -84,6 +84,18 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinuityChoice:
+    """What to do with a repository's revisions held while public, once the Hub stops serving them."""
+
+    on_removed: str  # "serve" | "review" | "refuse"
+    on_gated: str  # "serve" | "refuse"
+
+    def on(self, state: str) -> str:
+        """The choice for an upstream state ("removed" or "gated")."""
+        return self.on_removed if state == "removed" else self.on_gated
+
+
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     repo: RepoRef
     path: str
@@ -125,12 +137,23 @@ class PolicyEngine:
         verdict = max((r.verdict for r in collected if not r.audit_only), default=Verdict.ALLOW)
         return Decision(verdict=verdict, reasons=collected, severity=severity, policy_version=self.version)
 
+    def decide(self, reasons: Iterable[Reason], severity: str = "") -> Decision:
+        """A decision resting on `reasons` alone (e.g. a revision's continuity review)."""
+        return self._decision(reasons, severity)
+
     def extended(self, decision: Decision, extra: Iterable[Reason], severity: str = "") -> Decision:
-        """`decision` with more reasons (e.g. a revision's signature next to its licence)."""
+        """`decision` with more reasons (e.g. a revision's continuity next to its licence), under the
+        version it was made under (a revision decision's is not the policy's own)."""
         added = tuple(extra)
         if not added:
             return decision
-        return self._decision((*decision.reasons, *added), severity or decision.severity)
+        extended = self._decision((*decision.reasons, *added), severity or decision.severity)
+        return Decision(
+            verdict=extended.verdict,
+            reasons=extended.reasons,
+            severity=extended.severity,
+            policy_version=decision.policy_version,
+        )
 
     # -- repositories --------------------------------------------------------------------------------
 
@@ -160,6 +183,27 @@ class PolicyEngine:
     def pins_to_approved(self, repo: RepoRef) -> bool:
         """Whether the policy puts the repo under approved-revision pinning."""
         return _matches(repo, self.policy.pinning.approved_only)
+
+    def continuity(self, repo: RepoRef) -> ContinuityChoice:
+        """What to do with the repo's revisions held while public once the Hub stops serving them: the
+        first [[continuity.rules]] entry naming the repo and setting a key decides it, else the default."""
+        rules = self.policy.continuity
+        on_removed = next(
+            (r.on_removed for r in rules.rules if r.on_removed is not None and _matches(repo, r.repos)),
+            rules.on_removed,
+        )
+        on_gated = next(
+            (r.on_gated for r in rules.rules if r.on_gated is not None and _matches(repo, r.repos)),
+            rules.on_gated,
+        )
+        return ContinuityChoice(on_removed=on_removed, on_gated=on_gated)
+
+    def continuity_review(self, repo: RepoRef, *, state: str, message: str) -> Reason | None:
+        """The reason a revision held while public goes back to review (`on_removed = "review"`), or None
+        when the policy serves or refuses it instead."""
+        if self.continuity(repo).on(state) != "review":
+            return None
+        return Reason(f"continuity.{state}", message, Verdict.REVIEW)
 
     # -- licences ------------------------------------------------------------------------------------
 

@@ -144,6 +144,33 @@ class PinningRules(BaseModel):
     approved_only: tuple[str, ...] = ()
 
 
+RemovedAction = Literal["serve", "review", "refuse"]
+GatedAction = Literal["serve", "refuse"]
+
+
+class ContinuityRule(BaseModel):
+    """A per-repo choice (globs as in [repos]); the first rule naming a repo and setting a key decides it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    repos: tuple[str, ...] = Field(min_length=1)
+    on_removed: RemovedAction | None = None
+    on_gated: GatedAction | None = None
+
+
+class ContinuityRules(BaseModel):
+    """What hubgate does with revisions it stored while a repository was public, once the Hub answers that
+    the repository is gone (RepoNotFound: deleted, made private; or disabled) or newly gated.
+
+    `on_removed`: "serve" (with an X-HF-Warning), "review" (the revisions go back to the review queue and
+    are served once approved) or "refuse" (clients get the Hub's answer). `on_gated`: "serve" or "refuse".
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    on_removed: RemovedAction = "serve"
+    on_gated: GatedAction = "serve"
+    rules: tuple[ContinuityRule, ...] = ()
+
+
 class SignatureRules(TrustRule):
     """Model signatures (OpenSSF model signing, `model.sig`) for the repos these globs name (as in
     [repos]); the first matching [[signatures]] entry applies, and a repo no entry names is not checked.
@@ -169,6 +196,7 @@ class PolicyFile(BaseModel):
     scanning: ScanRules = ScanRules()
     hub_security: HubSecurityRules = HubSecurityRules()
     pinning: PinningRules = PinningRules()
+    continuity: ContinuityRules = ContinuityRules()
     signatures: tuple[SignatureRules, ...] = ()
 
     @field_validator("name")

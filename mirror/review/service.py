@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mirror.errors import BadRequest, MirrorError, NotFound
-from mirror.policy.engine import Decision
+from mirror.policy.engine import Decision, Reason
 from mirror.review.auth import Principal
 from mirror.review.transitions import (
     SERVABLE,
@@ -387,6 +387,17 @@ class ReviewService:
             interpretations=interpretations,
         )
 
+    async def requeue(self, review: ReviewRecord, reason: Reason) -> ReviewRecord:
+        """Put an approved subject back in the review queue (APPROVED -> QUARANTINED) for `reason`, kept
+        next to the reasons it had, so that a reviewer decides again knowing all of them. Raises
+        IllegalTransition (not APPROVED) or StaleReview, changing nothing."""
+        change = _change(review, Action.REQUEUE, SYSTEM, reason=f"{reason.rule_id}: {reason.message}")
+        kept = [r for r in json.loads(review.reasons) if r.get("rule_id") != reason.rule_id]
+        change = replace(change, reasons=json.dumps([*kept, reason.to_dict()]), rule_ids=reason.rule_id)
+        updated = await self.store.apply(review.id, from_state=review.state, change=change)
+        self._announce(review, updated, Action.REQUEUE, SYSTEM)
+        return updated
+
     async def request(self, review_id: int, principal: Principal, *, justification: str) -> ReviewRecord:
         if not justification.strip():
             raise BadRequest("a justification is required to request a review")
@@ -467,5 +478,5 @@ def _change(
         policy_version=None if decision is None else decision.policy_version,
         scanner_version=scanner_version,
         waiver=waiver,
-        clear_waiver=action in (Action.REVOKE, Action.EXPIRE, Action.RESCAN, Action.BLOCK),
+        clear_waiver=action in (Action.REVOKE, Action.EXPIRE, Action.REQUEUE, Action.RESCAN, Action.BLOCK),
     )

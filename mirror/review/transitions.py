@@ -2,7 +2,9 @@
 
 PENDING -> APPROVED | QUARANTINED | BLOCKED (the gate's own decision);
 QUARANTINED -> APPROVED (a waiver) | BLOCKED; APPROVED -> REVOKED (new intel, rescan, policy change);
-an expired waiver falls back to QUARANTINED; QUARANTINED and REVOKED go back to PENDING on a rescan;
+an expired waiver falls back to QUARANTINED, and so does an approval whose subject the Hub stopped serving
+when the continuity policy wants a human to decide again (requeue); QUARANTINED and REVOKED go back to
+PENDING on a rescan;
 an admin may reopen a BLOCKED subject into QUARANTINED. Nothing else is possible.
 """
 
@@ -32,6 +34,7 @@ class Action(StrEnum):
     BLOCK = "block"
     REVOKE = "revoke"
     EXPIRE = "expire"  # a waiver's expiry passed
+    REQUEUE = "requeue"  # back to the review queue: the Hub stopped serving the repository (continuity)
     RESCAN = "rescan"
     REOPEN = "reopen"
 
@@ -71,6 +74,7 @@ TRANSITIONS: dict[tuple[ReviewState, Action], Rule] = {
     (ReviewState.QUARANTINED, Action.RESCAN): Rule(ReviewState.PENDING, Role.APPROVER),
     (ReviewState.APPROVED, Action.REVOKE): Rule(ReviewState.REVOKED, Role.APPROVER),
     (ReviewState.APPROVED, Action.EXPIRE): Rule(ReviewState.QUARANTINED, Role.SYSTEM),
+    (ReviewState.APPROVED, Action.REQUEUE): Rule(ReviewState.QUARANTINED, Role.SYSTEM),
     (ReviewState.APPROVED, Action.RESCAN): Rule(ReviewState.PENDING, Role.APPROVER),
     (ReviewState.REVOKED, Action.RESCAN): Rule(ReviewState.PENDING, Role.APPROVER),
     (ReviewState.REVOKED, Action.BLOCK): Rule(ReviewState.BLOCKED, Role.APPROVER),

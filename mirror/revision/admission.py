@@ -18,10 +18,13 @@ from mirror.hub.lineage import Card, Lineage, LineageWalker
 from mirror.hub.models import Credentials, RepoRef, RepoType
 from mirror.inventory.origins import OriginTables
 from mirror.inventory.recorder import InventoryRecorder
-from mirror.policy.engine import Decision, LicenceLink, PolicyEngine, Verdict
+from mirror.policy.engine import Decision, LicenceLink, PolicyEngine, Reason, Verdict
 from mirror.review.service import ReviewService, Subject, revision_key
+from mirror.review.transitions import ReviewState
+from mirror.revision.continuity import Continuity, waived
 from mirror.revision.signature_gate import SignatureGate
 from storage.records import ReviewRecord
+from storage.review_store import StaleReview
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,9 @@ class Admission:
         reviews: ReviewService,
         inventory: InventoryRecorder,
         signatures: SignatureGate,
+        continuity: Continuity | None = None,
     ) -> None:
+        self._continuity = continuity
         self._policy = policy
         self._walker = walker
         self._origins = origins
@@ -60,10 +65,18 @@ class Admission:
         """Raise AccessDenied unless the repo, its licence, its origins and (where the policy asks) its
         model signature at `commit` may be used."""
         self.admit_repo(repo)
-        decision = await self._revision_decision(repo, commit, credentials)
+        continuity = await self._continuity_reasons(repo, commit)
+        decision = self._policy.extended(await self._revision_decision(repo, commit, credentials), continuity)
         if all(reason.verdict is Verdict.ALLOW for reason in decision.reasons):
             return  # nothing for a human: no review to keep (audit-only findings do get one)
         review = await self._keep_review(repo, commit, decision)
+        if continuity and review.state == ReviewState.APPROVED and not waived(review, continuity[0]):
+            # Approved before the Hub stopped serving the repository: back to the queue (the change's own
+            # requeue does this for every served revision; this covers one it has not reached).
+            try:
+                review = await self._reviews.requeue(review, continuity[0])
+            except StaleReview:
+                review = await self._reviews.current_by_id(review.id)
         if not self._reviews.servable(review):
             raise AccessDenied(self._reviews.refusal_message(review), commit=commit)
 
@@ -94,7 +107,13 @@ class Admission:
     async def fresh_revision_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
         """Decide again under the current policy (for rescans), refreshing the cached decision."""
         self._revision_decisions.pop((repo, commit, self._origins.version), None)
-        return await self._revision_decision(repo, commit, credentials)
+        decision = await self._revision_decision(repo, commit, credentials)
+        return self._policy.extended(decision, await self._continuity_reasons(repo, commit))
+
+    async def _continuity_reasons(self, repo: RepoRef, commit: str) -> list[Reason]:
+        """A review reason while the Hub no longer serves the repo and the policy wants a human to decide
+        (never cached with the licence: it lasts as long as the repository's state)."""
+        return [] if self._continuity is None else await self._continuity.reasons(repo, commit)
 
     async def _revision_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
         cached = self._revision_decisions.get((repo, commit, self._origins.version))

@@ -9,6 +9,8 @@ Public API beyond repos and users (all safe to call from the test thread while t
     hub.rate_limiter.reset()                 # open every rate-limit window (see ratelimit.py)
     hub.rate_limiter.configure(RateLimits(api=3, window_s=2))   # or None: off
     hub.rename("model", "acme/old", "acme/new")      # old id answers a relative 307 (see aliases.py)
+    hub.remove("model", "acme/x")                    # deleted: RepoNotFound from then on (see below)
+    hub.make_private("acme/x"); hub.make_gated("acme/x", "manual")   # at runtime, as owners do
     hub.add_alias("model", "gpt2", "openai-community/gpt2")
     hub.lookup("model", "ACME/New")          # RepoMatch(repo, kind="case") or None
     hub.sessions                             # hf_session cookies handed out (see cookies.py)
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from tests.fakehub.aliases import RepoDirectory, RepoMatch
 from tests.fakehub.cookies import SessionBook
@@ -77,8 +80,31 @@ class FakeHub:
         return self._directory.add(repo)
 
     def remove(self, repo_type: RepoType, repo_id: str) -> None:
-        """Delete a repo and the aliases that named it."""
+        """Delete a repo and the aliases that named it.
+
+        Every request for it then answers as huggingface.co answers a missing repository: `RepoNotFound`
+        in `X-Error-Code`, 401 to anonymous callers and 404 to authenticated ones, the same as a private
+        repository the caller may not read (errors.repo_not_found; huggingface_hub `utils/_http.py`
+        `hf_raise_for_status`: "401 is misleading as it is returned for: private and gated repos if user
+        is not authenticated, missing repos")."""
         self._directory.remove(repo_type, repo_id)
+
+    def make_private(self, repo_id: str, repo_type: RepoType = "model") -> FakeRepo:
+        """The owner makes the repo private: callers not in `allowed_tokens` get `RepoNotFound` exactly as
+        for a deleted repo (access.readable_repo); its info says `"private": true` to those who may."""
+        repo = self.repo(repo_id, repo_type)
+        repo.settings.private = True
+        return repo
+
+    def make_gated(
+        self, repo_id: str, mode: Literal["auto", "manual"] = "auto", repo_type: RepoType = "model"
+    ) -> FakeRepo:
+        """The owner gates the repo: its info stays public (with `"gated": mode`), its files and auth-check
+        answer `GatedRepo` (401 anonymous, 403 authenticated) to callers who have not accepted the terms
+        (access.check_download; huggingface_hub maps the code to GatedRepoError)."""
+        repo = self.repo(repo_id, repo_type)
+        repo.settings.gated = mode
+        return repo
 
     def repo(self, repo_id: str, repo_type: RepoType = "model") -> FakeRepo:
         """The repo with exactly this id, or KeyError: for test code that knows it exists."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mirror.policy.engine import PolicyEngine, Verdict
+from mirror.policy.engine import PolicyEngine, Reason, Verdict
 from mirror.policy.file import PolicyError, PolicyFile, load_policy
 from mirror.policy.origins import EntityMark, OriginNode, parse_entry
 
@@ -204,3 +204,11 @@ def test_origin_rules_version_revisions_but_never_rescan_files(tmp_path: Path) -
     assert plain.revision_version("facts") != strict.revision_version("facts")
     assert strict.revision_version("facts") != strict.revision_version("other facts")
     assert strict.revision_version("facts").startswith(strict.version + "+")
+
+
+def test_a_revision_decision_extended_later_keeps_its_version(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, '[origins]\nreview = ["country:CN"]\n')
+    decision = engine.revision_decision((engine.decide_origins(CHAIN),), facts_version="facts")
+    extended = engine.extended(decision, [Reason("continuity.removed", "gone", Verdict.REVIEW)])
+    assert extended.policy_version == decision.policy_version == engine.revision_version("facts")
+    assert [reason.rule_id for reason in extended.reasons] == ["origins.country:CN", "continuity.removed"]

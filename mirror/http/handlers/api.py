@@ -58,7 +58,9 @@ class HubApi:
         document = await self._catalog.repo_info(
             repo, revision, _params(request, _INFO_PARAMS), self._requests.credentials(request)
         )
-        return self._requests.json_response(document.body, stale=document.stale, warning=warning)
+        return self._requests.json_response(
+            document.body, stale=document.stale, warning=document.continuity or warning
+        )
 
     async def tree(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         params = _params(request, _TREE_PARAMS)
@@ -73,7 +75,9 @@ class HubApi:
             upstream_params,
             self._requests.credentials(request),
         )
-        response = self._requests.json_response(document.body, stale=document.stale, warning=warning)
+        response = self._requests.json_response(
+            document.body, stale=document.stale, warning=document.continuity or warning
+        )
         if document.next_cursor is not None:
             # Pages are listed by commit so that every page describes the same snapshot.
             path_part = f"/{quote(match.path)}" if match.path else ""
@@ -97,7 +101,9 @@ class HubApi:
         document = await self._catalog.paths_info(
             repo, revision or match.pinned_revision, fields, self._requests.credentials(request)
         )
-        return self._requests.json_response(document.body, stale=document.stale, warning=warning)
+        return self._requests.json_response(
+            document.body, stale=document.stale, warning=document.continuity or warning
+        )
 
     async def auth_check(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         credentials = self._requests.credentials(request)

@@ -141,7 +141,7 @@ class FileServer:
             raise EntryNotFound(f"{match.path} does not exist in {repo} at {resolved.commit}")
 
         headers = file_headers(entry, resolved.commit)
-        notice = self._requests.warning(stale=resolved.stale, warning=warning)
+        notice = self._requests.warning(stale=resolved.stale, warning=resolved.continuity or warning)
         if notice is not None:
             headers["X-HF-Warning"] = notice
         fetch = FetchRequest(repo=repo, commit=resolved.commit, entry=entry, credentials=creds)

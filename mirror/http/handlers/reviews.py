@@ -18,10 +18,13 @@ from mirror.http.handlers.auth import ApiAuth
 from mirror.http.handlers.common import public_base
 from mirror.http.handlers.params import int_query, json_body, text_field
 from mirror.http.routes import RouteMatch
+from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.pathtext import hidden_characters, visible
 from mirror.hub.rules import parse_repo_id
+from mirror.inventory.records import upstream_text
 from mirror.review.service import ReviewService, revision_key
 from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
+from mirror.revision.continuity import Continuity
 from mirror.revision.reevaluation import Reevaluator
 from scanners import interpretation
 from storage.audit_trail import AuditTrail
@@ -59,6 +62,7 @@ class ReviewApi:
         downloads: DownloadRecords,
         signature_checks: SignatureStore,
         trail: AuditTrail,
+        continuity: Continuity,
         public_url: str | None,
     ) -> None:
         self._auth = auth
@@ -68,6 +72,7 @@ class ReviewApi:
         self._downloads = downloads
         self._signature_checks = signature_checks
         self._trail = trail
+        self._continuity = continuity
         self._public_url = public_url
 
     async def list_reviews(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -137,6 +142,18 @@ class ReviewApi:
             ]
         body["requests"] = [_request_json(item) for item in await self._reviews.requests(review.id)]
         body["signature"] = await _signature_check(self._signature_checks, review)
+        if review.repo_id:
+            # Whether the Hub still serves the repository: a reviewer deciding on a continuity review (or
+            # on anything) should know that it vanished or was gated, and since when.
+            upstream = await self._continuity.status(
+                RepoRef(repo_type=RepoType(review.repo_type), repo_id=review.repo_id)
+            )
+            body["upstream_state"] = upstream_text(upstream)
+            body["upstream"] = {
+                "state": upstream.state,
+                "since": None if upstream.since is None else upstream.since.isoformat(),
+                "detail": upstream.detail,
+            }
         body["audit"] = [event_json(e) for e in await self._trail.audit_events(review_id=review.id)]
         return web.json_response(body)
 

@@ -2,10 +2,9 @@
 lineage with country, family and the entity lists naming it, the origin verdict and its findings.
 
 Existing rows keep "" (not recorded); the re-evaluation job decides them again and fills it in.
-Revises 0008 for now: the lead chains it after 0009 when merging.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-08
 """
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from mirror.inventory import reports
 from mirror.inventory.records import Licence, OriginRecord, Origins, Tally
+from storage.records import UpstreamStatus
 from tests.mirror.inventory.views import file_view, revision_view
 
 INVENTORY = [
@@ -135,10 +138,39 @@ def test_licences_by_bucket_and_stated_licence() -> None:
 
 
 def test_an_empty_inventory_reports_zeroes() -> None:
-    for kind in reports.KINDS:
+    for kind in ("origins", "licences"):
         report = reports.build(kind, [])
         assert report["totals"] == _figures(0, 0, 0, 0, 0)
         assert "(nothing served yet)" in reports.render_table(report)
+    report = reports.build("continuity", INVENTORY)  # everything still on the Hub
+    assert report["totals"] == {"repos": 0, **_figures(0, 0, 0, 0, 0)}
+    assert "(none: the Hub still serves every repository hubgate served)" in reports.render_table(report)
+
+
+def test_the_continuity_report_lists_what_the_hub_no_longer_serves() -> None:
+    removed = UpstreamStatus("removed", datetime(2026, 12, 6, 9, 30, tzinfo=UTC), "RepoNotFound (404): gone")
+    gated = UpstreamStatus("gated", datetime(2026, 12, 1, tzinfo=UTC), "GatedRepo (401): restricted")
+    inventory = [
+        replace(INVENTORY[0], upstream=removed),
+        replace(INVENTORY[1], upstream=gated),
+        *INVENTORY[2:],
+    ]
+    report = reports.continuity(inventory)
+    assert report["totals"] == {"repos": 2, **_figures(2, 3, 4, 260, 2)}
+    assert [(row["state"], row["repos"], row["downloads"]) for row in report["by_state"]] == [
+        ("removed", 1, 3),
+        ("gated", 1, 1),
+    ]
+    assert [(row["repo"], row["upstream_state"], row["commits"]) for row in report["by_repo"]] == [
+        ("models/Qwen/Qwen2.5-3B", "gated since 2026-12-01", ["2" * 40]),  # oldest change first
+        ("models/Qwen/Qwen3-0.6B", "removed since 2026-12-06", ["1" * 40]),
+    ]
+    assert report["by_repo"][1]["detail"] == "RepoNotFound (404): gone"
+    table = reports.render_table(report)
+    assert "2 repositories no longer served by the Hub" in table
+    assert "removed since 2026-12-06" in table
+    rows = list(csv.DictReader(io.StringIO(reports.render_csv(report))))
+    assert [row["repo"] for row in rows] == ["models/Qwen/Qwen2.5-3B", "models/Qwen/Qwen3-0.6B"]
 
 
 def test_csv_holds_the_detailed_rows() -> None:

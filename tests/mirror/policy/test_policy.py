@@ -62,6 +62,10 @@ def test_the_shipped_default_policy_loads_and_is_versioned() -> None:
         ),
         ("[[signatures]]\nrepos = ['a/*']\nkeyless = [{ identity = 'x' }]\n", "issuer"),
         ("[pinning]\napproved_only = 'acme/*'\n", "pinning.approved_only"),
+        ("[continuity]\non_removed = 'keep'\n", "continuity.on_removed"),
+        ("[continuity]\non_gated = 'review'\n", "continuity.on_gated"),  # gated: serve or refuse only
+        ("[[continuity.rules]]\non_removed = 'refuse'\n", "continuity.rules.0.repos"),
+        ("[continuity]\nmode = 'audit'\n", "continuity.mode"),
     ],
 )
 def test_malformed_policies_are_refused_with_the_reason(tmp_path: Path, text: str, problem: str) -> None:
@@ -69,6 +73,27 @@ def test_malformed_policies_are_refused_with_the_reason(tmp_path: Path, text: st
     path.write_text(text)
     with pytest.raises(PolicyError, match=problem):
         load_policy(path)
+
+
+def test_continuity_is_decided_per_repo_by_the_first_rule_setting_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "continuity.toml"
+    path.write_text(
+        "[continuity]\non_removed = 'review'\n"
+        "[[continuity.rules]]\nrepos = ['untrusted/*']\non_removed = 'refuse'\non_gated = 'refuse'\n"
+        "[[continuity.rules]]\nrepos = ['*']\non_gated = 'serve'\n"
+        "[[continuity.rules]]\nrepos = ['untrusted/*']\non_removed = 'serve'\n"
+    )
+    engine = PolicyEngine(load_policy(path))
+    untrusted = engine.continuity(RepoRef(RepoType.MODEL, "UNTRUSTED/x"))  # globs ignore case
+    assert (untrusted.on_removed, untrusted.on_gated) == ("refuse", "refuse")
+    other = engine.continuity(RepoRef(RepoType.MODEL, "acme/x"))
+    assert (other.on("removed"), other.on("gated")) == ("review", "serve")
+    reason = engine.continuity_review(RepoRef(RepoType.MODEL, "acme/x"), state="removed", message="gone")
+    assert reason is not None
+    assert (reason.rule_id, reason.verdict) == ("continuity.removed", Verdict.REVIEW)
+    assert engine.continuity_review(RepoRef(RepoType.MODEL, "acme/x"), state="gated", message="g") is None
+    default = PolicyEngine(load_policy(None)).continuity(RepoRef(RepoType.MODEL, "acme/x"))
+    assert (default.on_removed, default.on_gated) == ("serve", "serve")
 
 
 def test_missing_policy_file(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from mirror.review.transitions import (
         (ReviewState.QUARANTINED, Action.BLOCK, Role.ADMIN, ReviewState.BLOCKED),
         (ReviewState.APPROVED, Action.REVOKE, Role.APPROVER, ReviewState.REVOKED),
         (ReviewState.APPROVED, Action.EXPIRE, Role.SYSTEM, ReviewState.QUARANTINED),
+        (ReviewState.APPROVED, Action.REQUEUE, Role.SYSTEM, ReviewState.QUARANTINED),
         (ReviewState.REVOKED, Action.RESCAN, Role.APPROVER, ReviewState.PENDING),
         (ReviewState.BLOCKED, Action.REOPEN, Role.ADMIN, ReviewState.QUARANTINED),
     ],
@@ -47,6 +48,7 @@ def test_everything_outside_the_table_is_illegal() -> None:
         (ReviewState.QUARANTINED, Action.WAIVE, Role.VIEWER),
         (ReviewState.BLOCKED, Action.REOPEN, Role.APPROVER),
         (ReviewState.PENDING, Action.ALLOW, Role.ADMIN),  # only the gate itself decides a first verdict
+        (ReviewState.APPROVED, Action.REQUEUE, Role.ADMIN),  # continuity's, never a person's
     ],
 )
 def test_roles_below_the_rule_are_refused(state: ReviewState, action: Action, role: Role) -> None:

@@ -888,7 +888,7 @@ async function renderReview(id, current) {
   const title =
     review.subject_kind === "blob"
       ? review.path || review.subject
-      : `Licence of ${review.repo}@${review.commit.slice(0, 10)}`;
+      : `Revision ${review.repo}@${review.commit.slice(0, 10)}`;
   const onDone = async (message) => {
     const again = ++navigation;
     await renderReview(id, again);
@@ -922,6 +922,8 @@ async function renderReview(id, current) {
       facts([
         ["Kind", review.subject_kind],
         ["Repository", h("span", { class: "mono" }, review.repo)],
+        // Whether the Hub still serves the repository ("removed since DATE", "gated since DATE").
+        ["On the Hub", review.upstream_state || ""],
         ["Commit", h("span", { class: "mono" }, review.commit)],
         ["Path", review.path ? pathText(review.path) : ""],
         ["Size", review.subject_kind === "blob" ? formatBytes(review.size) : ""],
