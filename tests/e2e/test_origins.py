@@ -39,6 +39,8 @@ MERGE = "org-z/merge"
 FT = "org-x/ft"
 LLAMA_FT = "org-w/llama-ft"
 PATH = f"{FT} <- {MERGE} <- {MID} <- {QWEN} (country:CN)"
+# A cold file is answered once fetched and scanned; a loaded CI machine may need longer than the default.
+SLOW_MACHINE = {"fetch_wait_s": 60.0}
 
 
 def _model(repo_id: str, seed: int, card: dict[str, Any], *extra: FakeFile) -> FakeRepo:
@@ -102,7 +104,9 @@ def _cached_files(cache: Path) -> list[Path]:
 def test_a_fine_tune_of_a_cn_base_is_reviewed_through_two_levels_and_a_merge(
     make_hubgate: HubgateFactory, lineage_hub: FakeHub, tmp_path: Path
 ) -> None:
-    hubgate = make_hubgate(policy=_policy(tmp_path, '[origins]\nreview = ["country:CN"]\n'))
+    hubgate = make_hubgate(
+        server=SLOW_MACHINE, policy=_policy(tmp_path, '[origins]\nreview = ["country:CN"]\n')
+    )
     cache = tmp_path / "cache"
     with pytest.raises(GatedRepoError) as caught:
         _download(hubgate, FT, cache)
@@ -163,7 +167,7 @@ def test_a_fine_tune_of_a_cn_base_is_reviewed_through_two_levels_and_a_merge(
 def test_deny_by_namespace_refuses_with_the_lineage_path(
     make_hubgate: HubgateFactory, lineage_hub: FakeHub, tmp_path: Path
 ) -> None:
-    hubgate = make_hubgate(policy=_policy(tmp_path, '[origins]\ndeny = ["org:org-y"]\n'))
+    hubgate = make_hubgate(server=SLOW_MACHINE, policy=_policy(tmp_path, '[origins]\ndeny = ["org:org-y"]\n'))
     answer = request("GET", f"{hubgate.url}/{FT}/resolve/main/config.json")
     assert answer.status == 403
     assert answer.header("X-Error-Code") == "GatedRepo"
@@ -176,7 +180,9 @@ def test_deny_by_namespace_refuses_with_the_lineage_path(
 def test_audit_mode_serves_and_records_what_would_have_happened(
     make_hubgate: HubgateFactory, lineage_hub: FakeHub, tmp_path: Path
 ) -> None:
-    hubgate = make_hubgate(policy=_policy(tmp_path, '[origins]\nmode = "audit"\nreview = ["country:CN"]\n'))
+    hubgate = make_hubgate(
+        server=SLOW_MACHINE, policy=_policy(tmp_path, '[origins]\nmode = "audit"\nreview = ["country:CN"]\n')
+    )
     cache = tmp_path / "cache"
     _download(hubgate, FT, cache)
     viewer = make_token(hubgate, "auditor", "viewer")
@@ -260,7 +266,9 @@ def test_an_unknown_lineage_fails_closed_under_a_rule_that_could_match(
     why: str,
 ) -> None:
     repo_id = build(lineage_hub)
-    strict = make_hubgate(policy=_policy(tmp_path, '[origins]\nreview = ["country:CN"]\n'))
+    strict = make_hubgate(
+        server=SLOW_MACHINE, policy=_policy(tmp_path, '[origins]\nreview = ["country:CN"]\n')
+    )
     cache = tmp_path / "cache"
     with pytest.raises(GatedRepoError) as caught:
         _download(strict, repo_id, cache)
@@ -270,7 +278,9 @@ def test_an_unknown_lineage_fails_closed_under_a_rule_that_could_match(
     assert not [path for path in _cached_files(cache) if path.name == "config.json"]
     # Without an origin rule that could match, the same repository is served: nothing to fail closed on.
     # (The licence gate, which sends an unreadable base's unknown licence to review, is told not to look.)
-    lenient = make_hubgate(policy=_policy(tmp_path, "[licences]\nfollow_base_model = false\n"))
+    lenient = make_hubgate(
+        server=SLOW_MACHINE, policy=_policy(tmp_path, "[licences]\nfollow_base_model = false\n")
+    )
     assert request("GET", f"{lenient.url}/{repo_id}/resolve/main/config.json").status == 200
 
 
@@ -301,11 +311,12 @@ def test_an_entity_list_change_re_evaluates_stored_revisions_without_a_restart(
     entities = tmp_path / "entities.toml"
     entities.write_text(ENTITIES)
     hubgate = make_hubgate(
+        server=SLOW_MACHINE,
         policy={
             **_policy(tmp_path, '[origins]\ndeny = ["entity:export-control"]\n'),
             "entities_path": str(entities),
             "entities_poll_s": 0.1,
-        }
+        },
     )
     cache = tmp_path / "cache"
     _download(hubgate, FT, cache)  # nobody in its lineage is listed: served, no review needed
@@ -336,6 +347,29 @@ def test_an_entity_list_change_re_evaluates_stored_revisions_without_a_restart(
     assert request("GET", f"{hubgate.url}/{FT}/resolve/main/model.safetensors").status == 403
     # A repository newly asked for is judged under the list in force too.
     assert request("GET", f"{hubgate.url}/{MID}/resolve/main/config.json").status == 403
+
+
+def test_taking_an_entity_off_the_list_lets_its_quarantined_revisions_through_again(
+    make_hubgate: HubgateFactory, lineage_hub: FakeHub, tmp_path: Path
+) -> None:
+    entities = tmp_path / "entities.csv"
+    entities.write_text("org,name,list\norg-y,Org Y Holdings,watch\n")
+    hubgate = make_hubgate(
+        server=SLOW_MACHINE,
+        policy={
+            **_policy(tmp_path, '[origins]\nreview = ["entity:watch"]\n'),
+            "entities_path": str(entities),
+            "entities_poll_s": 0.1,
+        },
+    )
+    assert request("GET", f"{hubgate.url}/{FT}/resolve/main/config.json").status == 403
+    viewer = make_token(hubgate, "auditor", "viewer")
+    assert [r["state"] for r in _revision_reviews(hubgate, viewer, FT)] == ["QUARANTINED"]
+    tmp = tmp_path / "entities.new"
+    tmp.write_text("org,name,list\n")  # legal takes org-y off the list
+    tmp.replace(entities)
+    _wait_for(lambda: [r["state"] for r in _revision_reviews(hubgate, viewer, FT)] == ["APPROVED"])
+    assert request("GET", f"{hubgate.url}/{FT}/resolve/main/config.json").status == 200
 
 
 def _cli(hubgate: RunningHubgate, *args: str) -> subprocess.CompletedProcess[str]:
