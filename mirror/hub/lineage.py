@@ -120,7 +120,7 @@ class LineageWalker:
         answer is not an answer); any other error reading an ancestor makes it unknown."""
         if repo.repo_type is not RepoType.MODEL:
             return Lineage(nodes=(LineageNode(repo_id=repo.repo_id, depth=0, via=None, card=card),))
-        walk = _Walk(repo.repo_id)
+        walk = _Walk()
         frontier = [walk.add(repo.repo_id, depth=0, via=None, card=card, max_depth=max_depth)]
         while frontier:
             next_frontier: list[str] = []
@@ -183,8 +183,7 @@ class LineageWalker:
 class _Walk:
     """The walk's state: nodes by id, in the order reached, and the edges followed."""
 
-    def __init__(self, model: str) -> None:
-        self._model = model
+    def __init__(self) -> None:
         self._order: list[str] = []
         self._nodes: dict[str, LineageNode] = {}
         self._named: dict[str, list[str]] = {}  # bases still to visit, per node
