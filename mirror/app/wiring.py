@@ -331,6 +331,9 @@ def endpoints(built: Components) -> Endpoints:
         inventory=InventoryApi(
             auth=auth,
             inventory=built.inventory,
+            reviews=built.reviews,
+            trail=built.audit_trail,
+            admission=built.admission,
             upstream=settings.upstream.endpoint,
             public_url=public_url,
         ),

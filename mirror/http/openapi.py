@@ -197,11 +197,15 @@ OPENAPI: dict[str, Any] = {
                 _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
             ],
         },
-        "/inventory/{repo_type}/{org}/{name}/{commit}/origins": {
+        "/inventory/{repo_type}/{org}/{name}/{commit}": {
             "get": _op(
-                "One revision's origins as last decided, served or not: its base_model lineage with each "
-                "repository's country, family, entity lists, path and relation; where the lineage stops and "
-                "why; the origin verdict and findings (404: never decided)",
+                "The gate's view of one revision, served or only judged (a prefetch, a refused licence): "
+                "origin, and origins over its base_model lineage (each repository's country, family, entity "
+                "lists, path and relation; where the lineage stops and why; verdict and findings), licence "
+                "and its verdict, signature, the revision review and its sign-off (who approved, why, when, "
+                "which rules), every known file's sha256 and review state, and the version revisions are "
+                "decided under now. 404 RevisionNotJudged: hubgate never judged it. What `hubgate check` "
+                "reads",
                 "viewer",
             ),
             "parameters": [

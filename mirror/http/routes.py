@@ -43,8 +43,8 @@ class Route(StrEnum):
     ADMIN_INVENTORY = "admin_inventory"
     ADMIN_INVENTORY_SBOM = "admin_inventory_sbom"
     ADMIN_REVISION_SBOM = "admin_revision_sbom"
+    ADMIN_REVISION_STATUS = "admin_revision_status"
     ADMIN_REPORT = "admin_report"
-    ADMIN_REVISION_ORIGINS = "admin_revision_origins"
     ADMIN_ATTESTATION_KEY = "admin_attestation_key"
     ADMIN_ATTESTATION = "admin_attestation"
     WELL_KNOWN_KEY = "well_known_key"
@@ -131,11 +131,12 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     ),
     (
         frozenset({"GET"}),
+        # What `hubgate check` asks: the gate's view of one revision, served or only judged.
         re.compile(
             _ADMIN + r"/inventory/(?P<repo_type>model|dataset|space)/(?:(?P<org>[^/]+)/)?(?P<name>[^/]+)"
-            r"/(?P<commit>[0-9a-f]{40})/origins"
+            r"/(?P<commit>[0-9a-f]{40})"
         ),
-        Route.ADMIN_REVISION_ORIGINS,
+        Route.ADMIN_REVISION_STATUS,
     ),
     (
         frozenset({"GET"}),

@@ -192,8 +192,8 @@ class RevisionView:
     signer: str
     review_state: str  # the revision review's state, or "not-required"
     review_id: int | None
-    first_served_at: datetime
-    last_served_at: datetime
+    first_served_at: datetime | None  # None: judged by the gate, never served
+    last_served_at: datetime | None
     files: tuple[FileView, ...]
     by_identity: Mapping[str, Tally] = field(default_factory=dict)
     upstream: UpstreamStatus = PRESENT_STATUS  # what the Hub says of the repo
@@ -271,8 +271,8 @@ class RevisionView:
                 "since": None if self.upstream.since is None else self.upstream.since.isoformat(),
                 "detail": self.upstream.detail,
             },
-            "first_served_at": self.first_served_at.isoformat(),
-            "last_served_at": self.last_served_at.isoformat(),
+            "first_served_at": _iso(self.first_served_at),
+            "last_served_at": _iso(self.last_served_at),
             "downloads": {
                 "count": served.downloads,
                 "bytes": served.bytes,
@@ -302,24 +302,6 @@ class Inventory:
     def __init__(self, store: InventoryStore, publishers: PublisherTable) -> None:
         self.store = store
         self.publishers = publishers
-
-    async def origins(self, repo: RepoKey, commit: str) -> dict[str, Any] | None:
-        """A revision's origins as last decided, served or not (what a reviewer of a quarantined revision
-        needs: its lineage, where it stops, and which rules matched); None when never decided."""
-        found = await self.store.decided(repo, commit)
-        if found is None:
-            return None
-        facts, decided_at = found
-        origins = parse_origins(facts.origins)
-        return {
-            "repo_type": repo.repo_type,
-            "repo_id": repo.repo_id,
-            "commit": commit,
-            "policy_version": facts.policy_version,
-            "decided_at": None if decided_at is None else decided_at.isoformat(),
-            "publisher": _publisher_dict(self.publishers.lookup(repo.repo_id)),
-            "origins": {"recorded": False} if origins is None else origins.to_dict(),
-        }
 
     async def revisions(self, scope: Scope = EVERYTHING) -> list[RevisionView]:
         stored = await self.store.revisions(scope)
@@ -422,6 +404,10 @@ def build_view(
         by_identity=per_identity,
         upstream=revision.upstream,
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def upstream_text(status: UpstreamStatus) -> str:

@@ -122,15 +122,15 @@ def test_a_fine_tune_of_a_cn_base_is_reviewed_through_two_levels_and_a_merge(
     assert review["state"] == "QUARANTINED"
     assert [reason["rule_id"] for reason in review["reasons"]] == ["licence.permissive", "origins.country:CN"]
     # What the reviewer sees of the quarantined (never served) revision: its lineage and the finding.
-    decided = ok(call(hubgate, "GET", f"/inventory/model/{FT}/{review['commit']}/origins", approver))
-    assert (decided["repo_id"], decided["origins"]["verdict"]) == (FT, "review")
-    assert [finding["rule_id"] for finding in decided["origins"]["findings"]] == ["origins.country:CN"]
-    assert [node["path"] for node in decided["origins"]["roots"]] == [
+    judged = ok(call(hubgate, "GET", f"/inventory/model/{FT}/{review['commit']}", approver))
+    assert (judged["repo_id"], judged["origins"]["verdict"]) == (FT, "review")
+    assert [finding["rule_id"] for finding in judged["origins"]["findings"]] == ["origins.country:CN"]
+    assert [node["path"] for node in judged["origins"]["roots"]] == [
         f"{FT} <- {MERGE} <- {MISTRAL}",
         f"{FT} <- {MERGE} <- {MID} <- {QWEN}",
     ]
-    never = call(hubgate, "GET", f"/inventory/model/{QWEN}/{'0' * 40}/origins", approver)
-    assert never.status == 404
+    # Decided under the version revisions are decided under now: `hubgate check` finds nothing stale.
+    assert judged["policy"]["current"] == judged["licence"]["policy_version"]
     ok(
         call(
             hubgate,

@@ -17,17 +17,38 @@ from mirror.hub.rules import parse_repo_id
 from mirror.inventory import reports
 from mirror.inventory.records import Inventory
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
+from mirror.review.service import ReviewService, revision_key
+from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import Role
+from mirror.revision.admission import Admission
+from storage.audit_trail import AuditTrail
 from storage.inventory_store import EVERYTHING, Scope
 from storage.records import RepoKey
 
 _SBOM_TYPE = f"{MEDIA_TYPE}; version=1.6"
 
 
+class RevisionNotJudged(NotFound):
+    code = "RevisionNotJudged"
+
+
 class InventoryApi:
-    def __init__(self, *, auth: ApiAuth, inventory: Inventory, upstream: str, public_url: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        auth: ApiAuth,
+        inventory: Inventory,
+        reviews: ReviewService,
+        trail: AuditTrail,
+        admission: Admission,
+        upstream: str,
+        public_url: str | None,
+    ) -> None:
         self._auth = auth
         self._inventory = inventory
+        self._reviews = reviews
+        self._trail = trail
+        self._admission = admission
         self._upstream = upstream
         self._public_url = public_url
 
@@ -46,15 +67,27 @@ class InventoryApi:
         scope = Scope(repo=repo, commit_prefix=commit)
         return await self._sbom_response(request, scope, f"{repo.repo_type}:{repo.repo_id}@{commit}")
 
-    async def revision_origins(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
-        """One revision's origins as last decided, served or not: what a reviewer of a quarantined
-        revision needs to see (its lineage, where it stops, the rules that matched)."""
+    async def revision_status(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        """One revision as the gate sees it now, whether or not a file of it was ever served: what
+        `hubgate check` reads (with a viewer's token)."""
         await self._auth.require(request, Role.VIEWER)
         repo, commit = _revision_of(match)
-        found = await self._inventory.origins(repo, commit)
-        if found is None:
-            raise NotFound(f"hubgate never decided on {repo.repo_type}:{repo.repo_id}@{commit}")
-        return web.json_response(found)
+        scope = Scope(repo=repo, commit_prefix=commit, served_only=False)
+        view = next((item for item in await self._inventory.revisions(scope) if item.commit == commit), None)
+        if view is None:
+            raise RevisionNotJudged(
+                f"hubgate never judged {repo.repo_type}:{repo.repo_id}@{commit}: fetch or prefetch it "
+                "through hubgate"
+            )
+        # The revision review as a request would see it now (an expired waiver is a quarantine again).
+        review = await self._reviews.current("revision", revision_key(repo.repo_type, repo.repo_id, commit))
+        sign_off = await revision_sign_off(review, self._trail)
+        body = view.to_dict()
+        # Revisions are decided under the policy, its origin rules and the tables they use (publishers,
+        # the entity list): a change of any makes a recorded decision stale.
+        body["policy"] = {"current": self._admission.revision_version}
+        body["sign_off"] = None if sign_off is None else sign_off.to_dict()
+        return web.json_response(body)
 
     async def report(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
@@ -81,7 +114,7 @@ class InventoryApi:
 
 
 def _revision_of(match: RouteMatch) -> tuple[RepoKey, str]:
-    """The repository and commit of an `/inventory/{repo_type}/{org}/{name}/{commit}/...` URL."""
+    """The repository and commit of an /inventory/{repo_type}/{org}/{name}/{commit}... URL."""
     params = dict(match.params)
     name = unquote(params["name"])
     repo_id = parse_repo_id(f"{unquote(params['org'])}/{name}" if "org" in params else name)
