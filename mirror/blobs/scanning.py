@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import resource
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pebble import ProcessExpired, ProcessPool
 
 import scanners
 from mirror.blobs.scanqueue import SCAN_OWNER, FairScanQueue, QueueLimits
+from mirror.errors import ScannerUnavailable
 from scanners import ScanReport, ScanStatus
 
 log = logging.getLogger(__name__)
@@ -66,20 +68,31 @@ class ScanRunner:
         self._limits = limits
         # Workers come from a fork server, never forked from this process: a fork would inherit every open
         # client and upstream socket, and a socket the server closes would then stay open in the worker.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["scanners"])
-        self._pool = ProcessPool(
-            max_workers=limits.workers,
-            initializer=_limit_memory,
-            initargs=(limits.memory_mb,),
-            context=context,
-        )
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["scanners"])
+        self._pool = self._new_pool()
         self.queue = FairScanQueue(limits.queue_limits())
         self.version = scanners.SCANNER_VERSION
-        # Start the fork server and the workers now, in the pool's threads: the first scan would otherwise
-        # wait for them (half a second to a second: a fresh interpreter importing the scanners), and the
-        # first scan of a cold safetensors file is its header check, which the client's first byte awaits.
-        self._pool.schedule(_ready)
+        # Start the fork server and the workers now: the first scan would otherwise wait for them (half a
+        # second to a second: a fresh interpreter importing the scanners), and the first scan of a cold
+        # safetensors file is its header check, which the client's first byte awaits.
+        try:
+            self._pool.schedule(_ready)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            # A pool that cannot start is an outage each scan reports (ScannerUnavailable, see _scan_now),
+            # not a reason to refuse to start: a fresh pool tries again on the first scan.
+            log.warning("the scanner pool did not start: %s", exc.__cause__ or exc)
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join(timeout=10)
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPool:
+        return ProcessPool(
+            max_workers=self._limits.workers,
+            initializer=_limit_memory,
+            initargs=(self._limits.memory_mb,),
+            context=self._context,
+        )
 
     async def scan(
         self, path: Path, *, name_hint: str, external_data: scanners.OnnxExternalData | None = None
@@ -95,9 +108,16 @@ class ScanRunner:
     async def _scan_now(
         self, path: Path, name_hint: str, external_data: scanners.OnnxExternalData | None
     ) -> tuple[ScanReport, ...]:
-        future = self._pool.schedule(
-            _scan_in_worker, args=(str(path), name_hint, external_data), timeout=self._limits.timeout_s
-        )
+        try:
+            future = self._pool.schedule(
+                _scan_in_worker, args=(str(path), name_hint, external_data), timeout=self._limits.timeout_s
+            )
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            # The pool itself cannot run (its workers failed to start): an outage of the machinery, not a
+            # verdict on the file. Nothing is recorded; the client retries, the operator sees why.
+            log.error("the scanner pool cannot start workers: %s", exc.__cause__ or exc)  # noqa: TRY400
+            detail = f"{type(exc.__cause__ or exc).__name__}: {exc.__cause__ or exc}"
+            raise ScannerUnavailable(f"hubgate's scanners cannot start ({detail}); retry later") from exc
         try:
             raw = await asyncio.wrap_future(future)
         except FutureTimeout:
