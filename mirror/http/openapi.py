@@ -51,6 +51,7 @@ def _sbom_op(summary: str) -> dict[str, Any]:
     return operation
 
 
+_PERIODS = ("month", "week")
 _REPORT_FORMAT = _query("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]})
 _DECISION = {
     "post": {
@@ -182,6 +183,20 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/inventory/sbom": {"get": _sbom_op("CycloneDX 1.6 ML-BOM of the whole inventory")},
+        "/inventory/{repo_type}/{org}/{name}/{commit}": {
+            "get": _op(
+                "One served revision as in /inventory (origin, licence, lineage, signature, reviews, files, "
+                "downloads), with `links`: the API paths of its SBOM and, when approved, its attestation "
+                "(404: never served)",
+                "viewer",
+            ),
+            "parameters": [
+                _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
+                _path("org", {"type": "string"}),
+                _path("name", {"type": "string"}),
+                _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
+            ],
+        },
         "/inventory/{repo_type}/{org}/{name}/{commit}/sbom": {
             "get": _sbom_op("CycloneDX 1.6 ML-BOM of one served revision (404: never served)"),
             "parameters": [
@@ -241,6 +256,28 @@ OPENAPI: dict[str, Any] = {
                 params=[_REPORT_FORMAT],
             )
         },
+        "/reports/timeline": {
+            "get": _op(
+                "Served downloads, bytes, revisions and identities per UTC month or ISO week (the last "
+                "`count` periods up to now, empty ones included), in all (`totals`) and by origin country "
+                "(`by_country`) and country and family (`by_family`): one array per figure, aligned with "
+                "`periods`; `total` per group over the window",
+                "viewer",
+                params=[
+                    _query(
+                        "by",
+                        "publisher: the publisher of the revision's own repository",
+                        {"type": "string", "enum": ["publisher"]},
+                    ),
+                    _query("period", "month (default) or week", {"type": "string", "enum": list(_PERIODS)}),
+                    _query(
+                        "count",
+                        "how many periods, up to and including the current one (default 12 months, 26 weeks)",
+                        {"type": "integer", "minimum": 1, "maximum": 120},
+                    ),
+                ],
+            )
+        },
         "/reports/continuity": {
             "get": _op(
                 "What the company depends on that the Hub no longer serves: served revisions of repositories "
@@ -281,7 +318,7 @@ OPENAPI: dict[str, Any] = {
             "Review": {
                 "type": "object",
                 "description": "Also: subject, repo, commit, path, size, severity, reasons, versions, "
-                "waiver, request, reports and downloads (blobs) and audit.",
+                "waiver, request, reports and downloads (blobs), attempts and audit.",
                 "properties": {
                     "id": {"type": "integer"},
                     "state": {"type": "string"},
@@ -293,6 +330,15 @@ OPENAPI: dict[str, Any] = {
                             "type": "string",
                             "enum": ["approve", "block", "revoke", "reopen", "rescan", "request"],
                         },
+                    },
+                    "attempts": {
+                        "type": "object",
+                        "description": "Refused attempts: HEAD and GET requests answered 403 because of this "
+                        "review, aggregated per UTC day: `count`, `identity_count`, `unnamed` (attempts past "
+                        "the bound on identities per review and day, counted but naming nobody), `first_at`, "
+                        "`last_at`, `by_identity` (most attempts first: count, first/last, clients, whether "
+                        "some were `folded`) and the `latest` rows (identity, client, method, repo, commit, "
+                        "path, the review's state then, count, first_at, last_at, folded)",
                     },
                     "upstream_state": {
                         "type": "string",

@@ -43,7 +43,9 @@ class Route(StrEnum):
     ADMIN_INVENTORY = "admin_inventory"
     ADMIN_INVENTORY_SBOM = "admin_inventory_sbom"
     ADMIN_REVISION_SBOM = "admin_revision_sbom"
+    ADMIN_REVISION = "admin_revision"
     ADMIN_REPORT = "admin_report"
+    ADMIN_REPORT_TIMELINE = "admin_report_timeline"
     ADMIN_ATTESTATION_KEY = "admin_attestation_key"
     ADMIN_ATTESTATION = "admin_attestation"
     WELL_KNOWN_KEY = "well_known_key"
@@ -130,9 +132,18 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     ),
     (
         frozenset({"GET"}),
+        re.compile(
+            _ADMIN + r"/inventory/(?P<repo_type>model|dataset|space)/(?:(?P<org>[^/]+)/)?(?P<name>[^/]+)"
+            r"/(?P<commit>[0-9a-f]{40})"
+        ),
+        Route.ADMIN_REVISION,
+    ),
+    (
+        frozenset({"GET"}),
         re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences|continuity)"),
         Route.ADMIN_REPORT,
     ),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/reports/timeline"), Route.ADMIN_REPORT_TIMELINE),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/attestation-key"), Route.ADMIN_ATTESTATION_KEY),
     (
         frozenset({"GET"}),

@@ -80,7 +80,7 @@ class Admission:
             except StaleReview:
                 review = await self._reviews.current_by_id(review.id)
         if not self._reviews.servable(review):
-            raise AccessDenied(self._reviews.refusal_message(review), commit=commit)
+            raise self._reviews.refuse(review, commit=commit)
 
     async def fresh_revision_decision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
         """Decide again under the current policy (for rescans), refreshing the cached decision."""

@@ -1,9 +1,11 @@
-"""The inventory API under /api/hubgate/v1: served revisions, CycloneDX SBOMs, origin and licence reports."""
+"""The inventory API under /api/hubgate/v1: served revisions, CycloneDX SBOMs, origin, licence and
+continuity reports, and origins over time."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import unquote
 
@@ -12,12 +14,14 @@ from aiohttp import web
 from mirror.errors import BadRequest, NotFound
 from mirror.http.handlers.auth import ApiAuth
 from mirror.http.handlers.common import public_base
+from mirror.http.handlers.params import int_query
 from mirror.http.routes import RouteMatch
 from mirror.hub.rules import parse_repo_id
-from mirror.inventory import reports
+from mirror.inventory import reports, timeline
 from mirror.inventory.records import Inventory
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
 from mirror.review.transitions import Role
+from storage.download_records import DownloadRecords
 from storage.inventory_store import EVERYTHING, Scope
 from storage.records import RepoKey
 
@@ -25,9 +29,18 @@ _SBOM_TYPE = f"{MEDIA_TYPE}; version=1.6"
 
 
 class InventoryApi:
-    def __init__(self, *, auth: ApiAuth, inventory: Inventory, upstream: str, public_url: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        auth: ApiAuth,
+        inventory: Inventory,
+        downloads: DownloadRecords,
+        upstream: str,
+        public_url: str | None,
+    ) -> None:
         self._auth = auth
         self._inventory = inventory
+        self._downloads = downloads
         self._upstream = upstream
         self._public_url = public_url
 
@@ -36,18 +49,49 @@ class InventoryApi:
         revisions = await self._inventory.revisions()
         return web.json_response({"items": [revision.to_dict() for revision in revisions]})
 
+    async def revision(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        """One served revision, as in GET /inventory, with the API paths of its SBOM and attestation."""
+        await self._auth.require(request, Role.VIEWER)
+        repo, commit = _revision_of(match)
+        found = await self._inventory.revisions(Scope(repo=repo, commit_prefix=commit))
+        if not found:
+            subject = f"{repo.repo_type}:{repo.repo_id}@{commit}"
+            raise NotFound(f"{subject} is not in the inventory: hubgate never served it")
+        view = found[0]
+        where = f"{repo.repo_type}/{repo.repo_id}/{commit}"
+        links = {
+            "sbom": f"inventory/{where}/sbom",
+            # hubgate signs only what passed review: the attestation exists for approved revisions.
+            "attestation": f"attestations/{where}" if view.approved else None,
+        }
+        return web.json_response({**view.to_dict(), "links": links})
+
+    async def timeline(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        """What was served per month or week, in all and by origin (see mirror/inventory/timeline.py)."""
+        await self._auth.require(request, Role.VIEWER)
+        by = request.query.get("by", "publisher")
+        period = request.query.get("period", "month")
+        if by not in timeline.GROUPINGS:
+            raise BadRequest(f"by must be {' or '.join(timeline.GROUPINGS)}")
+        if period not in timeline.PERIODS:
+            raise BadRequest(f"period must be {' or '.join(timeline.PERIODS)}")
+        count = int_query(request, "count", timeline.DEFAULT_COUNT[period], low=1, high=timeline.MAX_COUNT)
+        now = datetime.now(UTC)
+        tallies = await self._downloads.daily_tallies(since=timeline.window_start(now, period, count))
+        built = timeline.timeline(
+            await self._inventory.revisions(), tallies, by=by, period=period, count=count, now=now
+        )
+        return web.json_response(built, dumps=partial(json.dumps, indent=2))
+
     async def inventory_sbom(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
         return await self._sbom_response(request, EVERYTHING, "inventory")
 
     async def revision_sbom(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
-        params = dict(match.params)
-        name = unquote(params["name"])
-        repo_id = parse_repo_id(f"{unquote(params['org'])}/{name}" if "org" in params else name)
-        repo_type, commit = params["repo_type"], params["commit"]
-        scope = Scope(repo=RepoKey(repo_type=repo_type, repo_id=repo_id), commit_prefix=commit)
-        return await self._sbom_response(request, scope, f"{repo_type}:{repo_id}@{commit}")
+        repo, commit = _revision_of(match)
+        scope = Scope(repo=repo, commit_prefix=commit)
+        return await self._sbom_response(request, scope, f"{repo.repo_type}:{repo.repo_id}@{commit}")
 
     async def report(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
@@ -68,3 +112,11 @@ class InventoryApi:
         build = partial(build_sbom, revisions, links=links, scope=subject)
         text = await asyncio.get_running_loop().run_in_executor(None, build)
         return web.Response(body=text.encode(), headers={"Content-Type": _SBOM_TYPE})
+
+
+def _revision_of(match: RouteMatch) -> tuple[RepoKey, str]:
+    """The repository and commit of an `/inventory/{repo_type}/{org}/{name}/{commit}...` URL."""
+    params = dict(match.params)
+    name = unquote(params["name"])
+    repo_id = parse_repo_id(f"{unquote(params['org'])}/{name}" if "org" in params else name)
+    return RepoKey(repo_type=params["repo_type"], repo_id=repo_id), params["commit"]
