@@ -84,6 +84,10 @@ class RefusalLog:
         self._rows_of: dict[tuple[int, str], int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def bounds(self) -> Bounds:
+        return self._bounds
+
     def note(
         self,
         review: ReviewRecord,
