@@ -78,8 +78,8 @@ class StoredRevision:
     commit: str
     facts: RevisionFacts
     licence_decided_at: datetime | None
-    first_served_at: datetime
-    last_served_at: datetime
+    first_served_at: datetime | None  # None: judged, never served (only outside served_only scopes)
+    last_served_at: datetime | None
     review: ReviewMark | None  # the review of the revision (licence), when one was needed
     signature: SignatureMark | None  # None: never checked
     upstream: UpstreamStatus = PRESENT_STATUS  # what the Hub says of its repo
@@ -109,10 +109,15 @@ class DownloadTally:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Which served revisions a query covers: all, one repository, or its commits starting so."""
+    """Which revisions a query covers: all, one repository, or its commits starting so.
+
+    Reports and SBOMs cover what was served; `served_only=False` also takes revisions the gate judged
+    (a licence decision, a prefetch) whose files never went to a client, e.g. a refused licence.
+    """
 
     repo: RepoKey | None = None
     commit_prefix: str = ""
+    served_only: bool = True
 
 
 EVERYTHING = Scope()
@@ -191,7 +196,7 @@ class InventoryStore:
     # -- reads -----------------------------------------------------------------------------------------
 
     async def revisions(self, scope: Scope = EVERYTHING) -> list[StoredRevision]:
-        """The served revisions in `scope`, oldest first served first."""
+        """The revisions in `scope`, oldest first served first (never served last)."""
         record = RevisionRecordRow
         query = (
             select(
@@ -218,7 +223,9 @@ class InventoryStore:
                 SignatureCheckRow,
                 and_(SignatureCheckRow.repo_pk == record.repo_pk, SignatureCheckRow.commit == record.commit),
             )
-            .order_by(record.first_served_at, RepoRow.repo_id, record.commit)
+            .order_by(
+                record.first_served_at.is_(None), record.first_served_at, RepoRow.repo_id, record.commit
+            )
         )
         query = _served_in(query, scope)
         async with self._q.session() as session:
@@ -226,7 +233,7 @@ class InventoryStore:
         return [_revision(row) for row in rows]
 
     async def files(self, scope: Scope = EVERYTHING) -> list[StoredFile]:
-        """Every file hubgate knows at the served revisions in `scope`, with its sha256 and review."""
+        """Every file hubgate knows at the revisions in `scope`, with its sha256 and review."""
         record = RevisionRecordRow
         entry = FileEntryRow
         small_blob = aliased(BlobRow)
@@ -324,7 +331,8 @@ class InventoryStore:
 
 def _served_in(query: Any, scope: Scope) -> Any:
     record = RevisionRecordRow
-    query = query.where(record.first_served_at.is_not(None))
+    if scope.served_only:
+        query = query.where(record.first_served_at.is_not(None))
     if scope.repo is not None:
         query = query.where(RepoRow.repo_type == scope.repo.repo_type, RepoRow.repo_id == scope.repo.repo_id)
     if scope.commit_prefix:
@@ -341,9 +349,6 @@ def _revision(found: Any) -> StoredRevision:
     review: ReviewRow | None
     signature: SignatureCheckRow | None
     row, repo_type, repo_id, review, signature, upstream_state, upstream_since, upstream_detail = found
-    # Both are set together, and the query keeps only rows with a first served time.
-    assert row.first_served_at is not None
-    assert row.last_served_at is not None
     return StoredRevision(
         repo=RepoKey(repo_type=repo_type, repo_id=repo_id),
         commit=row.commit,
@@ -360,8 +365,8 @@ def _revision(found: Any) -> StoredRevision:
             languages=row.languages,
         ),
         licence_decided_at=_maybe_aware(row.licence_decided_at),
-        first_served_at=aware(row.first_served_at),
-        last_served_at=aware(row.last_served_at),
+        first_served_at=_maybe_aware(row.first_served_at),
+        last_served_at=_maybe_aware(row.last_served_at),
         review=None
         if review is None
         else ReviewMark(

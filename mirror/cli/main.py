@@ -16,6 +16,7 @@ from mirror import logs
 from mirror.app import create_app
 from mirror.cli import local as cli_local
 from mirror.cli import remote as cli_api
+from mirror.cli.ci import commands as ci_commands
 from mirror.config import Settings, load_settings
 from mirror.errors import MirrorError
 from mirror.http.server import server_options
@@ -123,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         "--hf-token", default=os.environ.get("HF_TOKEN"), help="Hub token for gated/private repos"
     )
     prefetch.set_defaults(run=cli_api.prefetch)
+
+    ci_commands.add_commands(sub, api_flags=_api_flags)
     return parser
 
 

@@ -94,7 +94,15 @@ def review_show(args: argparse.Namespace) -> int:
                 f"  - [{finding['severity']}] {finding['rule_id']} {finding.get('location', '')}: "
                 f"{finding['message']} {finding.get('evidence', '')}"
             )
-    if review.get("waiver"):
+    if review.get("sign_off"):
+        signed = review["sign_off"]
+        token = signed["token"] or "-"
+        rules = ", ".join(signed["rules"])
+        print(
+            f"sign-off {signed['kind']} by {signed['by']} (token {token}) on {signed['at']}: "
+            f"{signed['reason']} (expires {signed['expires_at'] or 'never'}; waived {rules})"
+        )
+    elif review.get("waiver"):
         waiver = review["waiver"]
         print(f"waiver   by {waiver['by']}: {waiver['reason']} (expires {waiver['expires_at'] or 'never'})")
     requests = review.get("requests") or ([review["request"]] if review.get("request") else [])

@@ -76,7 +76,7 @@ BOUND_HANDLERS: Mapping[Route, Callable[[Endpoints], Handler]] = {
     Route.ADMIN_INVENTORY: lambda e: e.inventory.inventory,
     Route.ADMIN_INVENTORY_SBOM: lambda e: e.inventory.inventory_sbom,
     Route.ADMIN_REVISION_SBOM: lambda e: e.inventory.revision_sbom,
-    Route.ADMIN_REVISION: lambda e: e.inventory.revision,
+    Route.ADMIN_REVISION_STATUS: lambda e: e.inventory.revision_status,
     Route.ADMIN_REPORT: lambda e: e.inventory.report,
     Route.ADMIN_REPORT_TIMELINE: lambda e: e.inventory.timeline,
     Route.ADMIN_ATTESTATION_KEY: lambda e: e.attestations.attestation_key,

@@ -183,13 +183,8 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/inventory/sbom": {"get": _sbom_op("CycloneDX 1.6 ML-BOM of the whole inventory")},
-        "/inventory/{repo_type}/{org}/{name}/{commit}": {
-            "get": _op(
-                "One served revision as in /inventory (origin, licence, lineage, signature, reviews, files, "
-                "downloads), with `links`: the API paths of its SBOM and, when approved, its attestation "
-                "(404: never served)",
-                "viewer",
-            ),
+        "/inventory/{repo_type}/{org}/{name}/{commit}/sbom": {
+            "get": _sbom_op("CycloneDX 1.6 ML-BOM of one served revision (404: never served)"),
             "parameters": [
                 _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
                 _path("org", {"type": "string"}),
@@ -197,8 +192,15 @@ OPENAPI: dict[str, Any] = {
                 _path("commit", {"type": "string", "pattern": "^[0-9a-f]{40}$"}),
             ],
         },
-        "/inventory/{repo_type}/{org}/{name}/{commit}/sbom": {
-            "get": _sbom_op("CycloneDX 1.6 ML-BOM of one served revision (404: never served)"),
+        "/inventory/{repo_type}/{org}/{name}/{commit}": {
+            "get": _op(
+                "The gate's view of one revision, served or only judged (a prefetch, a refused licence): "
+                "origin, licence and its verdict, signature, the revision review and its sign-off (who "
+                "approved, why, when, which rules), every known file's sha256 and review state, and the "
+                "current policy version. 404 RevisionNotJudged: hubgate never judged it. What `hubgate "
+                "check` reads",
+                "viewer",
+            ),
             "parameters": [
                 _path("repo_type", {"type": "string", "enum": ["model", "dataset", "space"]}),
                 _path("org", {"type": "string"}),

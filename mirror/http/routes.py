@@ -43,7 +43,7 @@ class Route(StrEnum):
     ADMIN_INVENTORY = "admin_inventory"
     ADMIN_INVENTORY_SBOM = "admin_inventory_sbom"
     ADMIN_REVISION_SBOM = "admin_revision_sbom"
-    ADMIN_REVISION = "admin_revision"
+    ADMIN_REVISION_STATUS = "admin_revision_status"
     ADMIN_REPORT = "admin_report"
     ADMIN_REPORT_TIMELINE = "admin_report_timeline"
     ADMIN_ATTESTATION_KEY = "admin_attestation_key"
@@ -132,11 +132,12 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
     ),
     (
         frozenset({"GET"}),
+        # What `hubgate check` asks: the gate's view of one revision, served or only judged.
         re.compile(
             _ADMIN + r"/inventory/(?P<repo_type>model|dataset|space)/(?:(?P<org>[^/]+)/)?(?P<name>[^/]+)"
             r"/(?P<commit>[0-9a-f]{40})"
         ),
-        Route.ADMIN_REVISION,
+        Route.ADMIN_REVISION_STATUS,
     ),
     (
         frozenset({"GET"}),

@@ -99,8 +99,8 @@ class RevisionView:
     signer: str
     review_state: str  # the revision review's state, or "not-required"
     review_id: int | None
-    first_served_at: datetime
-    last_served_at: datetime
+    first_served_at: datetime | None  # None: judged by the gate, never served
+    last_served_at: datetime | None
     files: tuple[FileView, ...]
     by_identity: Mapping[str, Tally] = field(default_factory=dict)
     upstream: UpstreamStatus = PRESENT_STATUS  # what the Hub says of the repo
@@ -182,8 +182,8 @@ class RevisionView:
                 "since": None if self.upstream.since is None else self.upstream.since.isoformat(),
                 "detail": self.upstream.detail,
             },
-            "first_served_at": self.first_served_at.isoformat(),
-            "last_served_at": self.last_served_at.isoformat(),
+            "first_served_at": _iso(self.first_served_at),
+            "last_served_at": _iso(self.last_served_at),
             "downloads": {
                 "count": served.downloads,
                 "bytes": served.bytes,
@@ -305,6 +305,10 @@ def build_view(
         by_identity=per_identity,
         upstream=revision.upstream,
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def upstream_text(status: UpstreamStatus) -> str:

@@ -165,6 +165,8 @@ def continuity(revisions: Sequence[RevisionView], *, now: datetime | None = None
         for revision in held:
             tally.add(revision)
         upstream = held[0].upstream
+        # Reports cover served revisions, which all have a last served time.
+        last_served = max((r.last_served_at for r in held if r.last_served_at is not None), default=None)
         by_repo.append(
             {
                 "repo": f"{repo_type}s/{repo_id}",
@@ -176,7 +178,7 @@ def continuity(revisions: Sequence[RevisionView], *, now: datetime | None = None
                 "country": held[0].publisher.country,
                 **tally.figures(),
                 "commits": [revision.commit for revision in held],
-                "last_served_at": max(revision.last_served_at for revision in held).isoformat(),
+                "last_served_at": None if last_served is None else last_served.isoformat(),
             }
         )
     by_repo.sort(key=lambda row: (row["since"] or "", row["repo"]))

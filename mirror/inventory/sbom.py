@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
@@ -243,8 +244,8 @@ def _revision_properties(revision: RevisionView) -> Iterator[Property]:
         "hubgate:review:id": "" if revision.review_id is None else str(revision.review_id),
         "hubgate:approved": str(revision.approved).lower(),
         "hubgate:upstream:state": revision.upstream_state,
-        "hubgate:served:first": revision.first_served_at.isoformat(),
-        "hubgate:served:last": revision.last_served_at.isoformat(),
+        "hubgate:served:first": _iso(revision.first_served_at),
+        "hubgate:served:last": _iso(revision.last_served_at),
         "hubgate:downloads:count": str(served.downloads),
         "hubgate:downloads:bytes": str(served.bytes),
     }
@@ -253,6 +254,10 @@ def _revision_properties(revision: RevisionView) -> Iterator[Property]:
             yield Property(name=name, value=value)
     for identity, tally in sorted(revision.by_identity.items()):
         yield Property(name=f"hubgate:downloads:identity:{identity}", value=str(tally.downloads))
+
+
+def _iso(moment: datetime | None) -> str:
+    return "" if moment is None else moment.isoformat()
 
 
 def _hubgate_version() -> str:

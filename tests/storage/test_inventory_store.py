@@ -122,6 +122,20 @@ async def test_a_licence_decision_and_served_batches_make_one_record(database: D
     assert revision.signature is None
 
 
+async def test_revisions_judged_but_never_served_are_found_outside_served_only_scopes(
+    database: Database,
+) -> None:
+    store = InventoryStore(database)
+    await store.record_revisions([(REPO, COMMIT, _facts()), (OTHER, COMMIT, _facts(bucket="vendor"))])
+    await store.mark_served([ServedSpan(REPO, COMMIT, first=T0, last=T0)])
+    assert [r.repo for r in await store.revisions()] == [REPO]
+    judged = await store.revisions(Scope(repo=OTHER, commit_prefix=COMMIT, served_only=False))
+    assert [(r.repo, r.first_served_at, r.facts.licence_bucket) for r in judged] == [(OTHER, None, "vendor")]
+    # Served ones first, never-served ones after them.
+    everything = await store.revisions(Scope(served_only=False))
+    assert [r.repo for r in everything] == [REPO, OTHER]
+
+
 async def test_a_served_batch_without_a_decision_still_lists_the_revision(database: Database) -> None:
     store = InventoryStore(database)
     await store.mark_served([ServedSpan(OTHER, COMMIT, first=T0, last=T0)])

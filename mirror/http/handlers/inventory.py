@@ -20,12 +20,20 @@ from mirror.hub.rules import parse_repo_id
 from mirror.inventory import reports, timeline
 from mirror.inventory.records import Inventory
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
+from mirror.policy.engine import PolicyEngine
+from mirror.review.service import ReviewService, revision_key
+from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import Role
+from storage.audit_trail import AuditTrail
 from storage.download_records import DownloadRecords
 from storage.inventory_store import EVERYTHING, Scope
 from storage.records import RepoKey
 
 _SBOM_TYPE = f"{MEDIA_TYPE}; version=1.6"
+
+
+class RevisionNotJudged(NotFound):
+    code = "RevisionNotJudged"
 
 
 class InventoryApi:
@@ -35,12 +43,18 @@ class InventoryApi:
         auth: ApiAuth,
         inventory: Inventory,
         downloads: DownloadRecords,
+        reviews: ReviewService,
+        trail: AuditTrail,
+        policy: PolicyEngine,
         upstream: str,
         public_url: str | None,
     ) -> None:
         self._auth = auth
         self._inventory = inventory
         self._downloads = downloads
+        self._reviews = reviews
+        self._trail = trail
+        self._policy = policy
         self._upstream = upstream
         self._public_url = public_url
 
@@ -48,23 +62,6 @@ class InventoryApi:
         await self._auth.require(request, Role.VIEWER)
         revisions = await self._inventory.revisions()
         return web.json_response({"items": [revision.to_dict() for revision in revisions]})
-
-    async def revision(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
-        """One served revision, as in GET /inventory, with the API paths of its SBOM and attestation."""
-        await self._auth.require(request, Role.VIEWER)
-        repo, commit = _revision_of(match)
-        found = await self._inventory.revisions(Scope(repo=repo, commit_prefix=commit))
-        if not found:
-            subject = f"{repo.repo_type}:{repo.repo_id}@{commit}"
-            raise NotFound(f"{subject} is not in the inventory: hubgate never served it")
-        view = found[0]
-        where = f"{repo.repo_type}/{repo.repo_id}/{commit}"
-        links = {
-            "sbom": f"inventory/{where}/sbom",
-            # hubgate signs only what passed review: the attestation exists for approved revisions.
-            "attestation": f"attestations/{where}" if view.approved else None,
-        }
-        return web.json_response({**view.to_dict(), "links": links})
 
     async def timeline(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         """What was served per month or week, in all and by origin (see mirror/inventory/timeline.py)."""
@@ -93,6 +90,26 @@ class InventoryApi:
         scope = Scope(repo=repo, commit_prefix=commit)
         return await self._sbom_response(request, scope, f"{repo.repo_type}:{repo.repo_id}@{commit}")
 
+    async def revision_status(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        """One revision as the gate sees it now, whether or not a file of it was ever served: what
+        `hubgate check` reads (with a viewer's token)."""
+        await self._auth.require(request, Role.VIEWER)
+        repo, commit = _revision_of(match)
+        scope = Scope(repo=repo, commit_prefix=commit, served_only=False)
+        view = next((item for item in await self._inventory.revisions(scope) if item.commit == commit), None)
+        if view is None:
+            raise RevisionNotJudged(
+                f"hubgate never judged {repo.repo_type}:{repo.repo_id}@{commit}: fetch or prefetch it "
+                "through hubgate"
+            )
+        # The revision review as a request would see it now (an expired waiver is a quarantine again).
+        review = await self._reviews.current("revision", revision_key(repo.repo_type, repo.repo_id, commit))
+        sign_off = await revision_sign_off(review, self._trail)
+        body = view.to_dict()
+        body["policy"] = {"current": self._policy.version}
+        body["sign_off"] = None if sign_off is None else sign_off.to_dict()
+        return web.json_response(body)
+
     async def report(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)
         output = request.query.get("format", "json")
@@ -115,7 +132,7 @@ class InventoryApi:
 
 
 def _revision_of(match: RouteMatch) -> tuple[RepoKey, str]:
-    """The repository and commit of an `/inventory/{repo_type}/{org}/{name}/{commit}...` URL."""
+    """The repository and commit of an /inventory/{repo_type}/{org}/{name}/{commit}... URL."""
     params = dict(match.params)
     name = unquote(params["name"])
     repo_id = parse_repo_id(f"{unquote(params['org'])}/{name}" if "org" in params else name)

@@ -23,6 +23,7 @@ from mirror.hub.pathtext import hidden_characters, visible
 from mirror.hub.rules import parse_repo_id
 from mirror.inventory.records import upstream_text
 from mirror.review.service import ReviewService, revision_key
+from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from mirror.revision.continuity import Continuity
 from mirror.revision.reevaluation import Reevaluator
@@ -147,6 +148,9 @@ class ReviewApi:
         body["attempts"] = attempts_json(await self._attempts.summary(review.id))
         body["requests"] = [_request_json(item) for item in await self._reviews.requests(review.id)]
         body["signature"] = await _signature_check(self._signature_checks, review)
+        # A revision review's approval is its licence (or signature) sign-off: who, why, when, which rules.
+        sign_off = await revision_sign_off(review, self._trail)
+        body["sign_off"] = None if sign_off is None else sign_off.to_dict()
         if review.repo_id:
             # Whether the Hub still serves the repository: a reviewer deciding on a continuity review (or
             # on anything) should know that it vanished or was gated, and since when.
