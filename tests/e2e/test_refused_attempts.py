@@ -6,6 +6,9 @@ real server, both backends."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -105,6 +108,19 @@ def test_who_tried_to_get_a_quarantined_file_is_on_its_review(
     [alice_client] = by_identity[ALICE]["clients"]
     assert "hf_hub/" in alice_client  # huggingface_hub's own User-Agent
     assert attempts["first_at"] <= attempts["last_at"]
+    # The CLI shows the same (with a viewer's token).
+    shown = subprocess.run(
+        [sys.executable, "-m", "mirror.cli", "review", "show", str(review["id"])],
+        env={**os.environ, "HUBGATE_URL": hubgate.url, "HUBGATE_TOKEN": viewer},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "refused  5 attempts by 2 identities" in shown.stdout
+    assert "  - anonymous: 3 (last " in shown.stdout
+    assert "client curl/8.5.0" in shown.stdout
+    assert f"  - {ALICE}: 2 (last " in shown.stdout
     config = _review_of(hubgate, viewer, EVIL, path="config.json")
     assert config["state"] == "APPROVED"
     assert config["attempts"]["count"] == 0
