@@ -296,6 +296,11 @@ def test_the_inventory_view_charts_what_the_api_reports(served: RunningHubgate, 
 
     upstream = page.locator("section", has=page.get_by_role("heading", name="What changed upstream"))
     expect(upstream).to_contain_text("The Hub still serves every repository hubgate served.")
+    # At phone width the chart shrinks and wide tables scroll inside their box: the page never does.
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(drawn).to_have_attribute("data-drawn", "revisions family publisher week")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    browser_tab.screenshot("inventory-narrow")
     browser_tab.assert_nothing_ran()
     assert browser_tab.console_errors == []
 
