@@ -133,6 +133,11 @@ def started(argv: list[str], *, env: Mapping[str, str], cwd: Path, log: Path) ->
     running = Process(process=process, log=log)
     try:
         yield running
+    except BaseException:
+        # The server's own account of what went wrong, in the failing test's report (its tmp dir may be
+        # gone by the time anyone looks).
+        print(f"--- the last lines of {log.name} ---\n{running.tail(200)}")
+        raise
     finally:
         if process.poll() is None:
             process.kill()

@@ -179,11 +179,12 @@ def test_a_ranged_request_never_joins_a_live_download(
 ) -> None:
     # A HEAD, then ranged GETs (a resume, a window, `bytes=0-`) while another client streams the
     # file as it downloads: each waits for the verified, stored file (429 here), never joins the stream.
-    # The first 4 MiB block (and so the header check) is on disk after 2 s, within the 5 s a GET waits;
-    # the whole download takes 12 s, longer than the ranged GETs wait.
-    gate = _warm(make_hubgate(server={"fetch_wait_s": 5}))
+    # The first 4 MiB block is on disk after 4 s and its header check has the rest of the 10 s a GET
+    # waits (a busy machine's scanner pool can take seconds to start); the whole download takes 24 s,
+    # longer than the first bytes plus the ranged GETs' 10 s wait.
+    gate = _warm(make_hubgate(server={"fetch_wait_s": 10}))
     url = f"{gate.url}/{SPLICE_REPO}/resolve/main/{WEIGHTS}"
-    fake_hub.faults.add(Fault(Slow(bytes_per_second=2_000_000), host=Host.CDN, times=1))
+    fake_hub.faults.add(Fault(Slow(bytes_per_second=1_000_000), host=Host.CDN, times=1))
     streamed: dict[str, bytes] = {}
     first_bytes = threading.Event()
     streaming = threading.Thread(target=lambda: streamed.update(body=_whole_body(url, first_bytes)))
