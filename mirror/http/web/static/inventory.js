@@ -120,6 +120,7 @@ function numberCell(value, text) {
 // --- the inventory ------------------------------------------------------------------------------------
 
 export async function renderInventory(params, context) {
+  timelines.clear();
   const view = $("view");
   const heading = h("h1", { tabindex: "-1" }, "Inventory");
   show(view, heading, h("p", { class: "muted" }, "Loading…"));
@@ -189,16 +190,18 @@ function originSection(chartArea, params, context) {
 }
 
 let drawing = 0;
+// The timeline reports this view fetched, by query: switching the measure or the grouping back and forth
+// redraws without asking again. Emptied whenever the inventory view is entered.
+const timelines = new Map();
 
 async function drawOrigins(area, choice, context) {
   const mine = ++drawing;
   area.setAttribute("aria-busy", "true");
+  const query = `reports/timeline?${new URLSearchParams({ by: choice.by, period: choice.period })}`;
   let report;
   try {
-    report = await api(
-      "GET",
-      `reports/timeline?${new URLSearchParams({ by: choice.by, period: choice.period })}`,
-    );
+    if (!timelines.has(query)) timelines.set(query, await api("GET", query));
+    report = timelines.get(query);
   } catch (error) {
     if (mine !== drawing) return;
     return failed(area, null, error, context);
