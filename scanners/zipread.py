@@ -114,11 +114,11 @@ def _parse_central(blob: Blob, central: bytes, prepended: int, limits: Limits) -
         raw_name = central[pos + 46 : pos + 46 + n_len]
         extra = central[pos + 46 + n_len : pos + 46 + n_len + e_len]
         pos += 46 + n_len + e_len + c_len
-        usize, csize, offset = _apply_zip64(extra, usize, csize, offset)
+        usize, csize, offset = apply_zip64(extra, usize, csize, offset)
         count += 1
         if count > limits.max_members:
             raise LimitExceeded("max_members", "too many zip members")
-        name = _decode_name(raw_name, flags)
+        name = decode_name(raw_name, flags)
         header_offset = offset + prepended
         if header_offset < 0:
             raise MalformedInput(f"zip member {name!r}: local header offset lies before the file")
@@ -126,7 +126,7 @@ def _parse_central(blob: Blob, central: bytes, prepended: int, limits: Limits) -
         if local[:4] != _LOCAL:
             raise MalformedInput(f"zip member {name!r}: no local header at offset {header_offset}")
         ln_len, le_len = struct.unpack("<2H", local[26:30])
-        local_name = _decode_name(blob.read_exact(header_offset + 30, ln_len), flags)
+        local_name = decode_name(blob.read_exact(header_offset + 30, ln_len), flags)
         yield ZipMember(
             name=name,
             local_name=local_name,
@@ -142,7 +142,9 @@ def _parse_central(blob: Blob, central: bytes, prepended: int, limits: Limits) -
         )
 
 
-def _apply_zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
+def apply_zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
+    """The zip64 extra field's values for the fields saturated at 0xFFFFFFFF (in the order the format
+    stores them: uncompressed size, compressed size, local header offset)."""
     pos = 0
     while pos + 4 <= len(extra):
         tag, size = struct.unpack("<2H", extra[pos : pos + 4])
@@ -160,7 +162,8 @@ def _apply_zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
     return usize, csize, offset
 
 
-def _decode_name(raw: bytes, flags: int) -> str:
+def decode_name(raw: bytes, flags: int) -> str:
+    """A member name as zip readers decode it: UTF-8 when flag bit 11 says so, else code page 437."""
     if flags & 0x800:
         return raw.decode("utf-8", "replace")
     return raw.decode("cp437")

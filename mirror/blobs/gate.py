@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +40,17 @@ def _write_sparse(path: Path, header: bytes, size: int) -> None:
     with path.open("wb") as handle:
         handle.write(header)
         handle.truncate(size)
+
+
+def _copy_range(source: Path, offset: int, length: int, target: Path) -> None:
+    with source.open("rb") as reader, target.open("wb") as writer:
+        reader.seek(offset)
+        while length > 0:
+            chunk = reader.read(min(length, 1 << 20))
+            if not chunk:
+                raise OSError(f"{source.name} ends before byte {offset + length}")
+            writer.write(chunk)
+            length -= len(chunk)
 
 
 class Gate:
@@ -151,6 +162,28 @@ class Gate:
             return False
         facts = FileFacts(repo=request.repo, path=request.entry.path, size=size)
         return self.policy.decide_file(facts, reports).verdict is Verdict.ALLOW
+
+    async def pickle_entry_allows_streaming(
+        self, request: FetchRequest, spooled: Path, *, entry: str, offset: int, length: int, scratch: Path
+    ) -> bool:
+        """Whether a PyTorch zip checkpoint may stream past its pickle entry `entry` (`length` bytes at
+        `offset` of the file still downloading to `spooled`).
+
+        The entry is scanned on its own, as the file's own scan reads it, and decided as what the file is
+        (a pytorch-zip, so format rules apply as they will to the whole file): anything but a clean
+        pickle the policy allows stops the stream. Raises ScanPending when the scanners are busy.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, _copy_range, spooled, offset, length, scratch)
+            reports = await self.runner.scan(scratch, name_hint=f"{request.entry.path}!{entry}")
+        finally:
+            await loop.run_in_executor(None, partial(scratch.unlink, missing_ok=True))
+        if not reports or reports[0].format != "pickle":
+            return False
+        as_checkpoint = (replace(reports[0], format="pytorch-zip"), *reports[1:])
+        facts = FileFacts(repo=request.repo, path=request.entry.path, size=request.entry.size)
+        return self.policy.decide_file(facts, as_checkpoint).verdict is Verdict.ALLOW
 
     async def record(self, request: FetchRequest, digests: Digests, assessment: Assessment) -> ReviewRecord:
         """Commit blob, reports, review and audit event in one transaction."""

@@ -1,9 +1,13 @@
-"""A file that clients may read while it downloads: only safetensors, only after its header passed.
+"""A file that clients may read while it downloads, as far as a judge of its format lets them.
 
-The danger of a safetensors file lies in its header alone, so once the header has been scanned and
-allowed, the bytes can flow to clients as they arrive. The final bytes are held back until the whole
-file is verified against the Hub's digest and approved; on any failure the reader raises, and the
-handler cuts the connection, so a client never holds a complete-looking bad file.
+A format judge decides from the first bytes whether the file streams at all (`header_checked`) and then
+how far its bytes are judged (`clear`): a safetensors file's danger lies in its header alone, so once the
+header has been scanned and allowed, every byte flows as it arrives; a PyTorch zip checkpoint flows up
+to each pickle entry until that entry has been scanned (mirror.blobs.checkpoint_stream). Whatever a judge
+clears, the final HOLDBACK_BYTES are held back until the whole file is verified against the Hub's digest
+and approved, and the judge has had its last word (`judged`); on any failure, or once the judge refuses
+the file (`refuse`), the reader raises and the handler cuts the connection, so a client never holds a
+complete-looking bad file.
 
 What a reader was handed before a failure is unverified: `handed_out` counts it, so that the pipeline
 can refuse to let anyone complete such a prefix later with bytes from another download (a resume).
@@ -29,6 +33,9 @@ class LiveFile:
         self.available = 0
         self.handed_out = 0  # the longest prefix any reader was given (unverified until approved)
         self.header_verdict: bool | None = None  # None until the header was checked
+        self.cleared = 0  # leading bytes the judge let readers have before approval
+        self.refused: str | None = None  # why the judge cut readers off, whatever the file's verdict
+        self.judge: asyncio.Future[bool] | None = None  # the format judge: its last word (see judged)
         self.outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # True: servable
         self._changed = asyncio.Event()
 
@@ -39,6 +46,31 @@ class LiveFile:
     def header_checked(self, allowed: bool) -> None:
         self.header_verdict = allowed
         self._signal()
+
+    def clear(self, length: int) -> None:
+        """Readers may have the first `length` bytes before approval (never the held-back tail)."""
+        limit = min(length, max(0, self.size - HOLDBACK_BYTES))
+        if limit > self.cleared:
+            self.cleared = limit
+            self._signal()
+
+    def refuse(self, reason: str) -> None:
+        """The judge found what must not stream: readers are cut now, whatever the verdict on the file."""
+        if self.refused is None:
+            self.refused = reason
+            self._signal()
+
+    async def judged(self) -> bool:
+        """The judge's last word: False if what it let flow must not be completed by this download.
+
+        True without a judge (then no reader was let in). Awaited before the file is declared servable.
+        """
+        if self.judge is None:
+            return True
+        try:
+            return await self.judge and self.refused is None
+        except Exception:  # noqa: BLE001 - a judge that crashed said no
+            return False
 
     def finish(self, *, servable: bool, error: BaseException | None = None) -> None:
         if not self.outcome.done():
@@ -58,9 +90,8 @@ class LiveFile:
         async with asyncio.timeout(timeout_s):
             while self.header_verdict is None and not self.outcome.done():
                 await self._changed.wait()
-        return bool(self.header_verdict) and not (
-            self.outcome.done() and self.outcome.exception() is not None
-        )
+        failed = self.outcome.done() and self.outcome.exception() is not None
+        return bool(self.header_verdict) and not failed and self.refused is None
 
     async def wait_available(self, length: int) -> bool:
         """Wait until the first `length` bytes are on disk; False if the fetch ended first."""
@@ -73,14 +104,14 @@ class LiveFile:
         return await asyncio.get_running_loop().run_in_executor(None, _open_binary, self.path)
 
     async def read(self, handle: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes [start, end) as they arrive; the last HOLDBACK_BYTES only once the file is approved."""
+        """Bytes [start, end) as they arrive and the judge clears them (never the last HOLDBACK_BYTES);
+        the rest only once the file is approved."""
         loop = asyncio.get_running_loop()
-        release_limit = max(0, self.size - HOLDBACK_BYTES)
         position = start
         try:
             while position < end:
                 approved = self._approved()
-                limit = end if approved else min(end, release_limit, self.available)
+                limit = end if approved else min(end, self.cleared, self.available)
                 if position < limit:
                     length = min(_READ, limit - position)
                     chunk = await loop.run_in_executor(None, _pread, handle, position, length)
@@ -97,6 +128,8 @@ class LiveFile:
 
     def _approved(self) -> bool:
         """True once the file is approved, False while undecided; raises once it failed or was refused."""
+        if self.refused is not None:
+            raise AccessDenied(f"{self.path.name}: {self.refused}")
         if not self.outcome.done():
             return False
         if self.outcome.exception() is not None or not self.outcome.result():
