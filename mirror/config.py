@@ -134,6 +134,11 @@ class PolicySettings(_Section):
     path: Path | None = None
     # How often stored artifacts are re-evaluated after a policy or scanner change, and waivers expired.
     reevaluate_interval_s: float = Field(default=300.0, gt=0)
+    # The entity list (TOML or CSV): organisations that legal or export rules name, by Hub namespace, for
+    # `entity:<list>` origin rules. Re-read when it changes (checked every `entities_poll_s`); an invalid
+    # file keeps the previous list in force. Unset: no entities.
+    entities_path: Path | None = None
+    entities_poll_s: float = Field(default=10.0, gt=0)
 
 
 class ScanningSettings(_Section):

@@ -146,6 +146,16 @@ class StorageUnavailable(MirrorError):
     code = "StorageUnavailable"
 
 
+class ScannerUnavailable(MirrorError):
+    """The scanner pool cannot run scans at all (its workers cannot start): nothing was judged."""
+
+    status = 503
+    code = "ScannerUnavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 30) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
 class ScanPending(MirrorError):
     status = 429
     code = "ScanPending"

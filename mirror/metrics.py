@@ -82,6 +82,15 @@ class Metrics:
             "was unavailable",
             registry=r,
         )
+        self.entity_list_reloads = Counter(
+            "hubgate_entity_list_reloads",
+            "Changes of the entity list file by outcome: loaded, or invalid (the previous list stays)",
+            ["outcome"],
+            registry=r,
+        )
+        self.entity_list_entries = Gauge(
+            "hubgate_entity_list_entries", "Entries of the entity list in force", registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

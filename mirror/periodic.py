@@ -19,8 +19,31 @@ async def run_every(
     one_round: Callable[[], Awaitable[object]],
     *,
     clock: Clock = SYSTEM_CLOCK,
+    wake: asyncio.Event | None = None,
 ) -> None:
+    """Rounds until `stop` is set. Setting `wake` starts the next round early (also when it is set while
+    a round runs: that round may have read what changed too early)."""
     while not stop.is_set():
+        if wake is not None:
+            wake.clear()
         with contextlib.suppress(DatabaseUnavailable, ObjectStoreError):
             await one_round()
-        await clock.wait(stop, interval_s)
+        if wake is None:
+            await clock.wait(stop, interval_s)
+        else:
+            await _wait_for_either(clock, stop, wake, interval_s)
+
+
+async def _wait_for_either(clock: Clock, stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    either = asyncio.Event()
+
+    async def relay(event: asyncio.Event) -> None:
+        await event.wait()
+        either.set()
+
+    relays = [asyncio.create_task(relay(stop)), asyncio.create_task(relay(wake))]
+    try:
+        await clock.wait(either, seconds)
+    finally:
+        for task in relays:
+            task.cancel()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from storage.db import Database
@@ -46,6 +46,7 @@ class RevisionFacts:
     base_models: str = "[]"
     datasets: str = "[]"
     languages: str = "[]"
+    origins: str = ""  # JSON {verdict, findings, nodes}; "" when not recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class InventoryStore:
                     "base_models": facts.base_models,
                     "datasets": facts.datasets,
                     "languages": facts.languages,
+                    "origins": facts.origins,
                     "licence_decided_at": now,
                 }
                 pk = await self._q.repo_pk(session, repo)
@@ -194,6 +196,29 @@ class InventoryStore:
                 )
 
     # -- reads -----------------------------------------------------------------------------------------
+
+    async def outdated_revisions(
+        self, *, policy_version: str, after: tuple[RepoKey, str] | None, limit: int
+    ) -> list[tuple[RepoKey, str]]:
+        """Revisions whose recorded decision is not of `policy_version` or holds no origins, in a stable
+        order after `after` (repo type, repo id, commit), at most `limit`."""
+        record = RevisionRecordRow
+        query = (
+            select(RepoRow.repo_type, RepoRow.repo_id, record.commit)
+            .join(RepoRow, RepoRow.id == record.repo_pk)
+            .where((record.policy_version != policy_version) | (record.origins == ""))
+            .order_by(RepoRow.repo_type, RepoRow.repo_id, record.commit)
+            .limit(limit)
+        )
+        if after is not None:
+            repo, commit = after
+            query = query.where(
+                tuple_(RepoRow.repo_type, RepoRow.repo_id, record.commit)
+                > tuple_(repo.repo_type, repo.repo_id, commit)
+            )
+        async with self._q.session() as session:
+            rows = (await session.execute(query)).all()
+        return [(RepoKey(repo_type=t, repo_id=i), commit) for t, i, commit in rows]
 
     async def revisions(self, scope: Scope = EVERYTHING) -> list[StoredRevision]:
         """The revisions in `scope`, oldest first served first (never served last)."""
@@ -352,18 +377,7 @@ def _revision(found: Any) -> StoredRevision:
     return StoredRevision(
         repo=RepoKey(repo_type=repo_type, repo_id=repo_id),
         commit=row.commit,
-        facts=RevisionFacts(
-            licences=row.licences,
-            licence_bucket=row.licence_bucket,
-            licence_verdict=row.licence_verdict,
-            lineage=row.lineage,
-            policy_version=row.policy_version,
-            pipeline_tag=row.pipeline_tag,
-            library_name=row.library_name,
-            base_models=row.base_models,
-            datasets=row.datasets,
-            languages=row.languages,
-        ),
+        facts=_facts(row),
         licence_decided_at=_maybe_aware(row.licence_decided_at),
         first_served_at=_maybe_aware(row.first_served_at),
         last_served_at=_maybe_aware(row.last_served_at),
@@ -378,4 +392,20 @@ def _revision(found: Any) -> StoredRevision:
         upstream=UpstreamStatus(
             state=upstream_state, since=_maybe_aware(upstream_since), detail=upstream_detail
         ),
+    )
+
+
+def _facts(row: RevisionRecordRow) -> RevisionFacts:
+    return RevisionFacts(
+        licences=row.licences,
+        licence_bucket=row.licence_bucket,
+        licence_verdict=row.licence_verdict,
+        lineage=row.lineage,
+        policy_version=row.policy_version,
+        pipeline_tag=row.pipeline_tag,
+        library_name=row.library_name,
+        base_models=row.base_models,
+        datasets=row.datasets,
+        languages=row.languages,
+        origins=row.origins,
     )

@@ -331,6 +331,9 @@ class RevisionRecordRow(Base):
     base_models: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")  # JSON lists
     datasets: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")
     languages: Mapped[str] = mapped_column(Text, nullable=False, server_default="[]")
+    # JSON {verdict, findings, nodes}: the origin of the publisher and of every repository of the lineage,
+    # as the gate resolved them; "" when not recorded yet.
+    origins: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     licence_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     first_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -30,8 +30,10 @@ from tests.fakehub import (
     FakeFile,
     FakeHub,
     FakeHubServer,
+    FakeRepo,
     Fault,
     Host,
+    RepoSettings,
     Respond,
     Slow,
     Truncate,
@@ -121,6 +123,35 @@ def test_model_info_reports_the_head_commit_files_and_card(hub: FakeHub, api: Hf
     assert info.library_name == "transformers"
     assert info.safetensors is not None
     assert info.safetensors.total == 16 * 8 + 8
+
+
+def test_base_models_are_tagged_with_their_relation(hub: FakeHub, api: HfApi) -> None:
+    # MODEL_ID's card names one base; an adapter and a merge say or show theirs.
+    assert {"base_model:acme/base-model", "base_model:finetune:acme/base-model"} <= set(
+        api.model_info(MODEL_ID).tags or []
+    )
+    adapter = FakeFile.text("adapter_config.json", "{}")
+    hub.add(FakeRepo("acme/lora", [adapter], settings=RepoSettings(card_data={"base_model": MODEL_ID})))
+    hub.add(
+        FakeRepo(
+            "acme/merged",
+            settings=RepoSettings(card_data={"base_model": [MODEL_ID, "acme/lora"]}),
+        )
+    )
+    hub.add(
+        FakeRepo(
+            "acme/q4",
+            settings=RepoSettings(card_data={"base_model": MODEL_ID, "base_model_relation": "quantized"}),
+        )
+    )
+    assert f"base_model:adapter:{MODEL_ID}" in (api.model_info("acme/lora").tags or [])
+    assert {f"base_model:merge:{MODEL_ID}", "base_model:merge:acme/lora"} <= set(
+        api.model_info("acme/merged").tags or []
+    )
+    info = api.model_info("acme/q4")
+    assert f"base_model:quantized:{MODEL_ID}" in (info.tags or [])
+    assert info.card_data is not None
+    assert info.card_data["base_model_relation"] == "quantized"
 
 
 def test_files_metadata_gives_sizes_blob_ids_and_lfs(hub: FakeHub, api: HfApi) -> None:

@@ -15,6 +15,8 @@ from mirror.config import Settings
 from mirror.http.dispatch import Dispatcher
 from mirror.http.middleware import errors, header_limits, observe, request_ids
 from mirror.hub.egress import AddressPolicy, GuardedResolver, Origin
+from mirror.inventory.entities import EntityList, EntityListFile, load_entities
+from mirror.inventory.origins import OriginTables
 from mirror.inventory.publishers import PublisherTable, load_publishers
 from mirror.metrics import Metrics
 from mirror.policy.engine import PolicyEngine
@@ -35,14 +37,15 @@ COMPONENTS = web.AppKey("components", Components)
 _SETTINGS = web.AppKey("settings", Settings)
 _POLICY = web.AppKey("policy", PolicyEngine)
 _PUBLISHERS = web.AppKey("publishers", PublisherTable)
+_ORIGIN_TABLES = web.AppKey("origin_tables", OriginTables)
 _METRICS = web.AppKey("metrics", Metrics)
 _DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 _CHECKPOINT_ON_EXIT = web.AppKey("checkpoint_on_exit", bool)
 
 
 def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Application:
-    """Build the app. Raises PolicyError or PublisherTableError at once for an invalid policy or
-    publisher file.
+    """Build the app. Raises PolicyError, PublisherTableError or EntityListError at once for an invalid
+    policy, publisher or entity list file.
 
     Building the components and starting the background jobs (re-evaluation, housekeeping) are two steps:
     a CLI command builds the components to do one thing (`gc --dry-run`, `pin`, `audit verify`) and must not
@@ -57,6 +60,10 @@ def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Appli
     app[_SETTINGS] = settings
     app[_POLICY] = PolicyEngine(load_policy(settings.policy.path))
     app[_PUBLISHERS] = load_publishers(settings.inventory.publishers_path)
+    entities = settings.policy.entities_path
+    app[_ORIGIN_TABLES] = OriginTables(
+        app[_PUBLISHERS], load_entities(entities) if entities is not None else EntityList()
+    )
     app[_METRICS] = metrics
     app[_DISPATCHER] = dispatcher
     app[_CHECKPOINT_ON_EXIT] = background_jobs
@@ -120,6 +127,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
             runner=runner,
             webhook=webhook,
             publishers=app[_PUBLISHERS],
+            origins=app[_ORIGIN_TABLES],
             metrics=app[_METRICS],
         )
         app[COMPONENTS] = built
@@ -164,6 +172,7 @@ async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
         built.reevaluator.loop(settings.policy.reevaluate_interval_s, stop),
         built.housekeeper.loop(settings.storage.housekeeping_interval_s, stop),
         built.checkpoints.loop(stop),
+        _watch_entities(app[_ORIGIN_TABLES], built, stop),
     )
     yield
     # Let a round in progress finish: cancelled mid-transaction, a database connection can wedge shutdown.
@@ -172,6 +181,26 @@ async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
     except TimeoutError:
         log.warning("background jobs did not finish within the grace period; stopping them")
+
+
+async def _watch_entities(tables: OriginTables, built: Components, stop: asyncio.Event) -> None:
+    """Take each new entity list while the server runs, and have stored revisions decided again under it."""
+    settings, metrics = built.settings, built.metrics
+    metrics.entity_list_entries.set(len(tables.entities))
+    path = settings.policy.entities_path
+    if path is None:
+        return
+    watched = EntityListFile(
+        path, current=tables.entities, on_invalid=metrics.entity_list_reloads.labels("invalid").inc
+    )
+
+    def use(entities: EntityList) -> None:
+        tables.use_entities(entities)
+        metrics.entity_list_reloads.labels("loaded").inc()
+        metrics.entity_list_entries.set(len(entities))
+        built.reevaluator.wake()
+
+    await watched.watch(settings.policy.entities_poll_s, stop, use)
 
 
 async def _last_checkpoint(checkpoints: AuditCheckpointer) -> None:

@@ -30,10 +30,12 @@ from mirror.hub.access import AccessChecker
 from mirror.hub.catalog import Catalog
 from mirror.hub.client import HubClient
 from mirror.hub.egress import AddressPolicy, RedirectGuard
+from mirror.hub.lineage import LineageWalker
 from mirror.hub.names import RepoNames
 from mirror.hub.ratelimit import UpstreamRateLimits
 from mirror.hub.refs import RevisionResolver
 from mirror.inventory.downloads import DownloadLog
+from mirror.inventory.origins import OriginTables
 from mirror.inventory.publishers import PublisherTable
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.inventory.records import Inventory
@@ -115,6 +117,7 @@ def build(
     runner: ScanRunner,
     webhook: Webhook,
     publishers: PublisherTable,
+    origins: OriginTables,
     metrics: Metrics,
 ) -> Components:
     """Wire every collaborator; nothing here does I/O."""
@@ -182,11 +185,11 @@ def build(
     )
     admission = Admission(
         policy=policy,
-        catalog=catalog,
+        walker=LineageWalker(catalog=catalog, names=names),
+        origins=origins,
         reviews=reviews,
         inventory=recorder,
         signatures=signatures,
-        names=names,
         continuity=continuity,
     )
     continuity.use_decisions(
@@ -200,6 +203,8 @@ def build(
         store=store,
         hub=hub,
         spool_dir=settings.spool_path,
+        inventory=inventory_store,
+        recorder=recorder,
     )
     housekeeper = Housekeeper(
         store=store,
@@ -342,7 +347,7 @@ def endpoints(built: Components) -> Endpoints:
             downloads=built.download_records,
             reviews=built.reviews,
             trail=built.audit_trail,
-            policy=built.policy,
+            admission=built.admission,
             upstream=settings.upstream.endpoint,
             public_url=public_url,
         ),

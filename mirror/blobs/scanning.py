@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import resource
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pebble import ProcessExpired, ProcessPool
 
 import scanners
 from mirror.blobs.scanqueue import SCAN_OWNER, FairScanQueue, QueueLimits
+from mirror.errors import ScannerUnavailable
 from scanners import ScanReport, ScanStatus
 
 log = logging.getLogger(__name__)
@@ -91,9 +93,16 @@ class ScanRunner:
     async def _scan_now(
         self, path: Path, name_hint: str, external_data: scanners.OnnxExternalData | None
     ) -> tuple[ScanReport, ...]:
-        future = self._pool.schedule(
-            _scan_in_worker, args=(str(path), name_hint, external_data), timeout=self._limits.timeout_s
-        )
+        try:
+            future = self._pool.schedule(
+                _scan_in_worker, args=(str(path), name_hint, external_data), timeout=self._limits.timeout_s
+            )
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            # The pool itself cannot run (its workers failed to start): an outage of the machinery, not a
+            # verdict on the file. Nothing is recorded; the client retries, the operator sees why.
+            log.error("the scanner pool cannot start workers: %s", exc.__cause__ or exc)  # noqa: TRY400
+            detail = f"{type(exc.__cause__ or exc).__name__}: {exc.__cause__ or exc}"
+            raise ScannerUnavailable(f"hubgate's scanners cannot start ({detail}); retry later") from exc
         try:
             raw = await asyncio.wrap_future(future)
         except FutureTimeout:

@@ -53,6 +53,12 @@ def _sbom_op(summary: str) -> dict[str, Any]:
 
 _PERIODS = ("month", "week")
 _REPORT_FORMAT = _query("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]})
+_REPORT_BY = _query(
+    "by",
+    "origins: publisher (default: who published a revision) or lineage (what it is built on: its lineage "
+    "roots' country and family)",
+    {"type": "string", "enum": ["publisher", "lineage"]},
+)
 _DECISION = {
     "post": {
         **_op(
@@ -195,10 +201,12 @@ OPENAPI: dict[str, Any] = {
         "/inventory/{repo_type}/{org}/{name}/{commit}": {
             "get": _op(
                 "The gate's view of one revision, served or only judged (a prefetch, a refused licence): "
-                "origin, licence and its verdict, signature, the revision review and its sign-off (who "
-                "approved, why, when, which rules), every known file's sha256 and review state, and the "
-                "current policy version. 404 RevisionNotJudged: hubgate never judged it. What `hubgate "
-                "check` reads",
+                "origin, and origins over its base_model lineage (each repository's country, family, entity "
+                "lists, path and relation; where the lineage stops and why; verdict and findings), licence "
+                "and its verdict, signature, the revision review and its sign-off (who approved, why, when, "
+                "which rules), every known file's sha256 and review state, and the version revisions are "
+                "decided under now. 404 RevisionNotJudged: hubgate never judged it. What `hubgate check` "
+                "reads",
                 "viewer",
             ),
             "parameters": [
@@ -210,9 +218,10 @@ OPENAPI: dict[str, Any] = {
         },
         "/reports/origins": {
             "get": _op(
-                "Served revisions, files, downloads and bytes by country and publisher, with licence buckets",
+                "Served revisions, files, downloads, bytes and users by country and publisher (with licence "
+                "buckets), or with by=lineage by the country and family of what they are built on",
                 "viewer",
-                params=[_REPORT_FORMAT],
+                params=[_REPORT_FORMAT, _REPORT_BY],
             )
         },
         "/attestation-key": {

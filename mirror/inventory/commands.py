@@ -53,6 +53,12 @@ def add_commands(
     settings_flags(report)
     report.add_argument("kind", choices=reports.KINDS)
     report.add_argument("--format", default="table", choices=reports.FORMATS)
+    report.add_argument(
+        "--by",
+        default="publisher",
+        choices=reports.GROUPINGS,
+        help="origins: group by who published a revision (publisher) or by what it is built on (lineage)",
+    )
     report.set_defaults(run=local(report_command))
 
 
@@ -114,7 +120,11 @@ def report_command(settings: Settings, args: argparse.Namespace) -> int:
     except (PublisherTableError, DatabaseUnavailable) as exc:
         print(f"hubgate: {exc}", file=sys.stderr)
         return 2
-    report = reports.build(args.kind, revisions)
+    try:
+        report = reports.build(args.kind, revisions, by=args.by)
+    except ValueError as exc:
+        print(f"hubgate: {exc}", file=sys.stderr)
+        return 2
     if args.format == "json":
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     elif args.format == "csv":

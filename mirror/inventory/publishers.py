@@ -7,6 +7,8 @@ so a typo fails loudly instead of silently reporting a publisher as unknown.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -41,6 +43,12 @@ class PublisherTable:
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    @property
+    def digest(self) -> str:
+        """Changes whenever an entry does: decisions that used the table are versioned with it."""
+        entries = sorted((key, p.org, p.organisation, p.country, p.family) for key, p in self._by_key.items())
+        return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
     def lookup(self, repo_id: str) -> Publisher:
         """The publisher of a repository, by its namespace; an unknown namespace reports as unknown."""

@@ -1,8 +1,10 @@
-"""What the inventory learns while hubgate works: licence decisions and served downloads.
+"""What the inventory learns while hubgate works: revision decisions and served downloads.
 
 The licence is kept as the gate resolved it (the card's licences, the bucket of the strictest licence
-over the base_model lineage, the verdict and the policy that gave it), because the policy or the card
-can change later and the inventory must say what was true when the revision was let through.
+over the base_model lineage, the verdict and the policy that gave it), and so are the origins (the
+publisher and every repository of the lineage with its country, family and entity lists, the origin
+verdict and its findings, audit-only ones included), because the policy, the tables or the card can
+change later and the inventory must say what was true when the revision was let through.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from mirror.hub.models import RepoRef
 from mirror.policy.engine import Decision, LicenceLink
 from mirror.policy.licences import LicenceTable
+from mirror.policy.origins import OriginNode
 from storage.db import DATABASE_ERRORS
 from storage.inventory_store import SERVED_STATE, InventoryStore, RevisionFacts, ServedSpan
 from storage.queries import utcnow
@@ -37,7 +40,7 @@ class InventoryRecorder:
         self._licences = licences
         self._pending: dict[tuple[RepoKey, str], RevisionFacts] = {}
 
-    def licence_decided(
+    def revision_decided(
         self,
         repo: RepoRef,
         commit: str,
@@ -45,18 +48,30 @@ class InventoryRecorder:
         card: Mapping[str, object],
         lineage: Sequence[LicenceLink],
         decision: Decision,
+        origins: Sequence[OriginNode] = (),
+        origin_decision: Decision | None = None,
+        policy_version: str = "",
     ) -> None:
-        """Note the gate's licence decision on a revision with the card facts worth keeping."""
+        """Note the gate's decision on a revision (licence over `lineage` as `decision`, origins of the
+        `origins` nodes as `origin_decision`, the whole under `policy_version`) with the card facts."""
         key = (repo.key, commit)
         if key not in self._pending and len(self._pending) >= _MAX_PENDING:
             log.warning(
-                "inventory: %d licence decisions wait for the database; %s@%s not kept",
+                "inventory: %d revision decisions wait for the database; %s@%s not kept",
                 _MAX_PENDING,
                 repo,
                 commit,
             )
             return
-        self._pending[key] = revision_facts(card, lineage, decision, self._licences)
+        self._pending[key] = revision_facts(
+            card,
+            lineage,
+            decision,
+            self._licences,
+            origins=origins,
+            origin_decision=origin_decision,
+            policy_version=policy_version,
+        )
 
     async def write_decisions(self) -> None:
         """Write the decisions noted so far. On a database error they stay pending for the next round."""
@@ -104,9 +119,16 @@ def served_spans(events: Sequence[DownloadEvent]) -> list[ServedSpan]:
 
 
 def revision_facts(
-    card: Mapping[str, object], lineage: Sequence[LicenceLink], decision: Decision, table: LicenceTable
+    card: Mapping[str, object],
+    lineage: Sequence[LicenceLink],
+    decision: Decision,
+    table: LicenceTable,
+    *,
+    origins: Sequence[OriginNode] = (),
+    origin_decision: Decision | None = None,
+    policy_version: str = "",
 ) -> RevisionFacts:
-    """The stored form of a licence decision: JSON lists and plain strings."""
+    """The stored form of a revision decision: JSON lists and plain strings."""
     link = _text(card.get("license_link"))
     own = lineage[0].licences if lineage else ((None, None),)
     licences = [{"licence": licence, "name": name, "link": link or None} for licence, name in own]
@@ -124,13 +146,42 @@ def revision_facts(
         licence_bucket=table.strictest(stated or ((None, None),)).label,
         licence_verdict=decision.verdict.name.lower(),
         lineage=json.dumps(ancestors),
-        policy_version=decision.policy_version,
+        policy_version=policy_version or decision.policy_version,
         pipeline_tag=_text(card.get("pipeline_tag"))[:100],
         library_name=_text(card.get("library_name"))[:100],
         base_models=json.dumps(_texts(card.get("base_model"))),
         datasets=json.dumps(_texts(card.get("datasets"))),
         languages=json.dumps(_texts(card.get("language"))),
+        origins="" if origin_decision is None else origins_json(origins, origin_decision),
     )
+
+
+def origins_json(nodes: Sequence[OriginNode], decision: Decision) -> str:
+    """The stored origins of a revision: the verdict, every finding (audit-only ones too) and the nodes."""
+    return json.dumps(
+        {
+            "verdict": decision.verdict.name.lower(),
+            "findings": [reason.to_dict() for reason in decision.reasons],
+            "nodes": [node_dict(node) for node in nodes],
+        }
+    )
+
+
+def node_dict(node: OriginNode) -> dict[str, object]:
+    return {
+        "repo_id": node.repo_id,
+        "path": node.path,
+        "depth": node.depth,
+        "role": node.role,
+        "root": node.is_root,
+        "relation": node.relation,
+        "org": node.namespace,
+        "organisation": node.organisation,
+        "country": node.country,
+        "family": node.family,
+        "entities": [{"list": mark.list, "name": mark.name} for mark in node.entities],
+        "unknown": node.unknown,
+    }
 
 
 def _text(value: object) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mirror.inventory.publishers import Publisher, PublisherTable
+from mirror.inventory.publishers import UNKNOWN, Publisher, PublisherTable
 from mirror.review.transitions import ReviewState
 from storage.inventory_store import (
     EVERYTHING,
@@ -51,6 +51,98 @@ class Ancestor:
     repo_id: str
     licences: tuple[Licence, ...]
     bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class OriginRecord:
+    """One repository of a revision's lineage as the gate resolved its origin."""
+
+    repo_id: str
+    path: str  # `org-x/ft <- org-y/mid <- Qwen/Qwen2-7B`
+    depth: int
+    role: str  # repository | base model | lineage root
+    root: bool
+    relation: str
+    org: str
+    organisation: str
+    country: str
+    family: str
+    entities: tuple[tuple[str, str], ...]  # (list, name as the list names it)
+    unknown: str  # why the lineage cannot be followed past it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "path": self.path,
+            "depth": self.depth,
+            "role": self.role,
+            "root": self.root,
+            "relation": self.relation,
+            "org": self.org,
+            "organisation": self.organisation,
+            "country": self.country,
+            "family": self.family,
+            "entities": [{"list": name, "name": entity} for name, entity in self.entities],
+            "unknown": self.unknown,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Origins:
+    """The origins of a revision as the gate resolved them: its lineage, the verdict and the findings
+    (audit-only ones included: what an audit-mode rule would have done)."""
+
+    verdict: str  # allow | review | deny
+    findings: tuple[dict[str, Any], ...]
+    lineage: tuple[OriginRecord, ...]  # the revision's own repository first
+
+    @property
+    def roots(self) -> tuple[OriginRecord, ...]:
+        """What the revision is built on: its lineage roots, and each repository past which the lineage is
+        unknown (its own origin is what is known of that branch)."""
+        return tuple(node for node in self.lineage if node.root or node.unknown)
+
+    @property
+    def complete(self) -> bool:
+        return not any(node.unknown for node in self.lineage)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recorded": True,
+            "verdict": self.verdict,
+            "complete": self.complete,
+            "findings": list(self.findings),
+            "roots": [node.to_dict() for node in self.roots],
+            "lineage": [node.to_dict() for node in self.lineage],
+        }
+
+
+def parse_origins(text: str) -> Origins | None:
+    """The stored origins JSON; None when the revision was decided before origins were recorded."""
+    if not text:
+        return None
+    stored = json.loads(text)
+    return Origins(
+        verdict=str(stored.get("verdict", "")),
+        findings=tuple(stored.get("findings", ())),
+        lineage=tuple(
+            OriginRecord(
+                repo_id=item["repo_id"],
+                path=item.get("path", item["repo_id"]),
+                depth=int(item.get("depth", 0)),
+                role=item.get("role", ""),
+                root=bool(item.get("root")),
+                relation=item.get("relation", ""),
+                org=item.get("org", ""),
+                organisation=item.get("organisation", UNKNOWN),
+                country=item.get("country", UNKNOWN),
+                family=item.get("family", UNKNOWN),
+                entities=tuple((mark["list"], mark["name"]) for mark in item.get("entities", ())),
+                unknown=item.get("unknown", ""),
+            )
+            for item in stored.get("nodes", ())
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +187,7 @@ class RevisionView:
     policy_version: str
     lineage: tuple[Ancestor, ...]
     card: Card
+    origins: Origins | None  # None: decided before origins were recorded (re-evaluation fills it in)
     signature: str  # verified | failed | unsigned | not-required | unchecked
     signer: str
     review_state: str  # the revision review's state, or "not-required"
@@ -144,12 +237,8 @@ class RevisionView:
             "repo_type": self.repo_type,
             "repo_id": self.repo_id,
             "commit": self.commit,
-            "origin": {
-                "org": self.publisher.org,
-                "organisation": self.publisher.organisation,
-                "country": self.publisher.country,
-                "family": self.publisher.family,
-            },
+            "origin": _publisher_dict(self.publisher),
+            "origins": {"recorded": False} if self.origins is None else self.origins.to_dict(),
             "licence": {
                 "stated": [
                     {"licence": item.licence, "name": item.name, "link": item.link} for item in self.licences
@@ -235,6 +324,15 @@ class Inventory:
         ]
 
 
+def _publisher_dict(publisher: Publisher) -> dict[str, str]:
+    return {
+        "org": publisher.org,
+        "organisation": publisher.organisation,
+        "country": publisher.country,
+        "family": publisher.family,
+    }
+
+
 def build_view(
     revision: StoredRevision,
     *,
@@ -295,6 +393,7 @@ def build_view(
             datasets=tuple(json.loads(facts.datasets)),
             languages=tuple(json.loads(facts.languages)),
         ),
+        origins=parse_origins(facts.origins),
         signature=UNCHECKED if signature is None else signature.status,
         signer="" if signature is None else signature.signer,
         review_state=NOT_REQUIRED if revision.review is None else effective_state(revision.review, now),

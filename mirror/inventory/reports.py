@@ -1,10 +1,16 @@
 """Origin, licence and continuity reports: how much of what hubgate served comes from which country and
-publisher, under which licences, and what of it the Hub no longer serves (removed or gated since hubgate
-stored it). JSON for machines, CSV for spreadsheets, a table for the terminal.
+publisher, is built on models from where, is under which licences, and what of it the Hub no longer
+serves (removed or gated since hubgate stored it). JSON for machines, CSV for spreadsheets, a table for
+the terminal.
 
 Every figure counts served downloads only (files actually sent): `revisions` served, `files` (distinct
 paths of those revisions that were served), `downloads` (requests), `bytes` sent, distinct client
 `identities`.
+
+The origins report groups by publisher (who published the revision) or by lineage (what it is built on:
+the roots of its base_model lineage). A revision built on several roots (a merge of a Qwen and a Llama
+model) counts in full under each root's group, so groups can add up to more than the totals; the totals
+count every revision once.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mirror.inventory.records import RevisionView, upstream_text
+from mirror.inventory.records import OriginRecord, RevisionView, upstream_text
 
 FORMATS = ("table", "json", "csv")
 KINDS = ("origins", "licences", "continuity")
+GROUPINGS = ("publisher", "lineage")
+UNRECORDED_ORIGIN = "unrecorded"  # decided before origins were recorded: re-evaluation fills them in
 
 
 @dataclass
@@ -66,6 +74,17 @@ def _group(revisions: Iterable[RevisionView], key: Callable[[RevisionView], Any]
     return groups
 
 
+def _group_many(
+    revisions: Iterable[RevisionView], keys: Callable[[RevisionView], Iterable[Any]]
+) -> dict[Any, _Tally]:
+    """Like _group, for revisions that belong to several groups (once to each)."""
+    groups: dict[Any, _Tally] = {}
+    for revision in revisions:
+        for key in dict.fromkeys(keys(revision)):
+            groups.setdefault(key, _Tally()).add(revision)
+    return groups
+
+
 def _ordered(groups: dict[Any, _Tally]) -> list[tuple[Any, _Tally]]:
     # Largest first (bytes, then downloads), then by name so equal rows keep a stable order.
     return sorted(groups.items(), key=lambda item: (-item[1].bytes, -item[1].downloads, str(item[0])))
@@ -107,6 +126,71 @@ def origins(revisions: Sequence[RevisionView], *, now: datetime | None = None) -
         "totals": total.figures(),
         "by_country": by_country,
         "by_publisher": by_publisher,
+    }
+
+
+def _roots(revision: RevisionView) -> tuple[OriginRecord | None, ...]:
+    """What a revision is built on; (None,) when its origins were never recorded."""
+    if revision.origins is None:
+        return (None,)
+    return revision.origins.roots or (None,)
+
+
+def _root_key(root: OriginRecord | None) -> tuple[str, str, str]:
+    if root is None:
+        return (UNRECORDED_ORIGIN, UNRECORDED_ORIGIN, UNRECORDED_ORIGIN)
+    return (root.country, root.family, root.repo_id)
+
+
+def lineage_origins(revisions: Sequence[RevisionView], *, now: datetime | None = None) -> dict[str, Any]:
+    """Served revisions by what they are built on: the country and family of their lineage roots, and each
+    root. A root past which the lineage is unknown is marked `complete: false`."""
+    total = _group(revisions, lambda _: "all").get("all", _Tally())
+    roots = {_root_key(root): root for revision in revisions for root in _roots(revision)}
+    by_country = _group_many(revisions, lambda r: (_root_key(root)[0] for root in _roots(r)))
+    by_family = _group_many(revisions, lambda r: (_root_key(root)[:2] for root in _roots(r)))
+    by_root = _group_many(revisions, lambda r: (_root_key(root) for root in _roots(r)))
+    families: dict[str, set[str]] = {}
+    for country, family, _ in roots:
+        families.setdefault(country, set()).add(family)
+    return {
+        "report": "origins",
+        "by": "lineage",
+        "generated_at": (now or datetime.now(UTC)).isoformat(),
+        "totals": total.figures(),
+        "by_root_country": [
+            {
+                "country": country,
+                **tally.figures(),
+                "share_of_bytes": _share(tally.bytes, total.bytes),
+                "families": sorted(families.get(country, ())),
+            }
+            for country, tally in _ordered(by_country)
+        ],
+        "by_root_family": [
+            {
+                "country": country,
+                "family": family,
+                **tally.figures(),
+                "share_of_bytes": _share(tally.bytes, total.bytes),
+                "roots": sorted(key[2] for key in roots if key[:2] == (country, family)),
+            }
+            for (country, family), tally in _ordered(by_family)
+        ],
+        "by_root": [
+            {
+                "repo_id": key[2],
+                "org": root.org if root else UNRECORDED_ORIGIN,
+                "organisation": root.organisation if root else UNRECORDED_ORIGIN,
+                "country": key[0],
+                "family": key[1],
+                "complete": bool(root and not root.unknown),
+                **tally.figures(),
+                "share_of_bytes": _share(tally.bytes, total.bytes),
+            }
+            for key, tally in _ordered(by_root)
+            for root in (roots[key],)
+        ],
     }
 
 
@@ -191,9 +275,14 @@ def continuity(revisions: Sequence[RevisionView], *, now: datetime | None = None
     }
 
 
-def build(kind: str, revisions: Sequence[RevisionView]) -> dict[str, Any]:
+def build(kind: str, revisions: Sequence[RevisionView], *, by: str = "publisher") -> dict[str, Any]:
+    """The report `kind`; origins group `by` publisher or lineage. Raises ValueError for anything else."""
+    if by not in GROUPINGS:
+        raise ValueError(f"unknown grouping {by!r}: use {' or '.join(GROUPINGS)}")
     if kind == "origins":
-        return origins(revisions)
+        return lineage_origins(revisions) if by == "lineage" else origins(revisions)
+    if by != "publisher":
+        raise ValueError("only the origins report groups by lineage")
     if kind == "licences":
         return licences(revisions)
     if kind == "continuity":
@@ -207,6 +296,7 @@ _FIGURES = ("revisions", "files", "downloads", "bytes", "identities")
 # The rows a CSV holds (one table per report: the most detailed one) and the columns a table shows.
 _DETAIL = {
     "origins": ("by_publisher", ("org", "organisation", "country", "family", *_FIGURES, "licence_buckets")),
+    "origins-lineage": ("by_root_family", ("country", "family", *_FIGURES, "share_of_bytes", "roots")),
     "licences": ("by_licence", ("licence", "bucket", *_FIGURES, "publishers", "countries")),
     "continuity": (
         "by_repo",
@@ -215,14 +305,20 @@ _DETAIL = {
 }
 _SUMMARY = {
     "origins": ("by_country", ("country", *_FIGURES, "share_of_bytes", "publishers")),
+    "origins-lineage": ("by_root_country", ("country", *_FIGURES, "share_of_bytes", "families")),
     "licences": ("by_bucket", ("bucket", *_FIGURES, "share_of_bytes", "countries")),
     "continuity": ("by_state", ("state", "repos", *_FIGURES)),
 }
 _EMPTY = {
     "origins": "(nothing served yet)",
+    "origins-lineage": "(nothing served yet)",
     "licences": "(nothing served yet)",
     "continuity": "(none: the Hub still serves every repository hubgate served)",
 }
+
+
+def _layout(report: dict[str, Any]) -> str:
+    return "origins-lineage" if report.get("by") == "lineage" else str(report["report"])
 
 
 def _cell(value: object) -> str:
@@ -236,7 +332,7 @@ def _cell(value: object) -> str:
 
 
 def render_csv(report: dict[str, Any]) -> str:
-    section, columns = _DETAIL[report["report"]]
+    section, columns = _DETAIL[_layout(report)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -246,11 +342,12 @@ def render_csv(report: dict[str, Any]) -> str:
 
 
 def render_table(report: dict[str, Any]) -> str:
-    kind = report["report"]
+    kind = _layout(report)
     totals = report["totals"]
+    title = "origins by lineage root" if kind == "origins-lineage" else kind
     gone = f"{totals['repos']} repositories no longer served by the Hub: " if kind == "continuity" else ""
     lines = [
-        f"{kind}: {gone}{totals['revisions']} revisions, {totals['files']} files, {totals['downloads']} "
+        f"{title}: {gone}{totals['revisions']} revisions, {totals['files']} files, {totals['downloads']} "
         f"downloads, {_size(totals['bytes'])} to {totals['identities']} identities",
     ]
     for section, columns in (_SUMMARY[kind], _DETAIL[kind]):

@@ -254,6 +254,14 @@ def _revision_properties(revision: RevisionView) -> Iterator[Property]:
             yield Property(name=name, value=value)
     for identity, tally in sorted(revision.by_identity.items()):
         yield Property(name=f"hubgate:downloads:identity:{identity}", value=str(tally.downloads))
+    if revision.origins is not None:
+        yield Property(name="hubgate:origin:verdict", value=revision.origins.verdict)
+        # What the revision is built on: `repo (country, family)`; an incomplete branch says so.
+        for root in revision.origins.roots:
+            shown = f"{root.repo_id} ({root.country}, {root.family})" + (
+                ", lineage unknown past it" if root.unknown else ""
+            )
+            yield Property(name="hubgate:origin:lineage-root", value=shown)
 
 
 def _iso(moment: datetime | None) -> str:

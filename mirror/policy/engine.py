@@ -6,6 +6,7 @@ Every rule yields Reasons; rules in audit mode are recorded but never change the
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -13,6 +14,7 @@ from enum import IntEnum
 from mirror.hub.models import RepoRef
 from mirror.policy.file import PolicyFile
 from mirror.policy.licences import DEFAULT_IDS, DEFAULT_NAMES, Bucket, LicenceTable
+from mirror.policy.origins import OriginEntry, OriginNode, parse_entry
 from mirror.provenance.trust import ResolvedTrust
 from scanners import ScanReport, ScanStatus, Severity
 
@@ -21,6 +23,8 @@ PICKLE_FORMATS = frozenset(
     {"pickle", "pytorch-zip", "pytorch-legacy", "torchscript", "joblib-zfile", "joblib"}
 )
 PICKLE_RULE_HINTS = ("pickle.", "numpy.object-array", "pytorch.legacy-tar")
+_MAX_ORIGIN_REASONS = 20  # a merge of merges can match one rule many times; the first ones say enough
+_MESSAGE = 500
 
 
 class Verdict(IntEnum):
@@ -58,10 +62,24 @@ class Decision:
             reason for reason in self.reasons if not reason.audit_only and reason.verdict > Verdict.ALLOW
         )
 
+    @property
+    def audited(self) -> tuple[Reason, ...]:
+        """What rules in audit mode would have done: recorded, never enforced."""
+        return tuple(
+            reason for reason in self.reasons if reason.audit_only and reason.verdict > Verdict.ALLOW
+        )
+
     def summary(self) -> str:
         blocking = self.enforced
         if not blocking:
-            return "allowed"
+            audited = self.audited
+            if not audited:
+                return "allowed"
+            would = "; ".join(
+                f"{reason.rule_id} would {reason.verdict.name.lower()}: {reason.message}"
+                for reason in audited[:5]
+            )
+            return f"allowed (audit only: {would})"
         return "; ".join(f"{reason.rule_id}: {reason.message}" for reason in blocking[:5])
 
 
@@ -103,6 +121,16 @@ class PolicyEngine:
             ids={**DEFAULT_IDS, **{key.lower(): Bucket.parse(v) for key, v in rules.ids.items()}},
             names={**DEFAULT_NAMES, **{key.lower(): Bucket.parse(v) for key, v in rules.names.items()}},
         )
+        origins = policy.origins
+        self._origin_entries: tuple[tuple[OriginEntry, Verdict], ...] = tuple(
+            (parse_entry(text), verdict)
+            for texts, verdict in (
+                (origins.allow, Verdict.ALLOW),
+                (origins.review, Verdict.REVIEW),
+                (origins.deny, Verdict.DENY),
+            )
+            for text in texts
+        )
 
     def _decision(self, reasons: Iterable[Reason], severity: str = "") -> Decision:
         collected = tuple(reasons)
@@ -114,11 +142,18 @@ class PolicyEngine:
         return self._decision(reasons, severity)
 
     def extended(self, decision: Decision, extra: Iterable[Reason], severity: str = "") -> Decision:
-        """`decision` with more reasons (e.g. a revision's signature next to its licence)."""
+        """`decision` with more reasons (e.g. a revision's continuity next to its licence), under the
+        version it was made under (a revision decision's is not the policy's own)."""
         added = tuple(extra)
         if not added:
             return decision
-        return self._decision((*decision.reasons, *added), severity or decision.severity)
+        extended = self._decision((*decision.reasons, *added), severity or decision.severity)
+        return Decision(
+            verdict=extended.verdict,
+            reasons=extended.reasons,
+            severity=extended.severity,
+            policy_version=decision.policy_version,
+        )
 
     # -- repositories --------------------------------------------------------------------------------
 
@@ -203,6 +238,72 @@ class PolicyEngine:
         if label in rules.allow:
             return Verdict.ALLOW
         return Verdict.REVIEW  # listed under review, or not listed at all: a human decides
+
+    # -- origins -----------------------------------------------------------------------------------------
+
+    def decide_origins(self, nodes: Sequence[OriginNode]) -> Decision:
+        """The origin rules over a revision's publisher and its lineage (`nodes`, the revision's own
+        repository first). A lineage that cannot be followed to its end is reviewed when any review or
+        deny entry exists: what lies beyond could match it (fail closed)."""
+        rules = self.policy.origins
+        audit = rules.mode == "audit"
+        reasons: list[Reason] = []
+        for node in nodes:
+            matched = self._origin_match(node)
+            if matched is None or matched[1] is Verdict.ALLOW or len(reasons) >= _MAX_ORIGIN_REASONS:
+                continue
+            entry, verdict = matched
+            action = verdict.name.lower()
+            message = (
+                f"{node.role} {node.repo_id} matches {action} rule {entry.text}: {node.path} ({entry.text})"
+            )
+            if node.entities and entry.kind == "entity":
+                named = ", ".join(f"{mark.name} ({mark.list})" for mark in node.entities[:3])
+                message += f"; the entity list names {named}"
+            reasons.append(Reason(f"origins.{entry.text}", message[:_MESSAGE], verdict, audit))
+        incomplete = [node for node in nodes if node.unknown]
+        if incomplete and rules.restrictive:
+            first = incomplete[0]
+            could = ", ".join((*rules.deny, *rules.review))
+            more = f" (and {len(incomplete) - 1} more such places)" if len(incomplete) > 1 else ""
+            message = (
+                f"the lineage cannot be followed past {first.repo_id}: {first.unknown}{more}; origin rules "
+                f"({could}) could match there: {first.path} <- ?"
+            )
+            reasons.append(Reason("origins.lineage-unknown", message[:_MESSAGE], Verdict.REVIEW, audit))
+        return self._decision(reasons)
+
+    def _origin_match(self, node: OriginNode) -> tuple[OriginEntry, Verdict] | None:
+        """The most specific entry matching `node` (the stricter of equally specific ones)."""
+        matches = [(entry, verdict) for entry, verdict in self._origin_entries if entry.matches(node)]
+        if not matches:
+            return None
+        return max(matches, key=lambda item: (item[0].specificity, item[1]))
+
+    def revision_version(self, facts_version: str) -> str:
+        """The version of a revision decision: the policy's, its origin rules', and the version of the facts
+        they were applied to (publisher table and entity list), so a change of any is re-evaluated."""
+        origins = hashlib.sha256(f"{self.policy.origins_fingerprint}+{facts_version}".encode()).hexdigest()
+        return f"{self.version}+{origins[:12]}"
+
+    def revision_decision(
+        self,
+        parts: Sequence[Decision],
+        *,
+        extra: Iterable[Reason] = (),
+        facts_version: str,
+        severity: str = "",
+    ) -> Decision:
+        """One decision over a whole revision (licence, origins, signature): every reason, the strictest
+        verdict, under the revision version."""
+        reasons = (*(reason for part in parts for reason in part.reasons), *extra)
+        decision = self._decision(reasons, severity)
+        return Decision(
+            verdict=decision.verdict,
+            reasons=decision.reasons,
+            severity=decision.severity,
+            policy_version=self.revision_version(facts_version),
+        )
 
     # -- files ------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mirror.policy.licences import Bucket
+from mirror.policy.origins import parse_entry
 from mirror.provenance.errors import TrustConfigError
 from mirror.provenance.trust import TrustRule
 
@@ -61,6 +62,39 @@ class LicenceRules(_Rules):
             for bucket in table.values():
                 Bucket.parse(bucket)
         return self
+
+
+class OriginRules(_Rules):
+    """Allow / review / deny by `country:CN`, `org:namespace`, `family:Qwen` or `entity:list` (see
+    mirror/policy/origins.py), applied to the publisher and to every repository of the base_model lineage.
+    A lineage that cannot be followed to its end is reviewed whenever a review or deny entry exists: what
+    lies beyond could match it."""
+
+    allow: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _entries_valid_and_disjoint(self) -> OriginRules:
+        seen: dict[str, str] = {}
+        for action in ("allow", "review", "deny"):
+            for text in getattr(self, action):
+                entry = parse_entry(text)
+                if action == "allow" and entry.kind == "entity":
+                    raise ValueError(
+                        f"origin rule {text!r} cannot be allowed: entity lists name organisations to review "
+                        "or deny; take the entry off the entity list instead"
+                    )
+                key = entry.text.casefold()
+                if key in seen:
+                    raise ValueError(f"origin rule {text!r} is listed under both {seen[key]} and {action}")
+                seen[key] = action
+        return self
+
+    @property
+    def restrictive(self) -> bool:
+        """Whether any entry reviews or denies (an unknown lineage could then match one)."""
+        return bool(self.review or self.deny)
 
 
 class FormatRules(_Rules):
@@ -155,6 +189,7 @@ class PolicyFile(BaseModel):
     name: str = "default"
     repos: RepoRules = RepoRules()
     licences: LicenceRules = LicenceRules()
+    origins: OriginRules = OriginRules()
     formats: FormatRules = FormatRules()
     remote_code: RemoteCodeRules = RemoteCodeRules()
     size: SizeRules = SizeRules()
@@ -173,9 +208,18 @@ class PolicyFile(BaseModel):
 
     @property
     def fingerprint(self) -> str:
-        """`name@<hash>`: changes whenever any rule changes, so stored decisions can be re-evaluated."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """`name@<hash>`: changes whenever a rule changes, so stored decisions can be re-evaluated.
+
+        The origin rules are left out: they decide revisions only, whose decisions carry them in their
+        own version (`origins_fingerprint`), so editing them never re-scans every stored file (and a
+        policy from before they existed keeps its fingerprint)."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"origins"}), sort_keys=True)
         return f"{self.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+
+    @property
+    def origins_fingerprint(self) -> str:
+        canonical = json.dumps(self.origins.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def default_policy_text() -> str:

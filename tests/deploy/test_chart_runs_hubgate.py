@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from huggingface_hub import hf_hub_download
@@ -85,8 +88,19 @@ def local_container(
     return LocalContainer(argv=argv, env=env, cwd=mounts.get(image.workdir, root))
 
 
+@pytest.fixture
+def pod_root() -> Iterator[Path]:
+    """Where the pods' volumes live: a short path, as in a container. The scanner pool's fork server
+    binds a Unix socket under the pod's TMPDIR, and a socket path may hold at most 107 bytes (pytest's
+    tmp_path, longer still under xdist, went past that: every scan then failed to start)."""
+    root = Path(tempfile.mkdtemp(prefix="pod"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def test_the_chart_pod_migrates_serves_and_downloads_on_s3_and_postgres(
     tmp_path: Path,
+    pod_root: Path,
     upstream: FakeHubServer,
     fake_hub: FakeHub,
     seaweedfs: SeaweedS3,
@@ -135,7 +149,7 @@ def test_the_chart_pod_migrates_serves_and_downloads_on_s3_and_postgres(
     rendered = render(values)
 
     job = local_container(
-        rendered.one("Job")["spec"]["template"]["spec"], rendered, secrets, tmp_path / "job"
+        rendered.one("Job")["spec"]["template"]["spec"], rendered, secrets, pod_root / "job"
     )
     migrated = subprocess.run(
         job.argv, env=job.env, cwd=job.cwd, capture_output=True, text=True, timeout=180, check=False
@@ -145,7 +159,7 @@ def test_the_chart_pod_migrates_serves_and_downloads_on_s3_and_postgres(
 
     deployment = rendered.one("Deployment")
     pod = deployment["spec"]["template"]["spec"]
-    server = local_container(pod, rendered, secrets, tmp_path / "pod")
+    server = local_container(pod, rendered, secrets, pod_root / "pod")
     env, port = listen_locally(server.env)
     with started(server.argv, env=env, cwd=server.cwd, log=tmp_path / "serve.log") as process:
         # Each probe of the manifest answers 200 once the pod is up: readiness means database and bucket.
@@ -200,7 +214,7 @@ def test_the_chart_pod_migrates_serves_and_downloads_on_s3_and_postgres(
         )
     )
     offline_pod = offline.one("Deployment")["spec"]["template"]["spec"]
-    server = local_container(offline_pod, offline, secrets, tmp_path / "offline-pod")
+    server = local_container(offline_pod, offline, secrets, pod_root / "offline-pod")
     env, port = listen_locally(server.env)
     with started(server.argv, env=env, cwd=server.cwd, log=tmp_path / "offline.log") as process:
         process.wait_until(port, "/readyz")

@@ -139,7 +139,7 @@ def _all_fields(repo: FakeRepo, commit: Commit, *, blobs: bool) -> dict[str, Any
         "gated": settings.gated,
         "disabled": settings.disabled,
         "likes": settings.likes,
-        "tags": _tags(repo),
+        "tags": _tags(repo, commit),
         "cardData": dict(settings.card_data),
         "siblings": [_sibling(f, blobs=blobs) for f in commit.files.values()],
         "createdAt": iso_date(settings.created_at),
@@ -187,16 +187,42 @@ def _pointer(file: FakeFile) -> bytes:
     return file.pointer.text
 
 
-def _tags(repo: FakeRepo) -> list[str]:
+def _tags(repo: FakeRepo, commit: Commit) -> list[str]:
     settings = repo.settings
     tags = list(settings.tags)
     for extra in (settings.library_name, settings.pipeline_tag):
         if extra:
             tags.append(extra)
+    if repo.repo_type == "model":
+        tags.extend(_base_model_tags(settings.card_data, commit))
     if license_name := settings.card_data.get("license"):
         tags.append(f"license:{license_name}")
     tags.append("region:us")
     return list(dict.fromkeys(tags))
+
+
+_RELATIONS = ("adapter", "merge", "quantized", "finetune")
+
+
+def _base_model_tags(card: dict[str, Any], commit: Commit) -> list[str]:
+    """The Hub tags a model with every base its card names (`base_model`: one id or a list, hub-docs
+    docs/hub/model-cards.md "Specifying a base model"), bare and with the relation: Qwen/Qwen3-8B is tagged
+    `base_model:Qwen/Qwen3-8B-Base` and `base_model:finetune:Qwen/Qwen3-8B-Base` in its API answer, and
+    quantizations `base_model:quantized:<id>` (recorded answers of GET /api/models/{id}). The relation is
+    the card's `base_model_relation` when it names one; otherwise the Hub infers it from the repo (an
+    adapter_config.json: adapter, several bases: merge, else finetune; PEFT writes `base_model:adapter:`
+    for its adapters, peft_model.py)."""
+    value = card.get("base_model")
+    listed = value if isinstance(value, list) else [value]
+    bases = [base for base in listed if isinstance(base, str) and base]
+    stated = card.get("base_model_relation")
+    if isinstance(stated, str) and stated in _RELATIONS:
+        relation = stated
+    elif "adapter_config.json" in commit.files:
+        relation = "adapter"
+    else:
+        relation = "merge" if len(bases) > 1 else "finetune"
+    return [tag for base in bases for tag in (f"base_model:{base}", f"base_model:{relation}:{base}")]
 
 
 def _security_status(file: FakeFile, *, unsafe: bool) -> dict[str, Any]:

@@ -76,3 +76,32 @@ async def test_a_round_in_progress_finishes_when_the_job_is_stopped() -> None:
     await asyncio.wait_for(job, timeout=10)
     assert finished == [True]
     assert clock.waits == [30], "the job still passes its wait, which returns at once once stopped"
+
+
+async def test_a_wake_starts_the_next_round_at_once_also_when_it_comes_during_a_round() -> None:
+    # The real clock: a wake must end a real wait (an hour here) without the interval passing.
+    stop, wake = asyncio.Event(), asyncio.Event()
+    rounds: list[int] = []
+    first_round_running, release = asyncio.Event(), asyncio.Event()
+
+    async def one_round() -> None:
+        rounds.append(len(rounds))
+        if len(rounds) == 1:
+            first_round_running.set()
+            await release.wait()
+
+    job = asyncio.ensure_future(run_every(3600, stop, one_round, wake=wake))
+    await asyncio.wait_for(first_round_running.wait(), timeout=10)
+    wake.set()  # what changed may have been read too early by the round in progress
+    release.set()
+    async with asyncio.timeout(10):
+        while len(rounds) < 2:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert rounds == [0, 1], "one more round, then the job waits again"
+    wake.set()
+    async with asyncio.timeout(10):
+        while len(rounds) < 3:
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(job, timeout=10)

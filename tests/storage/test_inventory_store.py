@@ -226,3 +226,37 @@ async def test_files_reviews_signatures_and_tallies_are_joined(database: Databas
 
     tallies = await store.tallies(Scope(repo=REPO))
     assert [(t.path, t.identity, t.count, t.bytes) for t in tallies] == [("config.json", "anonymous", 2, 4)]
+
+
+async def test_outdated_revisions_are_those_of_another_version_or_without_origins(
+    database: Database,
+) -> None:
+    store = InventoryStore(database)
+    current = "default@1+origins"
+    recorded = RevisionFacts(
+        licences="[]",
+        licence_bucket="permissive",
+        licence_verdict="allow",
+        lineage="[]",
+        policy_version=current,
+        origins='{"verdict": "allow", "findings": [], "nodes": []}',
+    )
+    commits = [f"{n:x}" * 40 for n in range(1, 6)]
+    await store.record_revisions(
+        [
+            (REPO, commits[0], recorded),  # up to date
+            (REPO, commits[1], _facts()),  # another version, no origins
+            (OTHER, commits[2], _facts()),
+            (OTHER, commits[3], RevisionFacts("[]", "permissive", "allow", "[]", current)),  # no origins yet
+        ]
+    )
+    # A revision only served (from before the gate recorded decisions) has no version at all.
+    await store.mark_served([ServedSpan(repo=REPO, commit=commits[4], first=T0, last=T0)])
+    found = await store.outdated_revisions(policy_version=current, after=None, limit=10)
+    assert sorted(found, key=str) == sorted(
+        [(REPO, commits[1]), (OTHER, commits[2]), (OTHER, commits[3]), (REPO, commits[4])], key=str
+    )
+    # Ordered by repo type, repo id, commit (in the database's collation): a stable cursor.
+    first_two = await store.outdated_revisions(policy_version=current, after=None, limit=2)
+    rest = await store.outdated_revisions(policy_version=current, after=first_two[-1], limit=10)
+    assert first_two + rest == found

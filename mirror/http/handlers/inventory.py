@@ -20,10 +20,10 @@ from mirror.hub.rules import parse_repo_id
 from mirror.inventory import reports, timeline
 from mirror.inventory.records import Inventory
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
-from mirror.policy.engine import PolicyEngine
 from mirror.review.service import ReviewService, revision_key
 from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import Role
+from mirror.revision.admission import Admission
 from storage.audit_trail import AuditTrail
 from storage.download_records import DownloadRecords
 from storage.inventory_store import EVERYTHING, Scope
@@ -45,7 +45,7 @@ class InventoryApi:
         downloads: DownloadRecords,
         reviews: ReviewService,
         trail: AuditTrail,
-        policy: PolicyEngine,
+        admission: Admission,
         upstream: str,
         public_url: str | None,
     ) -> None:
@@ -54,7 +54,7 @@ class InventoryApi:
         self._downloads = downloads
         self._reviews = reviews
         self._trail = trail
-        self._policy = policy
+        self._admission = admission
         self._upstream = upstream
         self._public_url = public_url
 
@@ -106,7 +106,9 @@ class InventoryApi:
         review = await self._reviews.current("revision", revision_key(repo.repo_type, repo.repo_id, commit))
         sign_off = await revision_sign_off(review, self._trail)
         body = view.to_dict()
-        body["policy"] = {"current": self._policy.version}
+        # Revisions are decided under the policy, its origin rules and the tables they use (publishers,
+        # the entity list): a change of any makes a recorded decision stale.
+        body["policy"] = {"current": self._admission.revision_version}
         body["sign_off"] = None if sign_off is None else sign_off.to_dict()
         return web.json_response(body)
 
@@ -115,7 +117,10 @@ class InventoryApi:
         output = request.query.get("format", "json")
         if output not in ("json", "csv"):
             raise BadRequest("format must be json or csv")
-        built = reports.build(match.param("kind"), await self._inventory.revisions())
+        by = request.query.get("by", "publisher")
+        if by not in reports.GROUPINGS or (by == "lineage" and match.param("kind") != "origins"):
+            raise BadRequest("by must be publisher or lineage (lineage: the origins report only)")
+        built = reports.build(match.param("kind"), await self._inventory.revisions(), by=by)
         if output == "csv":
             return web.Response(text=reports.render_csv(built), content_type="text/csv")
         return web.json_response(built, dumps=partial(json.dumps, indent=2))

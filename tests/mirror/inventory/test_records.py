@@ -15,6 +15,7 @@ from mirror.inventory.recorder import InventoryRecorder, revision_facts, served_
 from mirror.inventory.records import NOT_FETCHED, NOT_REQUIRED, Inventory
 from mirror.policy.engine import LicenceLink, PolicyEngine
 from mirror.policy.file import load_policy
+from mirror.policy.origins import EntityMark, OriginNode
 from storage import migrate
 from storage.db import Database
 from storage.download_records import DownloadRecords
@@ -119,7 +120,7 @@ async def test_a_recorded_and_served_revision_reads_back_as_a_view(database: Dat
     recorder = InventoryRecorder(store, ENGINE.licences)
     inventory = Inventory(store, load_publishers())
     decision = ENGINE.decide_licence(LINEAGE[:1])  # tongyi-qianwen alone: vendor, a human decides
-    recorder.licence_decided(REPO, COMMIT, card=CARD, lineage=LINEAGE[:1], decision=decision)
+    recorder.revision_decided(REPO, COMMIT, card=CARD, lineage=LINEAGE[:1], decision=decision)
     await recorder.write_decisions()
     await MetadataRepository(database).save_file_entries(
         REPO.key,
@@ -166,7 +167,7 @@ async def test_an_expired_waiver_reads_as_a_quarantine(database: Database) -> No
     reviews = ReviewStore(database)
     recorder = InventoryRecorder(store, ENGINE.licences)
     decision = ENGINE.decide_licence(LINEAGE[:1])
-    recorder.licence_decided(REPO, COMMIT, card=CARD, lineage=LINEAGE[:1], decision=decision)
+    recorder.revision_decided(REPO, COMMIT, card=CARD, lineage=LINEAGE[:1], decision=decision)
     await recorder.write_decisions()
     await recorder.served([_event("model.safetensors")])
     review = await reviews.create(
@@ -210,7 +211,7 @@ async def test_decisions_wait_in_memory_until_the_database_takes_them(tmp_path: 
         store = InventoryStore(database)
         recorder = InventoryRecorder(store, ENGINE.licences)
         decision = ENGINE.decide_licence(LINEAGE)
-        recorder.licence_decided(REPO, COMMIT, card=CARD, lineage=LINEAGE, decision=decision)
+        recorder.revision_decided(REPO, COMMIT, card=CARD, lineage=LINEAGE, decision=decision)
         await recorder.write_decisions()  # logged, kept for the next round
 
         (tmp_path / "later").mkdir()
@@ -221,3 +222,70 @@ async def test_decisions_wait_in_memory_until_the_database_takes_them(tmp_path: 
         assert (view.licence_bucket, view.licence_verdict) == ("non-commercial", "deny")
     finally:
         await database.close()
+
+
+async def test_origins_are_recorded_with_the_decision_and_read_back(
+    database: Database, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[origins]\nmode = "audit"\nreview = ["country:CN"]\n')
+    engine = PolicyEngine(load_policy(policy))
+    store = InventoryStore(database)
+    recorder = InventoryRecorder(store, engine.licences)
+    nodes = (
+        OriginNode(
+            repo_id="us-startup/ft",
+            path="us-startup/ft",
+            depth=0,
+            is_root=False,
+            namespace="us-startup",
+            organisation="unknown",
+            country="unknown",
+            family="unknown",
+            relation="adapter",
+        ),
+        OriginNode(
+            repo_id="Qwen/Qwen2-7B",
+            path="us-startup/ft <- Qwen/Qwen2-7B",
+            depth=1,
+            is_root=True,
+            namespace="Qwen",
+            organisation="Alibaba Cloud (Qwen team)",
+            country="CN",
+            family="Qwen",
+            entities=(EntityMark(list="watch", name="Alibaba"),),
+        ),
+    )
+    origins = engine.decide_origins(nodes)
+    licence = engine.decide_licence(LINEAGE[:1])
+    recorder.revision_decided(
+        REPO,
+        COMMIT,
+        card=CARD,
+        lineage=LINEAGE[:1],
+        decision=licence,
+        origins=nodes,
+        origin_decision=origins,
+        policy_version=engine.revision_version("facts"),
+    )
+    await recorder.write_decisions()
+    await recorder.served([_event("model.safetensors")])
+    [view] = await Inventory(store, load_publishers()).revisions()
+    assert view.policy_version == engine.revision_version("facts")
+    assert view.origins is not None
+    assert view.origins.verdict == "allow"  # audit mode: what would have happened is a finding
+    [finding] = view.origins.findings
+    assert (finding["rule_id"], finding["verdict"], finding["audit_only"]) == (
+        "origins.country:CN",
+        "review",
+        True,
+    )
+    assert [(root.repo_id, root.country, root.family) for root in view.origins.roots] == [
+        ("Qwen/Qwen2-7B", "CN", "Qwen")
+    ]
+    shown = view.to_dict()["origins"]
+    assert shown["recorded"] is True
+    assert shown["complete"] is True
+    assert shown["lineage"][0]["relation"] == "adapter"
+    assert shown["roots"][0]["path"] == "us-startup/ft <- Qwen/Qwen2-7B"
+    assert shown["roots"][0]["entities"] == [{"list": "watch", "name": "Alibaba"}]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mirror.inventory import reports
-from mirror.inventory.records import Licence, Tally
+from mirror.inventory.records import Licence, OriginRecord, Origins, Tally
 from storage.records import UpstreamStatus
 from tests.mirror.inventory.views import file_view, revision_view
 
@@ -199,3 +199,124 @@ def test_the_terminal_table_shows_both_sections() -> None:
 def test_an_unknown_report_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="origins or licences"):
         reports.build("volumes", INVENTORY)
+
+
+def _origin(
+    repo_id: str,
+    country: str,
+    family: str,
+    *,
+    depth: int = 0,
+    root: bool = True,
+    unknown: str = "",
+    path: str = "",
+) -> OriginRecord:
+    return OriginRecord(
+        repo_id=repo_id,
+        path=path or repo_id,
+        depth=depth,
+        role="lineage root" if root else "base model",
+        root=root,
+        relation="",
+        org=repo_id.split("/", 1)[0],
+        organisation="Org",
+        country=country,
+        family=family,
+        entities=(),
+        unknown=unknown,
+    )
+
+
+def _built_on(own: str, *roots: OriginRecord) -> Origins:
+    return Origins(
+        verdict="allow",
+        findings=(),
+        lineage=(_origin(own, "unknown", "unknown", root=False), *roots),
+    )
+
+
+QWEN_ROOT = _origin("Qwen/Qwen2-7B", "CN", "Qwen", depth=2)
+MISTRAL_ROOT = _origin("mistralai/Mistral-7B", "FR", "Mistral", depth=2)
+LINEAGE_INVENTORY = [
+    # A US startup's fine-tune of Qwen: published by an unknown org, built on a CN model.
+    revision_view(
+        "us-startup/qwen-ft",
+        commit="1" * 40,
+        origins=_built_on("us-startup/qwen-ft", QWEN_ROOT),
+        files=(file_view("model.safetensors", downloads=2, sent=200),),
+        by_identity={"alice": Tally(1, 100), "bob": Tally(1, 100)},
+    ),
+    # A merge of a Qwen and a Mistral descendant: counts under both roots.
+    revision_view(
+        "merger/qwen-mistral",
+        commit="2" * 40,
+        origins=_built_on("merger/qwen-mistral", QWEN_ROOT, MISTRAL_ROOT),
+        files=(file_view("model.safetensors", downloads=1, sent=50),),
+        by_identity={"carol": Tally(1, 50)},
+    ),
+    # Qwen's own model is its own root.
+    revision_view(
+        "Qwen/Qwen2-7B",
+        commit="3" * 40,
+        origins=Origins(verdict="allow", findings=(), lineage=(_origin("Qwen/Qwen2-7B", "CN", "Qwen"),)),
+        files=(file_view("model.safetensors", downloads=1, sent=400),),
+        by_identity={"alice": Tally(1, 400)},
+    ),
+    # A base whose card could not be read: what is known of that branch is its own origin.
+    revision_view(
+        "someone/ft-of-private",
+        commit="4" * 40,
+        origins=_built_on(
+            "someone/ft-of-private",
+            _origin("deepseek-ai/secret", "CN", "DeepSeek", depth=1, root=False, unknown="unreadable"),
+        ),
+        files=(file_view("model.safetensors", downloads=1, sent=5),),
+        by_identity={"dave": Tally(1, 5)},
+    ),
+    # Decided before origins were recorded.
+    revision_view("old/model", commit="5" * 40, files=(file_view("a.bin", downloads=1, sent=1),)),
+]
+
+
+def test_origins_by_lineage_root_country_and_family() -> None:
+    report = reports.build("origins", LINEAGE_INVENTORY, by="lineage")
+    assert (report["report"], report["by"]) == ("origins", "lineage")
+    assert report["totals"] == _figures(5, 5, 6, 656, 5)  # every revision once
+    assert [
+        (row["country"], row["revisions"], row["downloads"], row["bytes"], row["identities"], row["families"])
+        for row in report["by_root_country"]
+    ] == [
+        ("CN", 4, 5, 655, 4, ["DeepSeek", "Qwen"]),
+        ("FR", 1, 1, 50, 1, ["Mistral"]),
+        ("unrecorded", 1, 1, 1, 1, ["unrecorded"]),
+    ]
+    assert [
+        (row["country"], row["family"], row["revisions"], row["bytes"], row["roots"])
+        for row in report["by_root_family"]
+    ] == [
+        ("CN", "Qwen", 3, 650, ["Qwen/Qwen2-7B"]),
+        ("FR", "Mistral", 1, 50, ["mistralai/Mistral-7B"]),
+        ("CN", "DeepSeek", 1, 5, ["deepseek-ai/secret"]),
+        ("unrecorded", "unrecorded", 1, 1, ["unrecorded"]),
+    ]
+    by_root = {row["repo_id"]: row for row in report["by_root"]}
+    assert by_root["Qwen/Qwen2-7B"]["complete"] is True
+    assert by_root["deepseek-ai/secret"]["complete"] is False
+    assert by_root["Qwen/Qwen2-7B"]["identities"] == 3  # alice (twice), bob, carol: distinct users
+
+
+def test_lineage_table_and_csv() -> None:
+    report = reports.build("origins", LINEAGE_INVENTORY, by="lineage")
+    table = reports.render_table(report)
+    assert table.startswith("origins by lineage root: 5 revisions")
+    assert "\nby root country:\n" in table
+    assert "\nby root family:\n" in table
+    rows = list(csv.DictReader(io.StringIO(reports.render_csv(report))))
+    assert (rows[0]["country"], rows[0]["family"], rows[0]["revisions"]) == ("CN", "Qwen", "3")
+
+
+def test_only_origins_group_by_lineage() -> None:
+    with pytest.raises(ValueError, match="only the origins report"):
+        reports.build("licences", INVENTORY, by="lineage")
+    with pytest.raises(ValueError, match="publisher or lineage"):
+        reports.build("origins", INVENTORY, by="country")

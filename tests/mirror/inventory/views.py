@@ -6,7 +6,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from mirror.inventory.publishers import load_publishers
-from mirror.inventory.records import NOT_REQUIRED, Ancestor, Card, FileView, Licence, RevisionView, Tally
+from mirror.inventory.records import (
+    NOT_REQUIRED,
+    Ancestor,
+    Card,
+    FileView,
+    Licence,
+    Origins,
+    RevisionView,
+    Tally,
+)
 
 SERVED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PUBLISHERS = load_publishers()
@@ -45,6 +54,7 @@ def revision_view(
     verdict: str = "allow",
     lineage: Sequence[Ancestor] = (),
     card: Card | None = None,
+    origins: Origins | None = None,
     files: Sequence[FileView] = (),
     by_identity: Mapping[str, Tally] | None = None,
     review_state: str = NOT_REQUIRED,
@@ -65,6 +75,7 @@ def revision_view(
         policy_version="default@1",
         lineage=tuple(lineage),
         card=card or Card(),
+        origins=origins,
         signature=signature,
         signer="",
         review_state=review_state,
