@@ -277,8 +277,10 @@ OPENAPI: dict[str, Any] = {
                 params=[
                     _query(
                         "by",
-                        "publisher: the publisher of the revision's own repository",
-                        {"type": "string", "enum": ["publisher"]},
+                        "lineage (default): the country and family of the roots of each revision's "
+                        "base_model lineage (what it is built on; a revision counts under each of its "
+                        "roots); publisher: the publisher of the revision's own repository",
+                        {"type": "string", "enum": ["lineage", "publisher"]},
                     ),
                     _query("period", "month (default) or week", {"type": "string", "enum": list(_PERIODS)}),
                     _query(

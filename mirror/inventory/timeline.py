@@ -7,9 +7,12 @@ counts in the period in which it was served. Per period and group: `downloads` (
 sent, `revisions` (distinct revisions with at least one file sent in that period) and `identities`
 (distinct clients). Over the whole window, `total` counts each revision and identity once.
 
-Groups: `by=publisher` takes the publisher of the revision's own repository (the publisher table).
-A revision with origins in several groups (`by=lineage`: a merge of models from two countries) counts in
-full in each, so groups may add up to more than the totals, which count every revision once.
+Groups: `by=lineage` (the default) takes what a revision is built on: the roots of its base_model
+lineage as the gate recorded them (a root's publisher country and family; a repository past which the
+lineage is unknown stands for its branch; `unrecorded` for a revision decided before origins were
+recorded), as `GET /reports/origins?by=lineage` does. `by=publisher` takes the publisher of the revision's
+own repository. A revision with origins in several groups (a merge of a Qwen and a Mistral descendant)
+counts in full in each, so groups may add up to more than the totals, which count every revision once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from storage.download_records import DailyTally
 from storage.records import RepoKey
 
 PERIODS = ("month", "week")
-GROUPINGS = ("publisher",)
+GROUPINGS = ("lineage", "publisher")
+UNRECORDED = "unrecorded"  # as the lineage report names a revision whose origins were never recorded
 DEFAULT_COUNT = {"month": 12, "week": 26}
 MAX_COUNT = 120
 METRICS = ("revisions", "downloads", "bytes", "identities")
@@ -96,7 +100,15 @@ def _publisher_origins(revision: RevisionView) -> tuple[Origin, ...]:
     return ((revision.publisher.country, revision.publisher.family),)
 
 
-_ORIGINS: dict[str, Callable[[RevisionView], Iterable[Origin]]] = {"publisher": _publisher_origins}
+def _lineage_origins(revision: RevisionView) -> tuple[Origin, ...]:
+    roots = () if revision.origins is None else revision.origins.roots
+    return tuple((root.country, root.family) for root in roots) or ((UNRECORDED, UNRECORDED),)
+
+
+_ORIGINS: dict[str, Callable[[RevisionView], Iterable[Origin]]] = {
+    "lineage": _lineage_origins,
+    "publisher": _publisher_origins,
+}
 
 
 def timeline(

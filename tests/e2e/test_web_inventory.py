@@ -164,7 +164,7 @@ def test_the_timeline_api_counts_what_was_served_per_month_and_origin(
 ) -> None:
     viewer = make_token(served, "auditor", "viewer")
     report = ok(call(served, "GET", "/reports/timeline?count=3", viewer))
-    assert (report["by"], report["period"]) == ("publisher", "month")
+    assert (report["by"], report["period"]) == ("lineage", "month")
     assert len(report["periods"]) == 3
     assert report["periods"][-1] == datetime.now(UTC).date().replace(day=1).isoformat()
 
@@ -180,8 +180,16 @@ def test_the_timeline_api_counts_what_was_served_per_month_and_origin(
     assert countries["unknown"]["downloads"] == [0, 0, 2]
     assert report["totals"]["downloads"] == [3, 3, 7]
     assert report["totals"]["total"]["revisions"] == 4  # the refused pickle's revision was never served
-    families = {(row["country"], row["family"]) for row in report["by_family"]}
-    assert families == {("CN", "Qwen"), ("CN", "DeepSeek"), ("US", "Llama"), ("unknown", "unknown")}
+    # By lineage root: DeepSeek's distill is built on Qwen, so it counts as Qwen's; by publisher it is
+    # DeepSeek's own.
+    families = {(row["country"], row["family"]): row for row in report["by_family"]}
+    assert set(families) == {("CN", "Qwen"), ("US", "Llama"), ("unknown", "unknown")}
+    assert families[("CN", "Qwen")]["downloads"] == [1, 3, 4]
+    publisher = ok(call(served, "GET", "/reports/timeline?count=3&by=publisher", viewer))
+    families = {(row["country"], row["family"]): row for row in publisher["by_family"]}
+    assert set(families) == {("CN", "Qwen"), ("CN", "DeepSeek"), ("US", "Llama"), ("unknown", "unknown")}
+    assert families[("CN", "Qwen")]["downloads"] == [1, 3, 3]
+    assert families[("CN", "DeepSeek")]["downloads"] == [0, 0, 1]
 
     weeks = ok(call(served, "GET", "/reports/timeline?period=week&count=2", viewer))
     assert weeks["totals"]["downloads"][-1] == 7  # only this week's session in the last week
@@ -257,7 +265,7 @@ def test_the_inventory_view_charts_what_the_api_reports(served: RunningHubgate, 
             page.get_by_label("Measure").select_option(label=label)
         if group == "family":
             page.get_by_label("Group by").select_option(label="Country and family")
-        expect(drawn).to_have_attribute("data-drawn", f"{measure} {group} publisher month")
+        expect(drawn).to_have_attribute("data-drawn", f"{measure} {group} lineage month")
         chart, table = _expected(report, measure, group)
         assert _chart(page) == chart
         assert _table(page) == table
@@ -275,16 +283,24 @@ def test_the_inventory_view_charts_what_the_api_reports(served: RunningHubgate, 
     svg = page.locator("#origins-chart svg")
     assert svg.get_attribute("role") == "img"
     expect(page.locator("#origins-chart-title")).to_have_text(
-        "Revisions per month, by country and family of the publisher"
+        "Revisions per month, by country and family of the lineage root"
     )
     expect(page.locator("table.numbers caption")).to_have_text(
         page.locator("#origins-chart-title").text_content() or ""
     )
 
     page.get_by_label("Period").select_option(label="Week")
-    expect(drawn).to_have_attribute("data-drawn", "revisions family publisher week")
+    expect(drawn).to_have_attribute("data-drawn", "revisions family lineage week")
     weekly = ok(call(served, "GET", "/reports/timeline?period=week", viewer))
     assert _table(page) == _expected(weekly, "revisions", "family")[1]
+    # By publisher: who published each revision rather than what it is built on.
+    page.get_by_label("Origin", exact=True).select_option(label="Publisher")
+    expect(drawn).to_have_attribute("data-drawn", "revisions family publisher week")
+    by_publisher = ok(call(served, "GET", "/reports/timeline?period=week&by=publisher", viewer))
+    chart, table = _expected(by_publisher, "revisions", "family")
+    assert _chart(page) == chart
+    assert _table(page) == table
+    assert "CN · DeepSeek" in table
 
     licences = ok(call(served, "GET", "/reports/licences", viewer))
     section = page.locator("section", has=page.get_by_role("heading", name="Licences"))
@@ -323,6 +339,9 @@ def test_a_revision_page_shows_lineage_files_reviews_and_gives_the_sbom(
     expect(upstream).to_contain_text(f"removed since {datetime.now(UTC).date().isoformat()}")
 
     deepseek = inventory_hub[DEEPSEEK].head
+    revisions = page.get_by_role("table", name="Served revisions").locator("tbody tr")
+    expect(revisions.filter(has_text=DEEPSEEK)).to_contain_text(f"{QWEN} (Qwen, CN)")  # built on
+    expect(revisions.filter(has_text=LLAMA)).to_contain_text("itself")
     page.get_by_role("link", name=f"{DEEPSEEK}@{deepseek.sha[:10]}").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"{DEEPSEEK}@{deepseek.sha[:10]}")
     lineage = page.get_by_role("list", name="Lineage").locator("li")

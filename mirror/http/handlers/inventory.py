@@ -66,7 +66,7 @@ class InventoryApi:
     async def timeline(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         """What was served per month or week, in all and by origin (see mirror/inventory/timeline.py)."""
         await self._auth.require(request, Role.VIEWER)
-        by = request.query.get("by", "publisher")
+        by = request.query.get("by", "lineage")
         period = request.query.get("period", "month")
         if by not in timeline.GROUPINGS:
             raise BadRequest(f"by must be {' or '.join(timeline.GROUPINGS)}")

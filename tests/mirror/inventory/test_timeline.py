@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from mirror.inventory import timeline
-from mirror.inventory.records import RevisionView
+from mirror.inventory.records import OriginRecord, Origins, RevisionView
 from storage.download_records import DailyTally
 from storage.records import RepoKey
 from tests.mirror.inventory.views import revision_view
@@ -78,3 +78,57 @@ def test_nothing_served_gives_zeros_not_an_error() -> None:
 def test_unknown_groupings_and_periods_are_refused(by: str, period: str) -> None:
     with pytest.raises(ValueError, match="unknown"):
         timeline.timeline([], [], by=by, period=period, count=1, now=NOW)
+
+
+def _origin(repo_id: str, country: str, family: str, *, root: bool = True) -> OriginRecord:
+    return OriginRecord(
+        repo_id=repo_id,
+        path=repo_id,
+        depth=1 if root else 0,
+        role="lineage root" if root else "repository",
+        root=root,
+        relation="",
+        org=repo_id.split("/", 1)[0],
+        organisation="Org",
+        country=country,
+        family=family,
+        entities=(),
+        unknown="",
+    )
+
+
+def _built_on(own: str, *roots: OriginRecord) -> Origins:
+    return Origins(verdict="allow", findings=(), lineage=(_origin(own, "US", "Startup", root=False), *roots))
+
+
+def test_by_lineage_a_revision_counts_under_each_root_and_the_totals_once() -> None:
+    qwen, mistral = _origin("Qwen/Qwen2-7B", "CN", "Qwen"), _origin("mistralai/Mistral-7B", "FR", "Mistral")
+    finetune = revision_view(
+        "us-startup/qwen-ft", commit="5" * 40, origins=_built_on("us-startup/qwen-ft", qwen)
+    )
+    merge = revision_view(
+        "us-startup/merge", commit="6" * 40, origins=_built_on("us-startup/merge", qwen, mistral)
+    )
+    older = revision_view("us-startup/old", commit="7" * 40)  # decided before origins were recorded
+    tallies = [
+        _tally(finetune, date(2026, 12, 1), "alice", 2, 20),
+        _tally(merge, date(2026, 12, 2), "bob", 1, 10),
+        _tally(older, date(2026, 11, 3), "carol", 1, 1),
+    ]
+    report = timeline.timeline(
+        [finetune, merge, older], tallies, by="lineage", period="month", count=2, now=NOW
+    )
+    countries = {row["country"]: row for row in report["by_country"]}
+    # Built on Qwen (CN) though published in the US; the merge counts under both of its roots.
+    assert countries["CN"]["downloads"] == [0, 3]
+    assert countries["CN"]["revisions"] == [0, 2]
+    assert countries["FR"]["downloads"] == [0, 1]
+    assert countries["unrecorded"]["downloads"] == [1, 0]
+    assert "US" not in countries
+    families = {(row["country"], row["family"]): row["total"]["identities"] for row in report["by_family"]}
+    assert families == {("CN", "Qwen"): 2, ("FR", "Mistral"): 1, ("unrecorded", "unrecorded"): 1}
+    assert report["totals"]["total"] == {"revisions": 3, "downloads": 4, "bytes": 31, "identities": 3}
+    by_publisher = timeline.timeline(
+        [finetune, merge, older], tallies, by="publisher", period="month", count=2, now=NOW
+    )
+    assert [row["country"] for row in by_publisher["by_country"]] == ["unknown"]

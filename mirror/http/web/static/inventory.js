@@ -33,7 +33,10 @@ const GROUPS = [
   ["country", "Country"],
   ["family", "Country and family"],
 ];
-const ORIGINS = [["publisher", "Publisher"]];
+const ORIGINS = [
+  ["lineage", "Lineage root"],
+  ["publisher", "Publisher"],
+];
 const PERIODS = [
   ["month", "Month"],
   ["week", "Week"],
@@ -332,7 +335,18 @@ function revisionsSection(items) {
     "Revisions",
     table(
       "Served revisions",
-      ["Revision", "Publisher", "Licence", "Review", "Signature", "On the Hub", "Downloads#", "Bytes#", "Last served"],
+      [
+        "Revision",
+        "Publisher",
+        "Built on",
+        "Licence",
+        "Review",
+        "Signature",
+        "On the Hub",
+        "Downloads#",
+        "Bytes#",
+        "Last served",
+      ],
       newest.map((item) =>
         h(
           "tr",
@@ -347,6 +361,7 @@ function revisionsSection(items) {
             ),
           ),
           h("td", {}, `${item.origin.organisation} · ${item.origin.country}`),
+          h("td", {}, builtOn(item)),
           h("td", {}, `${item.licence.bucket}: ${stated(item.licence)}`),
           h("td", {}, reviewBadge(item.review)),
           h("td", {}, item.signature.status),
@@ -358,6 +373,18 @@ function revisionsSection(items) {
       ),
     ),
   );
+}
+
+// What a revision is built on: its lineage roots (a repository past which the lineage is unknown stands
+// for its branch), as the gate recorded them.
+function builtOn(revision) {
+  const origins = revision.origins;
+  if (!origins) return "—";
+  if (!origins.recorded) return h("span", { class: "muted" }, "not recorded");
+  const roots = origins.roots.map((root) =>
+    root.repo_id === revision.repo_id ? "itself" : `${root.repo_id} (${root.family}, ${root.country})`,
+  );
+  return [roots.join("; "), origins.complete ? null : h("span", { class: "tag" }, "lineage incomplete")];
 }
 
 function stated(licence) {
@@ -435,15 +462,24 @@ export async function renderRevision(match, context) {
 }
 
 function lineageSection(revision) {
+  // The licence the gate resolved for each repository of the lineage (the revision's own and its bases).
+  const licences = new Map(revision.licence.lineage.map((item) => [item.repo_id, item]));
+  const licenceOf = (repoId) => {
+    if (repoId === revision.repo_id) return `${stated(revision.licence)}`;
+    const known = licences.get(repoId);
+    return known ? `${known.licences.join(" + ") || "none stated"} (${known.bucket})` : "";
+  };
   const origins = revision.origins;
   if (origins && origins.recorded) {
-    // Every repository of the lineage as the gate resolved its origin (the revision's own first).
+    // Every repository of the lineage as the gate resolved its origin, the revision's own first.
     return section(
       "Lineage",
       h(
         "p",
         { class: "muted" },
-        origins.complete ? "The whole base_model lineage is known." : "Part of the lineage is unknown (see below).",
+        "What the model card's base_model names, followed through the bases' own cards, with where each ",
+        "comes from. ",
+        origins.complete ? "The whole lineage is known." : "Part of the lineage is unknown (see below).",
       ),
       h(
         "ol",
@@ -452,10 +488,19 @@ function lineageSection(revision) {
           h(
             "li",
             { class: node.root ? "lineage-root" : null },
-            h("span", { class: "mono" }, node.path || node.repo_id),
+            h("span", { class: "mono" }, node.repo_id),
             " ",
             h("span", { class: "tag" }, node.role),
-            h("div", { class: "muted" }, `${node.organisation} · ${node.country} · ${node.family}`),
+            node.relation ? h("span", { class: "tag" }, node.relation) : null,
+            h(
+              "div",
+              { class: "muted" },
+              [node.organisation, node.country, node.family, licenceOf(node.repo_id)].filter(Boolean).join(" · "),
+            ),
+            node.depth ? h("div", { class: "muted mono" }, `via ${node.path}`) : null,
+            node.entities.length
+              ? h("div", {}, "Listed: ", node.entities.map((mark) => `${mark.list} (${mark.name})`).join(", "))
+              : null,
             node.unknown ? h("div", { class: "alert-inline" }, `Unknown past here: ${node.unknown}`) : null,
           ),
         ),
@@ -487,7 +532,7 @@ function lineageSection(revision) {
         h("span", { class: "mono" }, revision.repo_id),
         " ",
         h("span", { class: "tag" }, "this revision"),
-        h("div", { class: "muted" }, `${stated(revision.licence)} · built on ${bases.join(", ") || "—"}`),
+        h("div", { class: "muted" }, `${licenceOf(revision.repo_id)} · built on ${bases.join(", ") || "—"}`),
       ),
       ancestors.map((ancestor) =>
         h(
@@ -496,7 +541,7 @@ function lineageSection(revision) {
           h("span", { class: "mono" }, ancestor.repo_id),
           " ",
           h("span", { class: "tag" }, "base model"),
-          h("div", { class: "muted" }, `${ancestor.licences.join(" + ") || "none stated"} · ${ancestor.bucket}`),
+          h("div", { class: "muted" }, licenceOf(ancestor.repo_id)),
         ),
       ),
     ),
