@@ -99,9 +99,13 @@ class LiveFile:
             await self._changed.wait()
         return self.available >= length
 
-    async def open(self) -> BinaryIO:
-        # Opened before the spool file can be removed: the handle keeps the bytes readable after unlink.
-        return await asyncio.get_running_loop().run_in_executor(None, _open_binary, self.path)
+    async def open(self) -> BinaryIO | None:
+        """A handle on the spool file, which keeps its bytes readable after it is removed; None when the
+        download already ended and its spool file is gone (then the store has the answer)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, _open_binary, self.path)
+        except FileNotFoundError:
+            return None
 
     async def read(self, handle: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes [start, end) as they arrive and the judge clears them (never the last HOLDBACK_BYTES);

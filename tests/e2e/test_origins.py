@@ -122,8 +122,7 @@ def test_a_fine_tune_of_a_cn_base_is_reviewed_through_two_levels_and_a_merge(
     assert review["state"] == "QUARANTINED"
     assert [reason["rule_id"] for reason in review["reasons"]] == ["licence.permissive", "origins.country:CN"]
     # What the reviewer sees of the quarantined (never served) revision: its lineage and the finding.
-    # The gate's decision reaches the database with the download log's next round (every 0.5 s): without
-    # this, the test could read before the first one.
+    # (The inventory writes decisions with the download log's next batch, off the request's path.)
     hubgate.run(hubgate.components.downloads.flush())
     judged = ok(call(hubgate, "GET", f"/inventory/model/{FT}/{review['commit']}", approver))
     assert (judged["repo_id"], judged["origins"]["verdict"]) == (FT, "review")

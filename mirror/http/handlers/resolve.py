@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import BinaryIO, Literal
 from urllib.parse import quote
 
 from aiohttp import web
@@ -188,8 +188,13 @@ class FileServer:
         # bytes the client holds from another one. The held-back tail keeps a failed download incomplete.
         if span is None and options.stream_while_downloading and self._pipeline.streamable(entry):
             ready = await self._pipeline.ensure_live(fetch, wait_s=options.fetch_wait_s)
-            if isinstance(ready, LiveFile):
-                return await self._stream_live(request, ready, headers=headers, creds=creds, fetch=fetch)
+            # The download may end between that answer and opening its spool file (a small file, a busy
+            # machine): then the verified store serves it below.
+            handle = await ready.open() if isinstance(ready, LiveFile) else None
+            if isinstance(ready, LiveFile) and handle is not None:
+                return await self._stream_live(
+                    request, ready, handle, headers=headers, creds=creds, fetch=fetch
+                )
         stored, chunks = await _open_servable(
             self._pipeline, self._store, fetch, (start, end), wait_s=options.fetch_wait_s
         )
@@ -244,6 +249,7 @@ class FileServer:
         self,
         request: web.Request,
         live: LiveFile,
+        handle: BinaryIO,
         *,
         headers: dict[str, str],
         creds: Credentials,
@@ -251,7 +257,6 @@ class FileServer:
     ) -> web.StreamResponse:
         """The whole file while it downloads (never a range: see _answer)."""
         start, end = 0, live.size
-        handle = await live.open()
         response = web.StreamResponse(status=200, headers=headers)
         response.content_length = end - start
         await response.prepare(request)
