@@ -190,7 +190,7 @@ def test_the_scripts_never_parse_html() -> None:
         for entry in STATIC.iterdir()
         if entry.name.endswith(".js")
     }
-    assert set(scripts) == {"app.js", "api.js", "chart.js", "inventory.js", "ui.js"}
+    assert set(scripts) == {"app.js", "api.js", "chart.js", "inventory.js", "revision.js", "ui.js"}
     for name, script in scripts.items():
         for sink in (
             "innerHTML",

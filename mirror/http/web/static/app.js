@@ -5,7 +5,8 @@
 // the page's Trusted Types policy would make any such attempt throw).
 
 import { api, session, TOKEN_KEY } from "./api.js";
-import { renderInventory, renderRevision, REVISION_ROUTE } from "./inventory.js";
+import { renderInventory } from "./inventory.js";
+import { renderRevision, REVISION_ROUTE } from "./revision.js";
 import {
   $,
   alertBox,
