@@ -70,6 +70,18 @@ class Metrics:
             registry=r,
         )
 
+        self.refused_downloads = Counter(
+            "hubgate_refused_downloads",
+            "HEAD and GET requests for a file refused because its review (or its revision's) does not let "
+            "it through",
+            registry=r,
+        )
+        self.refused_attempts_unrecorded = Counter(
+            "hubgate_refused_attempts_unrecorded",
+            "Refused attempts not recorded: the record's pending attempts were full while the database "
+            "was unavailable",
+            registry=r,
+        )
         self.entity_list_reloads = Counter(
             "hubgate_entity_list_reloads",
             "Changes of the entity list file by outcome: loaded, or invalid (the previous list stays)",

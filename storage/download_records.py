@@ -4,14 +4,29 @@ mirror.inventory.downloads)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storage.db import Database
+from storage.inventory_store import SERVED_STATE
 from storage.queries import Queries, aware, utcnow
-from storage.records import DownloadEvent
+from storage.records import DownloadEvent, RepoKey
 from storage.tables import DownloadRow
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTally:
+    """Files of one revision sent to one identity on one UTC day."""
+
+    repo: RepoKey
+    commit: str
+    day: date
+    identity: str
+    downloads: int
+    bytes: int
 
 
 class DownloadRecords:
@@ -76,3 +91,39 @@ class DownloadRecords:
                 )
                 for row in rows
             ]
+
+    async def daily_tallies(self, *, since: datetime) -> list[DailyTally]:
+        """Served downloads since `since`, counted per UTC day, revision and identity (for time series).
+
+        Grouped in the database, so the answer grows with days x revisions x identities, not downloads."""
+        row = DownloadRow
+        if self._q.database.engine.dialect.name == "postgresql":
+            day = func.to_char(func.timezone("UTC", row.at), "YYYY-MM-DD")
+        else:  # SQLite keeps UTC times as text
+            day = func.strftime("%Y-%m-%d", row.at)
+        query = (
+            select(
+                row.repo_type,
+                row.repo_id,
+                row.commit,
+                day,
+                row.identity,
+                func.count(),
+                func.coalesce(func.sum(row.bytes), 0),
+            )
+            .where(row.state == SERVED_STATE, row.at >= since)
+            .group_by(row.repo_type, row.repo_id, row.commit, day, row.identity)
+        )
+        async with self._session() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            DailyTally(
+                repo=RepoKey(repo_type=repo_type, repo_id=repo_id),
+                commit=commit,
+                day=date.fromisoformat(str(on)),
+                identity=identity,
+                downloads=int(count),
+                bytes=int(sent),
+            )
+            for repo_type, repo_id, commit, on, identity, count, sent in rows
+        ]

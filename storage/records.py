@@ -201,6 +201,31 @@ class DownloadEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedAttempt:
+    """Downloads a review refused: `count` attempts between `first_at` and `last_at` (one UTC day) by one
+    identity and client, with one method, asking for one file (of the review's blob, or of the revision
+    whose review refused it).
+
+    `folded` is "" for such a row; "identity" for one that counts that identity's attempts past the
+    bound on rows per identity (client, method and file left out), "review" for one that counts every
+    attempt past the bound on identities per review (who left out too)."""
+
+    review_id: int
+    state: str  # the review's state when it refused
+    repo_type: str
+    repo_id: str
+    commit: str
+    path: str
+    identity: str
+    client: str
+    method: str  # GET | HEAD
+    count: int
+    first_at: datetime
+    last_at: datetime
+    folded: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ApiToken:
     id: int
     name: str

@@ -365,3 +365,34 @@ class HeldRevisionRow(Base):
     commit: Mapped[str] = mapped_column(String(40), primary_key=True)
     public: Mapped[bool] = mapped_column(Boolean, nullable=False)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RefusedAttemptRow(Base):
+    """Downloads a review refused, aggregated: one row per UTC day and per (review, review state, who,
+    client, method, file), counting the attempts. mirror.inventory.refusals bounds how many rows a day and
+    a review can gain; `folded` marks a row that counts the attempts past that bound."""
+
+    __tablename__ = "refused_attempts"
+    __table_args__ = (
+        # key_hash digests every column of the key but `day`: one index entry of fixed size, however long
+        # a path or a User-Agent is.
+        UniqueConstraint("day", "key_hash", name="uq_refused_attempts_day_key"),
+        Index("ix_refused_attempts_review", "review_id", "last_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), nullable=False)  # YYYY-MM-DD (UTC)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # the review's state when it refused
+    repo_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    repo_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    commit: Mapped[str] = mapped_column(String(40), nullable=False)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    identity: Mapped[str] = mapped_column(String(80), nullable=False)
+    client: Mapped[str] = mapped_column(String(200), nullable=False)
+    method: Mapped[str] = mapped_column(String(8), nullable=False)
+    folded: Mapped[str] = mapped_column(String(16), nullable=False, default="")  # "" | identity | review
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

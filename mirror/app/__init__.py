@@ -135,6 +135,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         await built.attestor.start()
         signing = True
         built.downloads.start()
+        built.refusals.start()
         log.info(
             "hubgate ready: upstream %s, data in %s, policy %s",
             settings.upstream.endpoint,
@@ -149,6 +150,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     finally:
         if built is not None:
             await built.downloads.close()
+            await built.refusals.close()
         # The server anchors what the audit trail gained at shutdown; a CLI command does not (a command
         # such as `audit verify` must never sign whatever state it found).
         if built is not None and signing and app[_CHECKPOINT_ON_EXIT]:

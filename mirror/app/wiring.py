@@ -39,6 +39,7 @@ from mirror.inventory.origins import OriginTables
 from mirror.inventory.publishers import PublisherTable
 from mirror.inventory.recorder import InventoryRecorder
 from mirror.inventory.records import Inventory
+from mirror.inventory.refusals import RefusalLog
 from mirror.metrics import Metrics
 from mirror.policy.engine import PolicyEngine
 from mirror.review.attestor import Attestor
@@ -61,6 +62,7 @@ from storage.factory import open_store
 from storage.inventory_store import InventoryStore
 from storage.leases import LeaseStore
 from storage.objects import ObjectStore
+from storage.refused_attempts import RefusedAttemptStore
 from storage.repository import MetadataRepository
 from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
@@ -87,6 +89,8 @@ class Components:
     reviews: ReviewService
     admission: Admission
     downloads: DownloadLog
+    refusals: RefusalLog
+    refused_attempts: RefusedAttemptStore
     reevaluator: Reevaluator
     prefetcher: Prefetcher
     pinning: ApprovedPinning
@@ -213,6 +217,7 @@ def build(
     attestor = Attestor(settings.attestation_key_path)
     audit_trail = AuditTrail(database)
     download_records = DownloadRecords(database)
+    refused_attempts = RefusedAttemptStore(database)
     checkpoints = AuditCheckpointer(
         store=audit_trail,
         objects=store,
@@ -252,6 +257,12 @@ def build(
             recorder,
             lost=metrics.download_records_lost.inc,
         ),
+        refusals=RefusalLog(
+            refused_attempts,
+            noted=metrics.refused_downloads.inc,
+            unrecorded=metrics.refused_attempts_unrecorded.inc,
+        ),
+        refused_attempts=refused_attempts,
         tokens=TokenStore(database),
         audit_trail=audit_trail,
         download_records=download_records,
@@ -298,6 +309,7 @@ def endpoints(built: Components) -> Endpoints:
             reviews=built.reviews,
             store=built.store,
             downloads=built.downloads,
+            refusals=built.refusals,
             metrics=built.metrics,
             options=ServingOptions(
                 fetch_wait_s=settings.server.fetch_wait_s,
@@ -313,6 +325,7 @@ def endpoints(built: Components) -> Endpoints:
             reevaluator=built.reevaluator,
             repository=built.repository,
             downloads=built.download_records,
+            attempts=built.refused_attempts,
             signature_checks=built.signature_checks,
             trail=built.audit_trail,
             continuity=built.continuity,
@@ -331,6 +344,7 @@ def endpoints(built: Components) -> Endpoints:
         inventory=InventoryApi(
             auth=auth,
             inventory=built.inventory,
+            downloads=built.download_records,
             reviews=built.reviews,
             trail=built.audit_trail,
             admission=built.admission,

@@ -113,6 +113,18 @@ def review_show(args: argparse.Namespace) -> int:
     downloads = review.get("downloads")
     if downloads:
         print(f"pulled   {downloads['count']} times by {len(downloads['identities'])} identities")
+    attempts = review.get("attempts")
+    if attempts and attempts["count"]:
+        # Who was refused what this review refuses (HEAD and GET answered 403), most attempts first.
+        print(
+            f"refused  {attempts['count']} attempts by {attempts['identity_count']} identities, "
+            f"{attempts['first_at']} to {attempts['last_at']}"
+        )
+        for item in attempts["by_identity"]:
+            clients = "; ".join(item["clients"]) or "-"
+            print(f"  - {item['identity']}: {item['count']} (last {item['last_at']}) client {clients}")
+        if attempts["unnamed"]:
+            print(f"  - {attempts['unnamed']} more by identities past the record's daily bound")
     for event in review.get("audit", []):
         print(
             f"audit    #{event['id']} {event['at']} {event['actor']}"

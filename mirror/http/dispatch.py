@@ -78,6 +78,7 @@ BOUND_HANDLERS: Mapping[Route, Callable[[Endpoints], Handler]] = {
     Route.ADMIN_REVISION_SBOM: lambda e: e.inventory.revision_sbom,
     Route.ADMIN_REVISION_STATUS: lambda e: e.inventory.revision_status,
     Route.ADMIN_REPORT: lambda e: e.inventory.report,
+    Route.ADMIN_REPORT_TIMELINE: lambda e: e.inventory.timeline,
     Route.ADMIN_ATTESTATION_KEY: lambda e: e.attestations.attestation_key,
     Route.ADMIN_ATTESTATION: lambda e: e.attestations.attestation,
     Route.WELL_KNOWN_KEY: lambda e: e.attestations.attestation_key,

@@ -51,6 +51,7 @@ def _sbom_op(summary: str) -> dict[str, Any]:
     return operation
 
 
+_PERIODS = ("month", "week")
 _REPORT_FORMAT = _query("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]})
 _REPORT_BY = _query(
     "by",
@@ -266,6 +267,30 @@ OPENAPI: dict[str, Any] = {
                 params=[_REPORT_FORMAT],
             )
         },
+        "/reports/timeline": {
+            "get": _op(
+                "Served downloads, bytes, revisions and identities per UTC month or ISO week (the last "
+                "`count` periods up to now, empty ones included), in all (`totals`) and by origin country "
+                "(`by_country`) and country and family (`by_family`): one array per figure, aligned with "
+                "`periods`; `total` per group over the window",
+                "viewer",
+                params=[
+                    _query(
+                        "by",
+                        "lineage (default): the country and family of the roots of each revision's "
+                        "base_model lineage (what it is built on; a revision counts under each of its "
+                        "roots); publisher: the publisher of the revision's own repository",
+                        {"type": "string", "enum": ["lineage", "publisher"]},
+                    ),
+                    _query("period", "month (default) or week", {"type": "string", "enum": list(_PERIODS)}),
+                    _query(
+                        "count",
+                        "how many periods, up to and including the current one (default 12 months, 26 weeks)",
+                        {"type": "integer", "minimum": 1, "maximum": 120},
+                    ),
+                ],
+            )
+        },
         "/reports/continuity": {
             "get": _op(
                 "What the company depends on that the Hub no longer serves: served revisions of repositories "
@@ -306,7 +331,7 @@ OPENAPI: dict[str, Any] = {
             "Review": {
                 "type": "object",
                 "description": "Also: subject, repo, commit, path, size, severity, reasons, versions, "
-                "waiver, request, reports and downloads (blobs) and audit.",
+                "waiver, request, reports and downloads (blobs), attempts and audit.",
                 "properties": {
                     "id": {"type": "integer"},
                     "state": {"type": "string"},
@@ -318,6 +343,15 @@ OPENAPI: dict[str, Any] = {
                             "type": "string",
                             "enum": ["approve", "block", "revoke", "reopen", "rescan", "request"],
                         },
+                    },
+                    "attempts": {
+                        "type": "object",
+                        "description": "Refused attempts: HEAD and GET requests answered 403 because of this "
+                        "review, aggregated per UTC day: `count`, `identity_count`, `unnamed` (attempts past "
+                        "the bound on identities per review and day, counted but naming nobody), `first_at`, "
+                        "`last_at`, `by_identity` (most attempts first: count, first/last, clients, whether "
+                        "some were `folded`) and the `latest` rows (identity, client, method, repo, commit, "
+                        "path, the review's state then, count, first_at, last_at, folded)",
                     },
                     "upstream_state": {
                         "type": "string",

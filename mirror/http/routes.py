@@ -45,6 +45,7 @@ class Route(StrEnum):
     ADMIN_REVISION_SBOM = "admin_revision_sbom"
     ADMIN_REVISION_STATUS = "admin_revision_status"
     ADMIN_REPORT = "admin_report"
+    ADMIN_REPORT_TIMELINE = "admin_report_timeline"
     ADMIN_ATTESTATION_KEY = "admin_attestation_key"
     ADMIN_ATTESTATION = "admin_attestation"
     WELL_KNOWN_KEY = "well_known_key"
@@ -143,6 +144,7 @@ _TABLE: tuple[tuple[frozenset[str], re.Pattern[str], Route], ...] = (
         re.compile(_ADMIN + r"/reports/(?P<kind>origins|licences|continuity)"),
         Route.ADMIN_REPORT,
     ),
+    (frozenset({"GET"}), re.compile(_ADMIN + r"/reports/timeline"), Route.ADMIN_REPORT_TIMELINE),
     (frozenset({"GET"}), re.compile(_ADMIN + r"/attestation-key"), Route.ADMIN_ATTESTATION_KEY),
     (
         frozenset({"GET"}),

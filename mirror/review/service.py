@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mirror.errors import BadRequest, MirrorError, NotFound
+from mirror.errors import AccessDenied, BadRequest, MirrorError, NotFound
 from mirror.policy.engine import Decision, Reason
 from mirror.review.auth import Principal
 from mirror.review.transitions import (
@@ -38,6 +38,15 @@ SYSTEM = Principal(name="hubgate", role=Role.SYSTEM)
 
 class ReviewNotFound(NotFound):
     code = "ReviewNotFound"
+
+
+class ReviewRefused(AccessDenied):
+    """A 403 because a review does not let its subject (a file's bytes, a revision) through. It names the
+    review, so that the refusal can be recorded against it."""
+
+    def __init__(self, message: str, *, review: ReviewRecord, commit: str | None = None) -> None:
+        super().__init__(message, commit=commit)
+        self.review = review
 
 
 class FourEyesRequired(MirrorError):
@@ -414,6 +423,10 @@ class ReviewService:
 
     async def requests(self, review_id: int) -> list[ReviewRequest]:
         return await self.store.requests(review_id)
+
+    def refuse(self, review: ReviewRecord, *, commit: str | None = None) -> ReviewRefused:
+        """The error a client gets for a subject the review does not let through."""
+        return ReviewRefused(self.refusal_message(review), review=review, commit=commit)
 
     def refusal_message(self, review: ReviewRecord) -> str:
         """What a client is told when a subject is not servable: why, the review id, how to ask."""

@@ -78,7 +78,7 @@ class Admission:
             except StaleReview:
                 review = await self._reviews.current_by_id(review.id)
         if not self._reviews.servable(review):
-            raise AccessDenied(self._reviews.refusal_message(review), commit=commit)
+            raise self._reviews.refuse(review, commit=commit)
 
     async def reevaluate_revision(self, repo: RepoRef, commit: str, credentials: Credentials) -> Decision:
         """Decide a stored revision again under the current policy and tables, without a request: its

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.browser import browser, tab
 from tests.e2e.hubgate_server import RunningHubgate, hubgate_in_thread, hubgate_settings
 from tests.fakehub import FakeFile, FakeHub, FakeHubServer, FakeRepo, RepoSettings, fakehub_in_thread
 from tests.fakehub.fixtures import build_demo_hub
@@ -26,6 +27,8 @@ if BACKEND not in ("disk-sqlite", "s3-postgres"):
     raise RuntimeError(f"HUBGATE_TEST_BACKEND must be disk-sqlite or s3-postgres, not {BACKEND!r}")
 
 HubgateFactory = Callable[..., RunningHubgate]
+# The page tests' headless Chromium and its tabs (started on first use only).
+__all__ = ["browser", "tab"]
 
 
 @pytest.fixture

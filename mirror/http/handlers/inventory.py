@@ -1,9 +1,11 @@
-"""The inventory API under /api/hubgate/v1: served revisions, CycloneDX SBOMs, origin and licence reports."""
+"""The inventory API under /api/hubgate/v1: served revisions, CycloneDX SBOMs, origin, licence and
+continuity reports, and origins over time."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import unquote
 
@@ -12,9 +14,10 @@ from aiohttp import web
 from mirror.errors import BadRequest, NotFound
 from mirror.http.handlers.auth import ApiAuth
 from mirror.http.handlers.common import public_base
+from mirror.http.handlers.params import int_query
 from mirror.http.routes import RouteMatch
 from mirror.hub.rules import parse_repo_id
-from mirror.inventory import reports
+from mirror.inventory import reports, timeline
 from mirror.inventory.records import Inventory
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
 from mirror.review.service import ReviewService, revision_key
@@ -22,6 +25,7 @@ from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import Role
 from mirror.revision.admission import Admission
 from storage.audit_trail import AuditTrail
+from storage.download_records import DownloadRecords
 from storage.inventory_store import EVERYTHING, Scope
 from storage.records import RepoKey
 
@@ -38,6 +42,7 @@ class InventoryApi:
         *,
         auth: ApiAuth,
         inventory: Inventory,
+        downloads: DownloadRecords,
         reviews: ReviewService,
         trail: AuditTrail,
         admission: Admission,
@@ -46,6 +51,7 @@ class InventoryApi:
     ) -> None:
         self._auth = auth
         self._inventory = inventory
+        self._downloads = downloads
         self._reviews = reviews
         self._trail = trail
         self._admission = admission
@@ -56,6 +62,23 @@ class InventoryApi:
         await self._auth.require(request, Role.VIEWER)
         revisions = await self._inventory.revisions()
         return web.json_response({"items": [revision.to_dict() for revision in revisions]})
+
+    async def timeline(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
+        """What was served per month or week, in all and by origin (see mirror/inventory/timeline.py)."""
+        await self._auth.require(request, Role.VIEWER)
+        by = request.query.get("by", "lineage")
+        period = request.query.get("period", "month")
+        if by not in timeline.GROUPINGS:
+            raise BadRequest(f"by must be {' or '.join(timeline.GROUPINGS)}")
+        if period not in timeline.PERIODS:
+            raise BadRequest(f"period must be {' or '.join(timeline.PERIODS)}")
+        count = int_query(request, "count", timeline.DEFAULT_COUNT[period], low=1, high=timeline.MAX_COUNT)
+        now = datetime.now(UTC)
+        tallies = await self._downloads.daily_tallies(since=timeline.window_start(now, period, count))
+        built = timeline.timeline(
+            await self._inventory.revisions(), tallies, by=by, period=period, count=count, now=now
+        )
+        return web.json_response(built, dumps=partial(json.dumps, indent=2))
 
     async def inventory_sbom(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         await self._auth.require(request, Role.VIEWER)

@@ -18,7 +18,7 @@ from aiohttp import web
 from mirror.blobs.fetch_request import FetchRequest
 from mirror.blobs.live import LiveFile
 from mirror.blobs.pipeline import Pipeline, Stored
-from mirror.errors import AccessDenied, EntryNotFound, MirrorError
+from mirror.errors import EntryNotFound, MirrorError
 from mirror.http.handlers.common import HubRequests
 from mirror.http.ranges import requested_span
 from mirror.http.routes import RouteMatch
@@ -27,8 +27,9 @@ from mirror.hub.catalog import Catalog
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.refs import Resolved
 from mirror.inventory.downloads import DownloadLog
+from mirror.inventory.refusals import RefusalLog
 from mirror.metrics import Metrics
-from mirror.review.service import ReviewService
+from mirror.review.service import ReviewRefused, ReviewService
 from mirror.revision.admission import Admission
 from scanners import interpretation
 from scanners.names import ANY
@@ -100,6 +101,7 @@ class FileServer:
         reviews: ReviewService,
         store: ObjectStore,
         downloads: DownloadLog,
+        refusals: RefusalLog,
         metrics: Metrics,
         options: ServingOptions,
     ) -> None:
@@ -110,6 +112,7 @@ class FileServer:
         self._reviews = reviews
         self._store = store
         self._downloads = downloads
+        self._refusals = refusals
         self._metrics = metrics
         self._options = options
 
@@ -126,6 +129,18 @@ class FileServer:
             # Every answer about a resolved file names its commit, errors included: the client needs it.
             if exc.commit is None:
                 exc.commit = resolved.commit
+            if isinstance(exc, ReviewRefused):
+                # Who tried to get what a review refuses (HEAD too: it is how huggingface_hub asks first).
+                self._refusals.note(
+                    exc.review,
+                    repo_type=repo.repo_type.value,
+                    repo_id=repo.repo_id,
+                    commit=resolved.commit,
+                    path=match.path,
+                    identity=identity_of(creds),
+                    client=_client_label(request, creds),
+                    method=request.method,
+                )
             raise
 
     async def _answer(
@@ -292,13 +307,18 @@ class FileServer:
                 repo_id=fetch.repo.repo_id,
                 commit=fetch.commit,
                 path=fetch.entry.path,
-                identity="anonymous" if creds.anonymous_caller else creds.identity[:16],
+                identity=identity_of(creds),
                 client=_client_label(request, creds),
                 state=state,
                 range_start=start,
                 bytes=sent,
             )
         )
+
+
+def identity_of(creds: Credentials) -> str:
+    """The caller as the download log and the refusal record name it: a hash prefix of its token."""
+    return "anonymous" if creds.anonymous_caller else creds.identity[:16]
 
 
 def live_sha256(fetch: FetchRequest) -> str:
@@ -321,7 +341,7 @@ async def _send(response: web.StreamResponse, chunk: bytes) -> None:
 
 def _require_servable(reviews: ReviewService, review: ReviewRecord) -> None:
     if not reviews.servable(review):
-        raise AccessDenied(reviews.refusal_message(review))
+        raise reviews.refuse(review)
 
 
 class _StoredChunks:

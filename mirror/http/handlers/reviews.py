@@ -30,7 +30,8 @@ from mirror.revision.reevaluation import Reevaluator
 from scanners import interpretation
 from storage.audit_trail import AuditTrail
 from storage.download_records import DownloadRecords
-from storage.records import RepoKey, ReviewRecord, ReviewRequest
+from storage.records import RefusedAttempt, RepoKey, ReviewRecord, ReviewRequest
+from storage.refused_attempts import AttemptSummary, RefusedAttemptStore
 from storage.repository import MetadataRepository
 from storage.signature_store import SignatureStore
 
@@ -61,6 +62,7 @@ class ReviewApi:
         reevaluator: Reevaluator,
         repository: MetadataRepository,
         downloads: DownloadRecords,
+        attempts: RefusedAttemptStore,
         signature_checks: SignatureStore,
         trail: AuditTrail,
         continuity: Continuity,
@@ -71,6 +73,7 @@ class ReviewApi:
         self._reevaluator = reevaluator
         self._repository = repository
         self._downloads = downloads
+        self._attempts = attempts
         self._signature_checks = signature_checks
         self._trail = trail
         self._continuity = continuity
@@ -141,6 +144,8 @@ class ReviewApi:
                 }
                 for repo, commit, path in await self._repository.paths_of_blob(review.subject)
             ]
+        # Who tried to get what this review refuses (HEAD and GET that were answered 403 because of it).
+        body["attempts"] = attempts_json(await self._attempts.summary(review.id))
         body["requests"] = [_request_json(item) for item in await self._reviews.requests(review.id)]
         body["signature"] = await _signature_check(self._signature_checks, review)
         # A revision review's approval is its licence (or signature) sign-off: who, why, when, which rules.
@@ -328,4 +333,43 @@ def _download_json(row_id: int, event: Any) -> dict[str, Any]:
         "state": event.state,
         "range_start": event.range_start,
         "bytes": event.bytes,
+    }
+
+
+def attempts_json(summary: AttemptSummary) -> dict[str, Any]:
+    return {
+        "count": summary.count,
+        "identity_count": summary.identity_count,
+        "unnamed": summary.unnamed,
+        "first_at": None if summary.first_at is None else summary.first_at.isoformat(),
+        "last_at": None if summary.last_at is None else summary.last_at.isoformat(),
+        "by_identity": [
+            {
+                "identity": item.identity,
+                "count": item.count,
+                "first_at": item.first_at.isoformat(),
+                "last_at": item.last_at.isoformat(),
+                "clients": [client for client in item.clients if client],
+                "folded": item.folded,
+            }
+            for item in summary.identities
+        ],
+        "latest": [_attempt_json(item) for item in summary.latest],
+    }
+
+
+def _attempt_json(item: RefusedAttempt) -> dict[str, Any]:
+    return {
+        "identity": item.identity,
+        "client": item.client,
+        "method": item.method,
+        "repo": f"{item.repo_type}s/{item.repo_id}" if item.repo_id else "",
+        "commit": item.commit,
+        "path": item.path,
+        "path_display": visible(item.path),
+        "state": item.state,
+        "count": item.count,
+        "first_at": item.first_at.isoformat(),
+        "last_at": item.last_at.isoformat(),
+        "folded": item.folded,
     }

@@ -46,14 +46,15 @@ def test_ordinary_names_in_any_script_pass(path: str) -> None:
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_review_page_escapes_exactly_like_the_server() -> None:
-    source = resources.files("mirror.http").joinpath("web", "static", "app.js").read_text()
+    # The page's own code (ui.js, a module: its `export` is dropped to run the function alone).
+    source = resources.files("mirror.http").joinpath("web", "static", "ui.js").read_text()
     pattern = re.search(r"^const HIDDEN_CHARACTERS = .*;$", source, re.M)
-    function = re.search(r"^function visiblePath\(text\) \{.*?^\}$", source, re.M | re.S)
+    function = re.search(r"^export (function visiblePath\(text\) \{.*?^\})$", source, re.M | re.S)
     assert pattern is not None
     assert function is not None
     samples = [f"dir/name{char}.txt" for char in HIDDEN] + SHOWN
     script = (
-        f"{pattern.group(0)}\n{function.group(0)}\n"
+        f"{pattern.group(0)}\n{function.group(1)}\n"
         f"console.log(JSON.stringify({json.dumps(samples)}.map(visiblePath)));"
     )
     result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60, check=True)

@@ -4,10 +4,29 @@
 // reaches the document as text nodes or attribute values through h() below; nothing here parses HTML (and
 // the page's Trusted Types policy would make any such attempt throw).
 
-const API = new URL("../api/hubgate/v1/", document.baseURI);
-const TOKEN_KEY = "hubgate.token";
-const STATES = ["PENDING", "QUARANTINED", "APPROVED", "BLOCKED", "REVOKED"];
-const SEVERITIES = ["critical", "high", "medium", "low", "info"];
+import { api, session, TOKEN_KEY } from "./api.js";
+import { renderInventory } from "./inventory.js";
+import { renderRevision, REVISION_ROUTE } from "./revision.js";
+import {
+  $,
+  alertBox,
+  badge,
+  facts,
+  focusHeading,
+  formatBytes,
+  formatTime,
+  h,
+  notify,
+  pathText,
+  plural,
+  section,
+  select,
+  SEVERITIES,
+  show,
+  STATES,
+  visiblePath,
+} from "./ui.js";
+
 const NEEDS_DECISION = "QUARANTINED,PENDING";
 const PAGE_SIZE = 50;
 const EXPIRIES = [
@@ -63,161 +82,16 @@ const ACTIONS = {
   },
 };
 
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-const session = { token: sessionStorage.getItem(TOKEN_KEY), who: null };
 let lastListHash = "#/reviews";
 // Bumped on every navigation: an answer that arrives after the reviewer moved on is dropped, not shown.
 let navigation = 0;
-
-// --- DOM helpers --------------------------------------------------------------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
-    else if (value === true) element.setAttribute(key, "");
-    else element.setAttribute(key, String(value));
-  }
-  return add(element, children);
-}
-
-function add(element, children) {
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return element;
-}
-
-// replaceChildren() would turn a null (an absent section) into the text "null"; add() skips it.
-function show(element, ...children) {
-  element.replaceChildren();
-  return add(element, children);
-}
-
-function $(id) {
-  return document.getElementById(id);
-}
-
-// Characters that hide or reorder text (bidi overrides and isolates, zero-width and tag characters,
-// controls, line separators, blank letters). A file name upstream chose is never rendered with them:
-// each is written out as <U+XXXX>, whatever the server sent (mirror/pathtext.py does the same).
-const HIDDEN_CHARACTERS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u115F\u1160\u2800\u3164\uFFA0]/gu;
-
-function visiblePath(text) {
-  return String(text ?? "").replace(
-    HIDDEN_CHARACTERS,
-    (char) => `<U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>`,
-  );
-}
-
-function pathText(text) {
-  const shown = visiblePath(text);
-  if (shown === String(text ?? "")) return h("span", { class: "mono path" }, shown);
-  return h(
-    "span",
-    { class: "mono path hidden-characters", title: "this name contains invisible or control characters" },
-    shown,
-  );
-}
-
-function badge(kind, value) {
-  if (!value) return h("span", { class: "badge" }, "—");
-  const known = kind === "state" ? STATES.includes(value) : SEVERITIES.includes(value);
-  const modifier = known ? ` ${kind}-${value.toLowerCase()}` : "";
-  return h("span", { class: `badge${modifier}` }, value);
-}
-
-function formatTime(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  return date.toISOString().replace("T", " ").slice(0, 19) + " UTC";
-}
-
-function formatBytes(count) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = Number(count) || 0;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const exact = `${Number(count || 0).toLocaleString("en")} bytes`;
-  return unit === 0 ? exact : `${value.toFixed(1)} ${units[unit]} (${exact})`;
-}
-
-function plural(count, one, many) {
-  return `${count} ${count === 1 ? one : many}`;
-}
-
-function errorText(error) {
-  if (error instanceof ApiError) {
-    const status = error.status ? `${error.status} ` : "";
-    return `${status}${error.code}: ${error.message}`;
-  }
-  return String(error && error.message ? error.message : error);
-}
-
-function alertBox(error) {
-  const refused = error instanceof ApiError && error.status > 0;
-  return h(
-    "div",
-    { class: "alert", role: "alert" },
-    refused ? h("strong", {}, "Refused by hubgate: ") : null,
-    errorText(error),
-  );
-}
-
-function notify(text) {
-  const notice = $("notice");
-  show(notice, text);
-  notice.hidden = !text;
-}
-
-function focusHeading() {
-  const heading = $("view").querySelector("h1");
-  if (heading) heading.focus();
-}
-
-// --- API ----------------------------------------------------------------------------------------------
-
-async function api(method, path, body) {
-  const headers = { Accept: "application/json", Authorization: `Bearer ${session.token}` };
-  // No cookies: the token in this header is the only credential, so there is no CSRF surface.
-  const init = { method, headers, credentials: "omit", cache: "no-store" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(new URL(path, API), init);
-  } catch (error) {
-    throw new ApiError(0, "NetworkError", `hubgate cannot be reached (${error.message})`);
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const code = response.headers.get("X-Error-Code") || "Error";
-    const message = data && typeof data.error === "string" ? data.error : response.statusText;
-    throw new ApiError(response.status, code, message);
-  }
-  return data;
-}
 
 // --- session ------------------------------------------------------------------------------------------
 
 function showSession() {
   const signedIn = session.who !== null;
   $("session").hidden = !signedIn;
+  $("sections").hidden = !signedIn;
   show(
     $("whoami"),
     ...(signedIn
@@ -302,17 +176,6 @@ function listQuery(params) {
   query.set("limit", params.get("limit") || String(PAGE_SIZE));
   query.set("after", params.get("after") || "0");
   return query;
-}
-
-function select(id, label, options, current) {
-  return [
-    h("label", { for: id }, label),
-    h(
-      "select",
-      { id, name: id },
-      options.map(([value, text]) => h("option", { value, selected: value === current }, text)),
-    ),
-  ];
 }
 
 function filterForm(params) {
@@ -466,20 +329,6 @@ async function renderList(params, current) {
 }
 
 // --- one review ---------------------------------------------------------------------------------------
-
-function section(title, ...content) {
-  return h("section", { class: "panel" }, h("h2", {}, title), ...content);
-}
-
-function facts(rows) {
-  return h(
-    "dl",
-    { class: "facts" },
-    rows
-      .filter(([, value]) => value !== null && value !== undefined && value !== "")
-      .map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
-  );
-}
 
 function reasonList(reasons) {
   if (!reasons.length) return h("p", { class: "muted" }, "No reasons recorded.");
@@ -726,6 +575,102 @@ function downloadsSection(downloads) {
   );
 }
 
+function attemptsSection(attempts) {
+  // Who tried to get what this review refuses: the people a quarantined or blocked file was aimed at.
+  if (!attempts) return null;
+  if (!attempts.count)
+    return section(
+      "Refused attempts",
+      h("p", { class: "muted" }, "Nobody has been refused this through hubgate."),
+    );
+  const who = attempts.by_identity.map((item) =>
+    h(
+      "tr",
+      {},
+      h("td", { class: "mono" }, item.identity),
+      h("td", { class: "number" }, item.count.toLocaleString("en")),
+      h("td", {}, formatTime(item.first_at)),
+      h("td", {}, formatTime(item.last_at)),
+      h(
+        "td",
+        { class: "client" },
+        item.clients.join(" · ") || "—",
+        item.folded ? h("span", { class: "tag" }, "more, counted together") : null,
+      ),
+    ),
+  );
+  const latest = attempts.latest.map((row) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, formatTime(row.last_at)),
+      h("td", { class: "mono" }, row.identity || "(others)"),
+      h("td", { class: "client" }, row.client || "—"),
+      h("td", { class: "mono" }, row.method || "—"),
+      h("td", {}, row.path ? pathText(row.path) : "—"),
+      h("td", {}, badge("state", row.state)),
+      h("td", { class: "number" }, row.count.toLocaleString("en")),
+    ),
+  );
+  return section(
+    "Refused attempts",
+    h(
+      "p",
+      { "data-testid": "attempts-summary" },
+      `${plural(attempts.count, "refused attempt", "refused attempts")} by `,
+      plural(attempts.identity_count, "identity", "identities"),
+      attempts.unnamed ? ` and ${attempts.unnamed.toLocaleString("en")} more by further identities` : "",
+      `, ${formatTime(attempts.first_at)} to ${formatTime(attempts.last_at)}.`,
+    ),
+    h(
+      "p",
+      { class: "muted" },
+      "A HEAD or GET answered 403 because of this review. Who: the caller's token (a hash prefix) or ",
+      "anonymous; counted per day, so a repeated attempt adds to its row.",
+    ),
+    h("h3", {}, "Who was targeted"),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "compact", "aria-label": "Refused attempts by identity" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Who", "Attempts", "First", "Last", "Clients"].map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
+        h("tbody", {}, who),
+      ),
+    ),
+    h("h3", {}, "Latest"),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "compact", "aria-label": "Latest refused attempts" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Last", "Who", "Client", "Method", "Path", "State then", "Count"].map((t) =>
+              h("th", { scope: "col" }, t),
+            ),
+          ),
+        ),
+        h("tbody", {}, latest),
+      ),
+    ),
+  );
+}
+
 function auditSection(events) {
   return section(
     "Audit trail",
@@ -944,6 +889,7 @@ async function renderReview(id, current) {
     decisionSection(review),
     pathsSection(review),
     downloadsSection(review.downloads),
+    attemptsSection(review.attempts),
     auditSection(review.audit),
   );
 }
@@ -958,9 +904,23 @@ function route() {
   const path = mark < 0 ? raw : raw.slice(0, mark);
   const params = new URLSearchParams(mark < 0 ? "" : raw.slice(mark + 1));
   const detail = /^reviews\/([0-9]{1,12})$/.exec(path);
+  const revision = REVISION_ROUTE.exec(path);
   const current = ++navigation;
-  const rendered = detail ? renderReview(detail[1], current) : renderList(params, current);
+  const context = { isCurrent: () => current === navigation, signOut };
+  let rendered;
+  if (detail) rendered = renderReview(detail[1], current);
+  else if (revision) rendered = renderRevision(revision, context);
+  else if (path === "inventory") rendered = renderInventory(params, context);
+  else rendered = renderList(params, current);
+  markSection(path.startsWith("inventory") ? "inventory" : "reviews");
   rendered.then(() => current === navigation && focusHeading());
+}
+
+function markSection(name) {
+  for (const link of $("sections").querySelectorAll("a")) {
+    if (link.dataset.section === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
 async function start() {
