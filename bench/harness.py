@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -84,9 +85,11 @@ def hubgate_process(
     *,
     extra_env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
+    source_tree: Path = ROOT,
 ) -> Iterator[Process]:
     """`extra_env` is added to (and overrides) the environment, e.g. HUBGATE_STORAGE__* for S3;
-    `log_path`, when given, receives hubgate's stdout and stderr (otherwise discarded)."""
+    `log_path`, when given, receives hubgate's stdout and stderr (otherwise discarded); `source_tree` is
+    the checkout whose hubgate runs (another one, e.g. an older commit, to compare in the same run)."""
     port = free_port()
     env = {
         **os.environ,
@@ -100,11 +103,64 @@ def hubgate_process(
         popen = subprocess.Popen(
             [sys.executable, "-m", "mirror.cli", "serve", "--port", str(port), "--upstream", upstream,
              "--data-dir", str(data_dir)],
-            cwd=ROOT, env=env, stdout=log, stderr=log, text=True,
+            cwd=source_tree, env=env, stdout=log, stderr=log, text=True,
         )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for(url, popen)
+        yield Process(url=url, popen=popen)
+    finally:
+        popen.terminate()
+        _wait_or_kill(popen, 60)
+
+
+def _wait_or_kill(popen: subprocess.Popen[str], timeout_s: float) -> None:
+    """Wait for a terminated process; one that hangs has its threads' stacks dumped (py-spy, when
+    installed) to stderr, then is killed, so that a benchmark reports the hang and still finishes."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=timeout_s)
+    if popen.returncode is not None:
+        return
+    print(f"{popen.args!r} did not exit {timeout_s:.0f} s after SIGTERM; killing it", file=sys.stderr)
+    spy = shutil.which("py-spy")
+    if spy is not None:
+        dump = subprocess.run(
+            [spy, "dump", "-p", str(popen.pid)], capture_output=True, text=True, check=False
+        )
+        print(dump.stdout or dump.stderr, file=sys.stderr)
+    popen.kill()
+    popen.wait(timeout=30)
+
+
+def olah_executable(explicit: str | None) -> str | None:
+    """olah's entry point: `explicit`, else $HUBGATE_BENCH_OLAH, else `olah-cli` on PATH; None if none.
+
+    olah is not one of hubgate's dependencies (its own pins clash with ours): install it apart, e.g.
+    `python3 -m venv /tmp/olah && /tmp/olah/bin/pip install olah==0.5.4`, then pass
+    `--olah /tmp/olah/bin/olah-cli`.
+    """
+    found = explicit or os.environ.get("HUBGATE_BENCH_OLAH") or shutil.which("olah-cli")
+    return found if found and Path(found).is_file() else None
+
+
+@contextlib.contextmanager
+def olah_process(executable: str, upstream: str, data_dir: Path) -> Iterator[Process]:
+    """olah (a plain caching mirror of the Hub, no verification or scanning) in front of `upstream`."""
+    port = free_port()
+    upstream_netloc = urlsplit(upstream).netloc
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "olah.log").open("ab") as log:
+        popen = subprocess.Popen(
+            [executable, "--host", "127.0.0.1", "--port", str(port),
+             "--hf-scheme", "http", "--hf-netloc", upstream_netloc, "--hf-lfs-netloc", upstream_netloc,
+             "--mirror-scheme", "http", "--mirror-netloc", f"127.0.0.1:{port}",
+             "--mirror-lfs-netloc", f"127.0.0.1:{port}",
+             "--repos-path", str(data_dir / "repos"), "--log-path", str(data_dir / "logs")],
+            cwd=data_dir, stdout=log, stderr=log, text=True,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, popen)  # any answer will do: olah has no health endpoint
         yield Process(url=url, popen=popen)
     finally:
         popen.terminate()

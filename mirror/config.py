@@ -6,6 +6,7 @@ This module is the only reader of os.environ. Nothing is read at import time: th
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -141,8 +142,34 @@ class PolicySettings(_Section):
     entities_poll_s: float = Field(default=10.0, gt=0)
 
 
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity mask, lowered to a cgroup's CPU quota (a container's
+    CPU limit, which neither os.cpu_count() nor the affinity mask shows)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        count = min(count, math.ceil(quota))
+    return max(1, count)
+
+
+def _cgroup_cpu_quota(root: Path) -> float | None:
+    """CPUs' worth of time per period the cgroup allows, or None when unlimited (or unknown)."""
+    try:  # cgroup v2: "max 100000" or "<quota> <period>"
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1: a quota of -1 means none
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
 class ScanningSettings(_Section):
-    workers: int = Field(default=2, ge=1, le=64)
+    # Scanner processes: by default one per CPU this process may use (at most 64).
+    workers: int = Field(default_factory=lambda: min(64, available_cpus()), ge=1, le=64)
     # Scans waiting for a worker, in all and per repository; past either, 429 + Retry-After and the file
     # is neither fetched nor decided (it is when asked again).
     max_waiting: int = Field(default=64, ge=0)

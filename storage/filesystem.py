@@ -113,6 +113,9 @@ class FilesystemObjectStore:
         finally:
             handle.close()
 
+    async def open_local(self, key: str) -> BinaryIO:
+        return await self._run(partial(_open_existing, self.path_for(key)))
+
     @staticmethod
     def _open_and_read(path: Path, start: int, length: int) -> tuple[BinaryIO, bytes]:
         try:
@@ -200,6 +203,13 @@ def _write_atomically(target: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def _open_existing(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except FileNotFoundError as exc:
+        raise ObjectMissing(path.name) from exc
 
 
 def _unlink_if_present(path: Path) -> None:

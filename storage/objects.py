@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _SEGMENT = r"[a-z0-9][a-z0-9-]{2,62}"
@@ -117,4 +117,17 @@ class ObjectStore(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads; the store is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class LocalObjects(Protocol):
+    """A store whose objects are files on this machine (the filesystem store; S3 is not one).
+
+    Its objects can be handed to the kernel (sendfile) instead of being read through Python.
+    """
+
+    async def open_local(self, key: str) -> BinaryIO:
+        """The object opened for reading; the caller closes it. The handle keeps reading the object's
+        bytes even if the object is deleted meanwhile. Raises ObjectMissing or ObjectStoreError."""
         ...

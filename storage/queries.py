@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, DatabaseUnavailable
-from storage.records import RepoKey
-from storage.tables import RepoRow
+from storage.records import BlobRecord, RepoKey
+from storage.tables import BlobRow, RepoRow
 
 
 def utcnow() -> datetime:
@@ -41,6 +41,19 @@ class Queries:
         """An INSERT that supports `on_conflict_do_*` on PostgreSQL and SQLite alike."""
         dialect = postgresql if self.database.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
+
+    def blob_upsert(self, blob: BlobRecord, now: datetime) -> Any:
+        """Insert a blob row; a row already there keeps its times and gains the git blob sha1 if it had none.
+
+        Content first fetched as an LFS file is stored without its git sha1 (never computed); when the
+        same bytes are later fetched as a file kept in git, the sha1 they were checked against is filled
+        in, so that the next request for that file finds the stored blob by its git id.
+        """
+        stmt = self.insert(BlobRow).values(
+            sha256=blob.sha256, size=blob.size, git_sha1=blob.git_sha1, stored_at=now, last_access_at=now
+        )
+        filled = func.coalesce(BlobRow.git_sha1, stmt.excluded.git_sha1)
+        return stmt.on_conflict_do_update(index_elements=["sha256"], set_={"git_sha1": filled})
 
     async def repo_pk(self, session: AsyncSession, repo: RepoKey) -> int:
         """The repository's row id, creating the row on first sight (race-free across replicas)."""

@@ -57,7 +57,7 @@ class FileEntry:
 class BlobRecord:
     sha256: str
     size: int
-    git_sha1: str
+    git_sha1: str | None  # None for content that was only ever fetched as an LFS file
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,10 +157,7 @@ class MetadataRepository:
     async def record_blob(self, blob: BlobRecord) -> None:
         now = utcnow()
         async with self._q.session() as session, session.begin():
-            stmt = self._q.insert(BlobRow).values(
-                sha256=blob.sha256, size=blob.size, git_sha1=blob.git_sha1, stored_at=now, last_access_at=now
-            )
-            await session.execute(stmt.on_conflict_do_nothing())
+            await session.execute(self._q.blob_upsert(blob, now))
 
     async def forget_blob(self, sha256: str) -> None:
         """Drop a blob row whose object is gone from the store, so that it is fetched again."""

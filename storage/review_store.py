@@ -35,7 +35,6 @@ from storage.review_requests import (
     require_request_by_other,
 )
 from storage.tables import (
-    BlobRow,
     ReviewRow,
     ScanReportRow,
 )
@@ -146,17 +145,7 @@ class ReviewStore:
         async with self._session() as session, session.begin():
             if blob is not None:
                 # The blob row commits with its first verdict: no stored blob is ever without a review.
-                await session.execute(
-                    self._q.insert(BlobRow)
-                    .values(
-                        sha256=blob.sha256,
-                        size=blob.size,
-                        git_sha1=blob.git_sha1,
-                        stored_at=now,
-                        last_access_at=now,
-                    )
-                    .on_conflict_do_nothing()
-                )
+                await session.execute(self._q.blob_upsert(blob, now))
             # Insert-or-nothing, so that two requests deciding the same subject at once cannot collide.
             inserted = await session.scalar(
                 self._q.insert(ReviewRow)

@@ -30,7 +30,9 @@ class BlobRow(Base):
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    git_sha1: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    # The git blob sha1 of the content, when it was computed: only for files the Hub describes by it (kept
+    # in git); an LFS file's git id is its pointer's, so its content is hashed with sha256 alone.
+    git_sha1: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     last_access_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

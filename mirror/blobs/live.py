@@ -23,7 +23,8 @@ from typing import BinaryIO
 from mirror.errors import AccessDenied
 
 HOLDBACK_BYTES = 1 << 20
-_READ = 1 << 20
+# A window is sent whole: a failure noticed meanwhile cuts the stream at the next window at the latest.
+_WINDOW = 4 << 20
 
 
 class LiveFile:
@@ -107,28 +108,24 @@ class LiveFile:
         except FileNotFoundError:
             return None
 
-    async def read(self, handle: BinaryIO, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes [start, end) as they arrive and the judge clears them (never the last HOLDBACK_BYTES);
-        the rest only once the file is approved."""
-        loop = asyncio.get_running_loop()
+    async def windows(self, start: int, end: int) -> AsyncIterator[tuple[int, int]]:
+        """Spans (offset, length) of [start, end) that may go out: as they arrive and the judge clears them
+        (never the last HOLDBACK_BYTES), the rest only once the file is approved. Raises once the file
+        failed or was refused: the caller sends one window (with sendfile, from its own handle) before it
+        asks for the next."""
         position = start
-        try:
-            while position < end:
-                approved = self._approved()
-                limit = end if approved else min(end, self.cleared, self.available)
-                if position < limit:
-                    length = min(_READ, limit - position)
-                    chunk = await loop.run_in_executor(None, _pread, handle, position, length)
-                    # The download may have failed while the read ran: then not one more byte goes out.
-                    self._approved()
-                    position += len(chunk)
-                    self.handed_out = max(self.handed_out, position)
-                    yield chunk
-                    continue
-                waiter = self._changed
-                await waiter.wait()
-        finally:
-            await loop.run_in_executor(None, handle.close)
+        while position < end:
+            approved = self._approved()
+            limit = end if approved else min(end, self.cleared, self.available)
+            if position < limit:
+                length = min(_WINDOW, limit - position)
+                position += length
+                # Counted before it goes out: a client may hold any part of a window being sent.
+                self.handed_out = max(self.handed_out, position)
+                yield position - length, length
+                continue
+            waiter = self._changed
+            await waiter.wait()
 
     def _approved(self) -> bool:
         """True once the file is approved, False while undecided; raises once it failed or was refused."""
@@ -143,8 +140,3 @@ class LiveFile:
 
 def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
-
-
-def _pread(handle: BinaryIO, position: int, length: int) -> bytes:
-    handle.seek(position)
-    return handle.read(length)

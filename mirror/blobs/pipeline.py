@@ -47,6 +47,14 @@ def blob_key(entry: FileEntry) -> str:
     return entry.lfs_sha256 or f"git-sha1:{entry.git_oid}"
 
 
+def needs_git_sha1(entry: FileEntry) -> bool:
+    """Whether the Hub describes the file by its git blob sha1 (kept in git) rather than its sha256 (LFS).
+
+    For an LFS file the git id is its pointer's: hashing the content with sha1 would check nothing.
+    """
+    return entry.lfs_sha256 is None
+
+
 def flight_key(entry: FileEntry) -> str:
     """One fetch-and-decide per blob and meaning: a path that gives the bytes another meaning (code, a
     template) never joins, and never inherits, the decision made for a path of another meaning."""
@@ -62,9 +70,14 @@ def verify_digests(request: FetchRequest, digests: Digests) -> None:
     if entry.lfs_sha256 is not None and digests.sha256 != entry.lfs_sha256:
         msg = f"{entry.path}: sha256 {digests.sha256} does not match the Hub's {entry.lfs_sha256}"
         raise IntegrityError(msg, commit=request.commit)
-    if entry.lfs_sha256 is None and digests.git_sha1 != entry.git_oid:
+    if entry.lfs_sha256 is None and (digests.git_sha1 is None or digests.git_sha1 != entry.git_oid):
         msg = f"{entry.path}: git blob sha1 {digests.git_sha1} does not match the Hub's {entry.git_oid}"
         raise IntegrityError(msg, commit=request.commit)
+
+
+def _cache_keys(blob: BlobRecord) -> tuple[str, ...]:
+    """The blob keys a stored blob may be cached under (see blob_key)."""
+    return (blob.sha256,) if blob.git_sha1 is None else (blob.sha256, f"git-sha1:{blob.git_sha1}")
 
 
 def _check_announced_size(request: FetchRequest, announced: int | None) -> None:
@@ -133,14 +146,14 @@ class Pipeline:
         log.warning(
             "blob %s is recorded but missing from the object store; it will be fetched again", blob.sha256
         )
-        for key in (blob.sha256, f"git-sha1:{blob.git_sha1}"):
+        for key in _cache_keys(blob):
             self._stored.pop(key, None)
         await self._repository.forget_blob(blob.sha256)
 
     async def evict(self, blob: BlobRecord) -> None:
         """Drop a blob from the store for space (retention); its review stays for when it comes back."""
         await self._store.delete(blob.sha256)
-        for key in (blob.sha256, f"git-sha1:{blob.git_sha1}"):
+        for key in _cache_keys(blob):
             self._stored.pop(key, None)
         await self._repository.forget_blob(blob.sha256)
 
@@ -287,7 +300,12 @@ class Pipeline:
                 expected_size=entry.size,
             ) as body:
                 _check_announced_size(request, body.content_length)
-                digests = await spool.fill(body.chunks(), expected_size=entry.size, on_progress=on_progress)
+                digests = await spool.fill(
+                    body.chunks(),
+                    expected_size=entry.size,
+                    git_sha1=needs_git_sha1(entry),
+                    on_progress=on_progress,
+                )
             self._metrics.upstream_bytes.inc(digests.size)
             verify_digests(request, digests)
             assessment = await self.gate.assess(request, spool.path, digests)
@@ -377,7 +395,9 @@ class Pipeline:
         spool = Spool(self._spool_dir)
         try:
             digests = await spool.fill(
-                self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size
+                self._store.open_range(blob.sha256, 0, blob.size),
+                expected_size=blob.size,
+                git_sha1=needs_git_sha1(request.entry),
             )
             verify_digests(request, digests)
             existing = await self.gate.reviews.current("blob", blob.sha256)

@@ -68,16 +68,31 @@ class ScanRunner:
         self._limits = limits
         # Workers come from a fork server, never forked from this process: a fork would inherit every open
         # client and upstream socket, and a socket the server closes would then stay open in the worker.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["scanners"])
-        self._pool = ProcessPool(
-            max_workers=limits.workers,
-            initializer=_limit_memory,
-            initargs=(limits.memory_mb,),
-            context=context,
-        )
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["scanners"])
+        self._pool = self._new_pool()
         self.queue = FairScanQueue(limits.queue_limits())
         self.version = scanners.SCANNER_VERSION
+        # Start the fork server and the workers now: the first scan would otherwise wait for them (half a
+        # second to a second: a fresh interpreter importing the scanners), and the first scan of a cold
+        # safetensors file is its header check, which the client's first byte awaits.
+        try:
+            self._pool.schedule(_ready)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            # A pool that cannot start is an outage each scan reports (ScannerUnavailable, see _scan_now),
+            # not a reason to refuse to start: a fresh pool tries again on the first scan.
+            log.warning("the scanner pool did not start: %s", exc.__cause__ or exc)
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join(timeout=10)
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPool:
+        return ProcessPool(
+            max_workers=self._limits.workers,
+            initializer=_limit_memory,
+            initargs=(self._limits.memory_mb,),
+            context=self._context,
+        )
 
     async def scan(
         self, path: Path, *, name_hint: str, external_data: scanners.OnnxExternalData | None = None
@@ -121,6 +136,10 @@ class ScanRunner:
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join(timeout=10)
+
+
+def _ready() -> None:
+    """A task that does nothing: scheduling it starts the pool's workers."""
 
 
 def _error(message: str) -> ScanReport:

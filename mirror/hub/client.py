@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_ERROR_BYTES = 1 << 16
 _PASSED_THROUGH = frozenset({400, 401, 403, 404, 410, 413, 416, 422, 451})
-_FILE_CHUNK = 1 << 20
+# A download's socket is paused once twice this much waits unread (aiohttp's default, 64 KiB, pauses and
+# resumes it every few hundred KiB at loopback speeds).
+_FILE_READ_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,9 @@ class UpstreamBody:
         return self._response.content_length if self._decoder.identity else None
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        stream = self._response.content.iter_chunked(_FILE_CHUNK)
+        # Whatever the socket delivered, as it was delivered: iter_chunked(n) would join pieces into new
+        # bytes objects of n, a copy of every byte (the spool gathers chunks into blocks without copying).
+        stream = (data async for data, _end_of_http_chunk in self._response.content.iter_chunks() if data)
         if self._decoder.identity:
             async for chunk in stream:
                 yield chunk
@@ -211,7 +215,10 @@ class HubClient:
         try:
             for _hop in range(self._settings.max_redirects + 1):
                 response = await self._session.get(
-                    URL(url, encoded=True), headers=headers, allow_redirects=False
+                    URL(url, encoded=True),
+                    headers=headers,
+                    allow_redirects=False,
+                    read_bufsize=_FILE_READ_BUFFER,
                 )
                 if response.status in _REDIRECTS:
                     location = response.headers.get("Location")

@@ -201,7 +201,7 @@ class Reevaluator:
         if blob is None or blob.sha256 != review.subject:
             raise NotFound(f"blob {review.subject} of review {review.id} is no longer stored")
         entry = entry or FileEntry(
-            path=review.path, size=blob.size, git_oid=blob.git_sha1, lfs_sha256=blob.sha256
+            path=review.path, size=blob.size, git_oid=blob.git_sha1 or "", lfs_sha256=blob.sha256
         )
         request = FetchRequest(
             repo=repo, commit=review.commit, entry=entry, credentials=self._hub.credentials(None)
@@ -209,7 +209,7 @@ class Reevaluator:
         spool = Spool(self._spool_dir)
         try:
             digests = await spool.fill(
-                self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size
+                self._store.open_range(blob.sha256, 0, blob.size), expected_size=blob.size, git_sha1=False
             )
             if digests.sha256 != blob.sha256:
                 raise ObjectStoreError(f"stored object {blob.sha256} no longer matches its digest")

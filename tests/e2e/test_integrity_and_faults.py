@@ -186,3 +186,64 @@ def test_a_missing_object_is_fetched_again(hubgate: RunningHubgate, fake_hub: Fa
     answer = request("GET", url)
     assert answer.status == 200
     assert fake_hub.log.count(method="GET", host=Host.CDN) == 2
+
+
+def test_bytes_fetched_as_lfs_then_as_a_git_file_are_stored_once_and_found_again(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    """An LFS file is hashed with sha256 alone (its git id is the pointer's). When the same bytes come
+    again as a file kept in git, their git blob sha1 is checked then, recorded with the stored blob, and
+    from then on that file is served from the store like any other."""
+    data = b'{"vocab": ["a", "b", "c"]}\n' * 40
+    fake_hub.add(
+        FakeRepo(
+            "acme/lfs-copy",
+            [FakeFile.from_bytes("vocab.json", data, lfs=True)],
+            settings=RepoSettings(card_data={"license": "mit"}),
+        )
+    )
+    fake_hub.add(
+        FakeRepo(
+            "acme/git-copy",
+            [FakeFile.from_bytes("vocab.json", data, lfs=False)],
+            settings=RepoSettings(card_data={"license": "mit"}),
+        )
+    )
+    hubgate = make_hubgate(tmp_path / "data")
+    lfs = hf_hub_download("acme/lfs-copy", "vocab.json", cache_dir=tmp_path / "a", endpoint=hubgate.url)
+    git = hf_hub_download("acme/git-copy", "vocab.json", cache_dir=tmp_path / "b", endpoint=hubgate.url)
+    assert Path(lfs).read_bytes() == Path(git).read_bytes() == data
+    assert hubgate.stored_objects() == [hashlib.sha256(data).hexdigest()]
+    fetched = fake_hub.log.count(method="GET", path="*/resolve/*/vocab.json")
+    # A new client of the git-kept file is served from the store, also by a replica that has no memory
+    # of the fetch (it finds the blob by the git id recorded with it): no new upstream download.
+    replica = make_hubgate(tmp_path / "data")
+    again = hf_hub_download("acme/git-copy", "vocab.json", cache_dir=tmp_path / "c", endpoint=replica.url)
+    assert Path(again).read_bytes() == data
+    assert fake_hub.log.count(method="GET", path="*/resolve/*/vocab.json") == fetched
+
+
+def test_a_git_file_whose_bytes_do_not_match_its_git_id_is_refused_even_when_its_sha256_is_stored(
+    hubgate: RunningHubgate, fake_hub: FakeHub
+) -> None:
+    """The stored blob of an LFS file carries no git sha1: a git-kept file is still checked by its own."""
+    data = b"shared bytes\n" * 100
+    fake_hub.add(
+        FakeRepo(
+            "acme/lfs-first",
+            [FakeFile.from_bytes("notes.txt", data, lfs=True)],
+            settings=RepoSettings(card_data={"license": "mit"}),
+        )
+    )
+    fake_hub.add(
+        FakeRepo(
+            "acme/git-second",
+            [FakeFile.from_bytes("notes.txt", data, lfs=False)],
+            settings=RepoSettings(card_data={"license": "mit"}),
+        )
+    )
+    assert request("GET", f"{hubgate.url}/acme/lfs-first/resolve/main/notes.txt").status == 200
+    fake_hub.faults.add(Fault(WrongDigest(), match="*git-second/resolve/*", host=Host.HUB, method="GET"))
+    answer = request("GET", f"{hubgate.url}/acme/git-second/resolve/main/notes.txt")
+    assert answer.status == 502
+    assert answer.header("X-Error-Code") == "IntegrityError"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.objects import ObjectMissing, ObjectStore
+from storage.objects import LocalObjects, ObjectMissing, ObjectStore
+from storage.s3 import S3ObjectStore
 
 
 def _blob(tmp_path: Path, size: int, name: str = "spool") -> tuple[Path, str]:
@@ -117,3 +118,22 @@ async def test_document_names_cannot_escape_or_collide_with_blobs(
         await object_store.put_document(name, b"{}")
     with pytest.raises(ValueError, match="document names"):
         await object_store.get_document(name)
+
+
+async def test_local_objects_open_as_files_that_outlive_a_delete(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    """A store of local files hands out open handles (served with sendfile); S3 is not one."""
+    if not isinstance(object_store, LocalObjects):
+        assert isinstance(object_store, S3ObjectStore)
+        return
+    source, key = _blob(tmp_path, (1 << 20) + 3)
+    await object_store.put(key, source, size=(1 << 20) + 3)
+    handle = await object_store.open_local(key)
+    try:
+        await object_store.delete(key)  # eviction while a client is being served
+        assert handle.read() == source.read_bytes()
+    finally:
+        handle.close()
+    with pytest.raises(ObjectMissing):
+        await object_store.open_local(key)

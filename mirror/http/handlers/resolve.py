@@ -7,6 +7,7 @@ verified first (waiting a few seconds at most, then 429 + Retry-After while the 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
@@ -21,6 +22,7 @@ from mirror.errors import EntryNotFound, MirrorError
 from mirror.http.handlers.common import HubRequests
 from mirror.http.ranges import requested_span
 from mirror.http.routes import RouteMatch
+from mirror.http.sendfile import send_span
 from mirror.hub.catalog import Catalog
 from mirror.hub.models import Credentials, RepoRef
 from mirror.hub.refs import Resolved
@@ -31,8 +33,8 @@ from mirror.review.service import ReviewRefused, ReviewService
 from mirror.revision.admission import Admission
 from scanners import interpretation
 from scanners.names import ANY
-from storage.objects import ObjectMissing, ObjectStore
-from storage.records import DownloadEvent, FileEntry, ReviewRecord
+from storage.objects import LocalObjects, ObjectMissing, ObjectStore, ObjectStoreError
+from storage.records import BlobRecord, DownloadEvent, FileEntry, ReviewRecord
 
 log = logging.getLogger(__name__)
 # Stores hand over multi-MiB chunks (fewer trips to their threads), but a write larger than the socket's
@@ -195,25 +197,27 @@ class FileServer:
                 return await self._stream_live(
                     request, ready, handle, headers=headers, creds=creds, fetch=fetch
                 )
-        stored, chunks = await _open_servable(
+        stored, body = await _open_servable(
             self._pipeline, self._store, fetch, (start, end), wait_s=options.fetch_wait_s
         )
         if _matches_etag(request.headers.get("If-None-Match"), served_etag(entry)):
-            await chunks.aclose()
+            await body.close()
             return web.Response(status=304, headers=headers)
 
         response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
         response.content_length = end - start
         if span is not None:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-        await response.prepare(request)
-        sent = 0
         try:
-            async for chunk in chunks:
-                await _send(response, chunk)
-                sent += len(chunk)
+            await response.prepare(request)
+        except BaseException:
+            await body.close()
+            raise
+        try:
+            await body.send(request, response)
             await response.write_eof()
         finally:
+            await body.close()
             await self._record_download(
                 request,
                 fetch,
@@ -221,7 +225,7 @@ class FileServer:
                 sha256=stored.blob.sha256,
                 state=stored.review.state,
                 start=start,
-                sent=sent,
+                sent=body.sent,
             )
         return response
 
@@ -259,13 +263,17 @@ class FileServer:
         start, end = 0, live.size
         response = web.StreamResponse(status=200, headers=headers)
         response.content_length = end - start
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except BaseException:
+            handle.close()
+            raise
         sent = 0
         state = "APPROVED"
         try:
-            async for chunk in live.read(handle, start, end):
-                await _send(response, chunk)
-                sent += len(chunk)
+            async for offset, length in live.windows(start, end):
+                async for done in send_span(request, response, handle, offset, length):
+                    sent += done
             await response.write_eof()
         except (MirrorError, OSError) as exc:
             # Headers are gone: the only honest answer left is a broken connection, never a complete file.
@@ -274,6 +282,7 @@ class FileServer:
             if request.transport is not None:
                 request.transport.abort()
         finally:
+            handle.close()
             await self._record_download(
                 request, fetch, creds, sha256=live_sha256(fetch), state=state, start=start, sent=sent
             )
@@ -335,6 +344,40 @@ def _require_servable(reviews: ReviewService, review: ReviewRecord) -> None:
         raise reviews.refuse(review)
 
 
+class _StoredChunks:
+    """A stored span read through the store's API (S3): chunks written as they come."""
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None]) -> None:
+        self._chunks = chunks
+        self.sent = 0
+
+    async def send(self, request: web.Request, response: web.StreamResponse) -> None:
+        async for chunk in self._chunks:
+            await _send(response, chunk)
+            self.sent += len(chunk)
+
+    async def close(self) -> None:
+        await self._chunks.aclose()
+
+
+class _StoredFile:
+    """A stored span of a local object (the filesystem store): sent by the kernel."""
+
+    def __init__(self, handle: BinaryIO, start: int, end: int) -> None:
+        self._handle = handle
+        self._start = start
+        self._end = end
+        self.sent = 0
+
+    async def send(self, request: web.Request, response: web.StreamResponse) -> None:
+        count = self._end - self._start
+        async for done in send_span(request, response, self._handle, self._start, count):
+            self.sent += done
+
+    async def close(self) -> None:
+        self._handle.close()
+
+
 async def _open_servable(
     pipeline: Pipeline,
     store: ObjectStore,
@@ -342,27 +385,42 @@ async def _open_servable(
     span: tuple[int, int],
     *,
     wait_s: float,
-) -> tuple[Stored, AsyncGenerator[bytes, None]]:
+) -> tuple[Stored, _StoredChunks | _StoredFile]:
     """The approved, stored bytes [start, end) of the file, fetching, scanning and deciding it if needed.
 
-    The review is checked on every request (a decision on any replica applies at once), and the first
-    chunk is read before any header is sent, so an object that vanished from the store is fetched again
-    instead of failing the client half-way.
+    The review is checked on every request (a decision on any replica applies at once), and the object is
+    opened (or its first chunk read) before any header is sent, so an object that vanished from the store
+    is fetched again instead of failing the client half-way.
     """
     start, end = span
     for attempt in (1, 2):
         stored = await pipeline.ensure(fetch, wait_s=wait_s)
         _require_servable(pipeline.gate.reviews, stored.review)
-        chunks = store.open_range(stored.blob.sha256, start, end)
         try:
-            first = await anext(chunks, b"")
+            body = await _open_stored(store, stored.blob, start, end)
         except ObjectMissing:
             if attempt == 2:
                 raise
             await pipeline.forget(stored.blob)
             continue
-        return stored, _prepend(first, chunks)
+        return stored, body
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _open_stored(
+    store: ObjectStore, blob: BlobRecord, start: int, end: int
+) -> _StoredChunks | _StoredFile:
+    if isinstance(store, LocalObjects):
+        handle = await store.open_local(blob.sha256)
+        # The object is content-addressed and published whole (verified first): one of another size is
+        # damaged, and is not served.
+        if os.fstat(handle.fileno()).st_size != blob.size:
+            handle.close()
+            raise ObjectStoreError(f"stored object {blob.sha256} does not have its recorded size")
+        return _StoredFile(handle, start, end)
+    chunks = store.open_range(blob.sha256, start, end)
+    first = await anext(chunks, b"")
+    return _StoredChunks(_prepend(first, chunks))
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:

@@ -1,11 +1,11 @@
 """Refused download attempts: who tried to pull a file or revision a review refused, when, with which
 client, aggregated per day (see storage/refused_attempts.py and mirror/inventory/refusals.py).
 
-Revises 0010, the newest migration on main when this was written (0011 belongs to a branch not merged
-yet: whoever merges it re-chains this one after it; this one depends on nothing it adds).
+Chained after 0011 (a blob's optional git sha1, merged later than this was written); it depends on
+nothing that one adds.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-08
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
