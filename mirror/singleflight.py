@@ -19,19 +19,29 @@ class SingleFlight(Generic[K, V]):
         self._tasks: dict[K, asyncio.Task[V]] = {}
 
     def start(self, key: K, work: Callable[[], Awaitable[V]]) -> asyncio.Task[V]:
-        """The running task for `key`, or a new one running `work()`."""
+        """The running task for `key`, or a new one running `work()`.
+
+        A task that has ended is never joined, even in the moment before its done-callback forgets it: a
+        caller arriving then (a client retrying the instant a failed download cut it off) starts afresh
+        instead of inheriting that failure.
+        """
         task = self._tasks.get(key)
-        if task is not None:
+        if task is not None and not task.done():
             return task
         task = asyncio.ensure_future(work())
         self._tasks[key] = task
-        task.add_done_callback(lambda _done: self._tasks.pop(key, None))
+        task.add_done_callback(lambda done: self._forget(key, done))
         # Readers of a streaming download may never await the task; its failure reaches them another way.
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
 
+    def _forget(self, key: K, done: asyncio.Task[V]) -> None:
+        if self._tasks.get(key) is done:  # not a newer task started under the same key
+            del self._tasks[key]
+
     def running(self, key: K) -> bool:
-        return key in self._tasks
+        task = self._tasks.get(key)
+        return task is not None and not task.done()
 
     async def drain(self) -> None:
         """Wait for every running task (used at shutdown)."""

@@ -9,6 +9,7 @@ and an approval needs no new download) but only an APPROVED review lets anyone h
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -237,6 +238,8 @@ class Pipeline:
         entry = request.entry
         key = flight_key(entry)
         live = self._live.get(key)
+        if live is not None and live.outcome.done():
+            live = None  # a download that just ended (its entry goes with its task's callback): not joined
         if live is None and not self.flights.running(key):
             precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))
             if precheck.enforced:
@@ -245,7 +248,7 @@ class Pipeline:
             live = LiveFile(spool.path, entry.size)
             self._live[key] = live
             task = self.flights.start(key, lambda: self._make_available(request, spool=spool, live=live))
-            task.add_done_callback(lambda _done: self._live.pop(key, None))
+            task.add_done_callback(functools.partial(self._forget_live, key, live))
         if live is None:
             return await self.ensure(request, wait_s=wait_s)
         try:
@@ -255,6 +258,10 @@ class Pipeline:
             pass
         # Not streamable (the header failed, or is not safetensors): wait for the whole verdict instead.
         return await self.ensure(request, wait_s=0 if live.outcome.done() else wait_s)
+
+    def _forget_live(self, key: str, live: LiveFile, _done: object) -> None:
+        if self._live.get(key) is live:  # not a newer download of the same file
+            del self._live[key]
 
     async def _make_available(
         self, request: FetchRequest, *, spool: Spool | None = None, live: LiveFile | None = None
