@@ -239,13 +239,7 @@ class Catalog:
         stored = await self._repository.get_doc(key)
         if stored is None:
             return None
-        return Document(
-            body=stored.body,
-            commit=resolved.commit,
-            stale=resolved.stale,
-            next_cursor=stored.next_cursor,
-            continuity=resolved.continuity,
-        )
+        return _document(resolved, stored.body, stored.next_cursor)
 
     def _sharer(self, repo: RepoRef, credentials: Credentials) -> str:
         return "public" if self._resolver.is_public(repo) else credentials.identity
@@ -270,13 +264,18 @@ class Catalog:
         cursor = _cursor_of(answer)
         await self._repository.save_file_entries(repo.key, resolved.commit, record(document))
         await self._repository.save_doc(key, repo=repo.key, kind=kind, body=body, next_cursor=cursor)
-        return Document(
-            body=body,
-            commit=resolved.commit,
-            stale=resolved.stale,
-            next_cursor=cursor,
-            continuity=resolved.continuity,
-        )
+        return _document(resolved, body, cursor)
+
+
+def _document(resolved: Resolved, body: bytes, next_cursor: str | None) -> Document:
+    """A document as answered for `resolved`: stored or fetched, it carries the revision's state."""
+    return Document(
+        body=body,
+        commit=resolved.commit,
+        stale=resolved.stale,
+        next_cursor=next_cursor,
+        continuity=resolved.continuity,
+    )
 
 
 def _tree_entries(document: object) -> list[FileEntry]:
