@@ -152,7 +152,9 @@ def measure_round(
 ) -> None:
     """One interleaved round of every subject, each in fresh processes where it matters (cold)."""
     r = results.row
-    r("raw direct").add(curl(hub.url + BIG_PATH))
+    direct_meter = meter_for(None)
+    with metered(direct_meter, r("raw direct")):
+        r("raw direct").add(curl(hub.url + BIG_PATH))
     r("client direct").add(client_download(hub.url, work / "cache"))
     if baseline is not None:
         with hubgate_process(hub.url, work / "gate-baseline", source_tree=baseline) as gate:
@@ -178,9 +180,11 @@ def measure_round(
             r("olah cold").add(curl(mirror.url + BIG_PATH))
             r("olah warm").add(curl(mirror.url + BIG_PATH))
         shutil.rmtree(work / "olah")
-    r("snapshot direct").seconds.append(client_snapshot(hub.url, work / "cache"))
-    with hubgate_process(hub.url, work / "gate-snapshot") as gate:
-        r("snapshot hubgate cold").seconds.append(client_snapshot(gate.url, work / "cache"))
+    with metered(direct_meter, r("snapshot direct")):
+        r("snapshot direct").seconds.append(client_snapshot(hub.url, work / "cache"))
+    cold_snapshot = r("snapshot hubgate cold")
+    with hubgate_process(hub.url, work / "gate-snapshot") as gate, metered(meter_for(gate), cold_snapshot):
+        cold_snapshot.seconds.append(client_snapshot(gate.url, work / "cache"))
     shutil.rmtree(work / "gate-snapshot")
     if baseline is not None:
         with hubgate_process(hub.url, work / "gate-snapshot", source_tree=baseline) as gate:
@@ -205,9 +209,31 @@ def measure_memory(
     return cold, warm
 
 
+def _cpu_roles_per_gib(row: Row, gib: float) -> str:
+    roles = [role for role in row.cpu if role != "wall"]
+    return ", ".join(f"{role} {_cpu_per_gib(row, role, gib)}" for role in roles)
+
+
 def _cpu_per_gib(row: Row, role: str, gib: float) -> str:
     seconds = row.cpu.get(role)
     return f"{seconds / gib / len(row.seconds):.2f}" if seconds is not None and row.seconds else "-"
+
+
+def cpu_work_s(row: Row) -> float | None:
+    """CPU seconds one transfer of `row` cost everything taking part in it (hubgate, the fake Hub and the
+    client), averaged over the rounds; None when not measured."""
+    spent = sum(seconds for role, seconds in row.cpu.items() if role not in ("wall", "others"))
+    return spent / len(row.seconds) if spent and row.seconds else None
+
+
+def cpu_floor_s(row: Row, cores: int) -> float | None:
+    """The shortest time this machine allows for `row`'s CPU work: all of it spread over every core.
+
+    On a 2-core loopback bench the raw direct download already keeps about one core busy (the fake Hub is
+    a Python server), so whatever a proxy adds is paid from the same two cores: a ratio beyond this
+    floor's is out of reach however well the proxy overlaps its work."""
+    work = cpu_work_s(row)
+    return None if work is None else work / cores
 
 
 def report(
@@ -221,7 +247,9 @@ def report(
     print(f"file: {mib:.0f} MiB safetensors; best of {rounds} interleaved rounds; 127.0.0.1 loopback")
     print("ratios: raw = against curl straight from the fake Hub; client = huggingface_hub through the")
     print("subject against huggingface_hub straight from the fake Hub")
-    print(f"{'':<26}{'MB/s':>8}{'raw':>7}{'client':>8}{'TTFB':>10}{'server CPU-s/GiB':>18}  target")
+    cores = os.cpu_count() or 1
+    print(f"{'':<26}{'MB/s':>8}{'raw':>7}{'client':>8}{'TTFB':>10}{'server CPU-s/GiB':>18}{'CPU-bound':>11}"
+          "  target")  # fmt: skip
 
     def line(name: str, label: str, *, client_row: str | None = None, target: str = "") -> None:
         row = rows.get(name)
@@ -234,7 +262,10 @@ def report(
         cpu = _cpu_per_gib(row, "hubgate", gib)
         cpu_text = cpu if cpu != "-" else ""
         ratio = raw / row.best
-        print(f"{label:<26}{rate:8.0f}{ratio:7.2f}{ratio_client:>8}{ttfb_text:>10}{cpu_text:>18}  {target}")
+        floor = cpu_floor_s(row, cores)
+        ceiling = "" if floor is None else f"{raw / floor:.2f}"
+        print(f"{label:<26}{rate:8.0f}{ratio:7.2f}{ratio_client:>8}{ttfb_text:>10}{cpu_text:>18}{ceiling:>11}"
+              f"  {target}")  # fmt: skip
 
     line("raw direct", "direct (curl)")
     line("baseline cold", "baseline hubgate cold")
@@ -247,12 +278,26 @@ def report(
     else:
         line("olah cold", "olah 0.5.4 cold")
         line("olah warm", "olah 0.5.4 warm")
+    print(f"CPU-bound: the best raw ratio this machine's {cores} cores allow for the CPU work measured")
+    print("  (all of it spread over every core; see cpu_floor_s). CPU-s per GiB by process:")
+    for name in ("raw direct", "hubgate cold", "hubgate warm"):
+        if name in rows and rows[name].cpu:
+            print(f"  {name:<14} {_cpu_roles_per_gib(rows[name], gib)}")
     direct = rows["snapshot direct"].best
     through = rows["snapshot hubgate cold"].best
     print(
         f"snapshot_download {shards} x {shard_size / MiB:.0f} MiB shards: direct {direct:.2f} s, "
         f"hubgate cold {through:.2f} s = {through / direct:.2f}x the direct time  (target <= 1.3x)"
     )
+    snapshot_gib = shards * shard_size / (1 << 30)
+    floor = cpu_floor_s(rows["snapshot hubgate cold"], cores)
+    if floor is not None:
+        print(
+            f"  CPU-bound: the cold snapshot's CPU work takes at least {floor:.2f} s on {cores} cores = "
+            f"{max(floor, direct) / direct:.2f}x the direct time; CPU-s per GiB:"
+        )
+        for name in ("snapshot direct", "snapshot hubgate cold"):
+            print(f"    {name:<22} {_cpu_roles_per_gib(rows[name], snapshot_gib)}")
     if "snapshot baseline cold" in rows:
         baseline = rows["snapshot baseline cold"].best
         print(f"  baseline hubgate cold {baseline:.2f} s = {baseline / direct:.2f}x")
@@ -296,8 +341,10 @@ def main() -> None:
     try:
         with fakehub_process(big_file_size=size, module="bench.fakehub_shards", extra_args=extra) as hub:
 
-            def meter_for(gate: Process) -> CpuMeter:
-                roles = {gate.popen.pid: "hubgate", hub.popen.pid: "fake Hub", os.getpid(): "clients"}
+            def meter_for(gate: Process | None) -> CpuMeter:
+                roles = {hub.popen.pid: "fake Hub", os.getpid(): "clients"}
+                if gate is not None:
+                    roles[gate.popen.pid] = "hubgate"
                 return CpuMeter(roles)
 
             for number in range(args.rounds):
