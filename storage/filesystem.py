@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from storage.objects import (
+    GrowingFile,
     ObjectInfo,
     ObjectMissing,
     ObjectStoreError,
@@ -58,7 +59,9 @@ class FilesystemObjectStore:
             msg = f"local object store at {self._root}: {exc.strerror or exc}"
             raise ObjectStoreError(msg) from exc
 
-    async def put(self, key: str, source: Path, *, size: int) -> None:
+    async def put(self, key: str, source: Path, *, size: int, growing: GrowingFile | None = None) -> None:
+        if growing is not None:
+            await growing.wait_published()  # a hard link of the finished file: nothing to do before
         await self._run(partial(self._put_sync, self.path_for(key), source, size))
 
     @staticmethod

@@ -12,6 +12,7 @@ into the blobs' `ab/cd/` fan-out directories, and blob listings (and garbage col
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ class ObjectStoreError(Exception):
 
 class ObjectMissing(ObjectStoreError):
     """A key that was expected to exist is not in the store."""
+
+
+def is_key(text: str) -> bool:
+    """Whether `text` is a valid object key (a lower-case sha256 hex digest)."""
+    return _SHA256_HEX.fullmatch(text) is not None
 
 
 def validate_key(key: str) -> str:
@@ -58,6 +64,60 @@ def validate_document_prefix(prefix: str) -> str:
     return prefix
 
 
+class ObjectDiscarded(ObjectStoreError):
+    """A put() was given a GrowingFile that was discarded: nothing was published."""
+
+
+class GrowingFile:
+    """A file still being downloaded and checked, handed to put() before it is finished.
+
+    The writer reports how many leading bytes are final (`grew`), then either `publish()`es the file
+    (complete and verified: the store may make the object visible) or `discard()`s it. A store that
+    uploads (S3) sends what is final while the rest arrives, so the upload ends soon after the download;
+    nothing becomes visible before publish(), and after discard() put() removes what it sent and raises
+    ObjectDiscarded. Create it on the loop that runs the put.
+    """
+
+    def __init__(self) -> None:
+        self.final = 0
+        self._verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._changed = asyncio.Event()
+
+    def grew(self, final: int) -> None:
+        """The first `final` bytes of the file are written and will not change."""
+        if final > self.final:
+            self.final = final
+            self._signal()
+
+    def publish(self) -> None:
+        if not self._verdict.done():
+            self._verdict.set_result(True)
+            self._signal()
+
+    def discard(self) -> None:
+        if not self._verdict.done():
+            self._verdict.set_result(False)
+            self._signal()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_final(self, end: int) -> None:
+        """Until the first `end` bytes are final (or the file was published); ObjectDiscarded if discarded."""
+        while self.final < end and not self._verdict.done():
+            await self._changed.wait()
+        if self._verdict.done():
+            await self.wait_published()  # raises if it was discarded
+
+    async def wait_published(self) -> None:
+        """Until the file is published; ObjectDiscarded once it is discarded."""
+        # Shielded: a cancelled waiter must not cancel the verdict that other waiters share.
+        if not await asyncio.shield(self._verdict):
+            msg = "the file was discarded before it was published"
+            raise ObjectDiscarded(msg)
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
@@ -69,11 +129,13 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     """Async, content-addressed object storage."""
 
-    async def put(self, key: str, source: Path, *, size: int) -> None:
-        """Store the finished file `source` under `key`. Idempotent: storing an existing key is a no-op.
+    async def put(self, key: str, source: Path, *, size: int, growing: GrowingFile | None = None) -> None:
+        """Store the file `source` under `key`. Idempotent: storing an existing key is a no-op.
 
-        The caller has verified that `source` hashes to `key`; `source` is left in place.
-        Raises ObjectStoreError when the store cannot take the object.
+        The caller has verified that `source` hashes to `key`, or, with `growing`, will have once it
+        publishes it (the store may read what `growing` reports final before then, and makes the object
+        visible only after publish()); `source` is left in place. Raises ObjectStoreError when the store
+        cannot take the object, ObjectDiscarded when `growing` was discarded.
         """
         ...
 

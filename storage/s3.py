@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
 from storage.objects import (
+    GrowingFile,
     ObjectInfo,
     ObjectMissing,
     ObjectStoreError,
@@ -171,10 +172,12 @@ class S3ObjectStore:
             reason = str(error.get("Message") or "request failed")
         return ObjectStoreError(f"{where}: {reason} ({code}, HTTP {status})")
 
-    async def put(self, key: str, source: Path, *, size: int) -> None:
+    async def put(self, key: str, source: Path, *, size: int, growing: GrowingFile | None = None) -> None:
         existing = await self.stat(key)
         if existing is not None:
             if existing.size == size:
+                if growing is not None:
+                    await growing.wait_published()
                 return
             # Same sha256, different size: the stored copy is damaged. The verified spool file wins.
             logger.warning(
@@ -185,9 +188,11 @@ class S3ObjectStore:
                 size,
             )
         if size < self._settings.multipart_threshold:
+            if growing is not None:
+                await growing.wait_published()
             await self._run("PutObject", partial(self._put_single_sync, key, source, size), key=key)
         else:
-            await self._put_multipart(key, source, size)
+            await self._put_multipart(key, source, size, growing)
 
     def _object_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"ContentType": "application/octet-stream"}
@@ -208,7 +213,9 @@ class S3ObjectStore:
                 Bucket=self._settings.bucket, Key=self._object_key(key), Body=body, ContentLength=size, **args
             )
 
-    async def _put_multipart(self, key: str, source: Path, size: int) -> None:
+    async def _put_multipart(self, key: str, source: Path, size: int, growing: GrowingFile | None) -> None:
+        """Parts go up as their bytes are final (all at once for a finished file); the upload completes,
+        making the object visible, only once `growing` is published; any failure aborts it."""
         args = self._object_args()
         if self._settings.checksum_sha256:
             args["ChecksumAlgorithm"] = "SHA256"
@@ -220,7 +227,9 @@ class S3ObjectStore:
         )
         upload_id = created["UploadId"]
         try:
-            parts = await self._upload_parts(key, upload_id, source, size)
+            parts = await self._upload_parts(key, upload_id, source, size, growing)
+            if growing is not None:
+                await growing.wait_published()
             await self._run(
                 "CompleteMultipartUpload",
                 partial(
@@ -238,7 +247,7 @@ class S3ObjectStore:
             raise
 
     async def _upload_parts(
-        self, key: str, upload_id: str, source: Path, size: int
+        self, key: str, upload_id: str, source: Path, size: int, growing: GrowingFile | None
     ) -> list[CompletedPartTypeDef]:
         in_flight: set[asyncio.Task[CompletedPartTypeDef]] = set()
         parts: list[CompletedPartTypeDef] = []
@@ -247,6 +256,8 @@ class S3ObjectStore:
                 if len(in_flight) >= self._settings.max_concurrency:
                     done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     parts.extend(_results(done))
+                if growing is not None:
+                    await growing.wait_final(offset + length)
                 upload = partial(
                     self._upload_part_sync,
                     key,

@@ -32,7 +32,7 @@ from mirror.metrics import Metrics
 from mirror.singleflight import SingleFlight
 from scanners import interpretation
 from scanners.torch_zip_stream import starts_like_torch_zip
-from storage.objects import ObjectStore
+from storage.objects import GrowingFile, ObjectStore, is_key
 from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
 
@@ -79,6 +79,15 @@ def verify_digests(request: FetchRequest, digests: Digests) -> None:
 def _cache_keys(blob: BlobRecord) -> tuple[str, ...]:
     """The blob keys a stored blob may be cached under (see blob_key)."""
     return (blob.sha256,) if blob.git_sha1 is None else (blob.sha256, f"git-sha1:{blob.git_sha1}")
+
+
+async def _abandon(growing: GrowingFile, upload: asyncio.Task[None]) -> None:
+    """Stop an upload of a file that will not be stored: what it sent is removed before this returns
+    (an S3 multipart upload is aborted), so the spool file can go."""
+    growing.discard()
+    await asyncio.wait([upload])
+    if not upload.cancelled() and upload.exception() is not None:
+        log.debug("abandoned upload: %s", upload.exception())
 
 
 def _check_announced_size(request: FetchRequest, announced: int | None) -> None:
@@ -295,10 +304,19 @@ class Pipeline:
     ) -> Stored:
         entry = request.entry
         spool = spool or Spool(self._spool_dir)
-        on_progress = None if live is None else self._streaming_progress(request, spool, live)
+        growing: GrowingFile | None = None
+        upload: asyncio.Task[None] | None = None
         try:
             # No download for a file that could not be scanned now (a full queue answers 429 at once).
             self.gate.runner.queue.check_room(SCAN_OWNER.get())
+            if entry.lfs_sha256 is not None and is_key(entry.lfs_sha256):
+                # The object store takes the file while it downloads (S3 uploads the parts that are
+                # final); nothing of it becomes visible before the bytes are verified and published.
+                growing = GrowingFile()
+                upload = asyncio.create_task(
+                    self._store.put(entry.lfs_sha256, spool.path, size=entry.size, growing=growing)
+                )
+            on_progress = self._progress(request, spool, live, growing)
             async with self._hub.open_file(
                 request.repo,
                 request.commit,
@@ -315,8 +333,13 @@ class Pipeline:
                 )
             self._metrics.upstream_bytes.inc(digests.size)
             verify_digests(request, digests)
+            if growing is not None:
+                growing.publish()  # the upload's last parts go up while the file is scanned
             assessment = await self.gate.assess(request, spool.path, digests)
-            await self._store.put(digests.sha256, spool.path, size=digests.size)
+            if upload is not None:
+                await upload
+            else:
+                await self._store.put(digests.sha256, spool.path, size=digests.size)
             review = await self.gate.record(request, digests, assessment)
             blob = BlobRecord(sha256=digests.sha256, size=digests.size, git_sha1=digests.git_sha1)
             if assessment.meaning not in covered_interpretations(review):
@@ -331,6 +354,8 @@ class Pipeline:
             return Stored(blob=blob, review=review)
         except BaseException as exc:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
+            if growing is not None and upload is not None:
+                await _abandon(growing, upload)
             if live is not None:
                 live.finish(servable=False, error=exc)
                 if live.handed_out:
@@ -346,16 +371,21 @@ class Pipeline:
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
 
-    def _streaming_progress(
-        self, request: FetchRequest, spool: Spool, live: LiveFile
-    ) -> Callable[[int], None]:
-        """The spool's progress callback: feeds readers, and starts the format's judge once the first
-        bytes have arrived."""
+    def _progress(
+        self, request: FetchRequest, spool: Spool, live: LiveFile | None, growing: GrowingFile | None
+    ) -> Callable[[int], None] | None:
+        """The spool's progress callback: feeds the object store's upload and live readers, and starts
+        the format's judge once the first bytes have arrived."""
+        if live is None and growing is None:
+            return None
 
         def progress(available: int) -> None:
-            live.progress(available)
-            if live.judge is None and available >= 8:
-                live.judge = asyncio.ensure_future(self._judge(request, spool, live))
+            if growing is not None:
+                growing.grew(available)
+            if live is not None:
+                live.progress(available)
+                if live.judge is None and available >= 8:
+                    live.judge = asyncio.ensure_future(self._judge(request, spool, live))
 
         return progress
 

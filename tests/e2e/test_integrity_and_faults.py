@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
+from mirror.blobs.live import HOLDBACK_BYTES
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
@@ -26,11 +28,12 @@ from tests.fakehub import (
     WrongDigest,
 )
 from tests.fakehub.faults import Effect
-from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, MODEL_ID, big_model_repo
+from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_FILE_SIZE, BIG_MODEL_ID, MODEL_ID, big_model_repo
 
 
 def _assert_nothing_stored(hubgate: RunningHubgate) -> None:
     assert hubgate.stored_objects() == []
+    assert hubgate.unfinished_uploads() == []
     spool = hubgate.settings.spool_path
     assert not spool.exists() or list(spool.iterdir()) == []
 
@@ -65,6 +68,28 @@ def test_faults_store_nothing_and_answer_a_coded_error(
     assert healthy.status == 200
     expected = fake_hub.repo(MODEL_ID).head.files[filename]
     assert healthy.body == expected.blob.read(0, expected.size)
+
+
+@pytest.mark.parametrize("corruption", [WrongDigest(at_end=True), WrongDigest(offset=BIG_FILE_SIZE // 2)])
+def test_a_large_file_that_fails_its_digest_leaves_nothing_in_the_store(
+    hubgate: RunningHubgate, fake_hub: FakeHub, corruption: WrongDigest
+) -> None:
+    """A file large enough that the object store takes it while it downloads (S3: its parts go up as they
+    arrive): once its digest fails, nothing of it is stored, not even an unfinished upload."""
+    big = fake_hub.add(big_model_repo())
+    weights = big.head.files[BIG_FILE_PATH]
+    url = f"{hubgate.url}/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}"
+    fault = fake_hub.faults.add(Fault(corruption, match="*", host=Host.CDN, method="GET"))
+
+    with pytest.raises(http.client.IncompleteRead) as cut:  # it streamed (its header passed), then was cut
+        request("GET", url)
+    assert len(cut.value.partial) <= weights.size - HOLDBACK_BYTES
+    assert fault.hits == 1
+    _assert_nothing_stored(hubgate)
+    fake_hub.faults.remove(fault)
+    assert request("GET", url).body == weights.blob.read(0, weights.size)
+    assert hubgate.stored_objects() == [weights.blob.sha256]
+    assert hubgate.unfinished_uploads() == []
 
 
 def test_a_stalled_upstream_times_out_with_504(make_hubgate: HubgateFactory, fake_hub: FakeHub) -> None:

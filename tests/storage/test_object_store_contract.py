@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.objects import LocalObjects, ObjectMissing, ObjectStore
+from storage.objects import GrowingFile, LocalObjects, ObjectDiscarded, ObjectMissing, ObjectStore
 from storage.s3 import S3ObjectStore
 
 
@@ -36,6 +36,39 @@ async def test_put_then_read_whole_and_ranges(object_store: ObjectStore, tmp_pat
     assert await _read(object_store, key, 5, 6) == data[5:6]
     assert await _read(object_store, key, len(data) - 100, len(data)) == data[-100:]
     assert source.exists(), "put leaves the caller's spool file in place"
+
+
+async def test_a_growing_file_is_stored_only_once_published(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    source, key = _blob(tmp_path, 3 * (1 << 20) + 5)
+    data = source.read_bytes()
+    growing = GrowingFile()
+    put = asyncio.create_task(object_store.put(key, source, size=len(data), growing=growing))
+    growing.grew(len(data))
+    await asyncio.sleep(0.3)  # time to publish early, if it wrongly would
+    assert await object_store.stat(key) is None
+    assert not put.done()
+
+    growing.publish()
+    await put
+
+    assert await _read(object_store, key, 0, len(data)) == data
+
+
+async def test_a_discarded_growing_file_is_not_stored(object_store: ObjectStore, tmp_path: Path) -> None:
+    source, key = _blob(tmp_path, 3 * (1 << 20) + 5)
+    growing = GrowingFile()
+    put = asyncio.create_task(object_store.put(key, source, size=source.stat().st_size, growing=growing))
+    growing.grew(1 << 20)
+    await asyncio.sleep(0.1)
+
+    growing.discard()
+
+    with pytest.raises(ObjectDiscarded):
+        await put
+    assert await object_store.stat(key) is None
+    assert [info.key async for info in object_store.iter_keys()] == []
 
 
 async def test_put_is_idempotent_and_keys_are_listed(object_store: ObjectStore, tmp_path: Path) -> None:

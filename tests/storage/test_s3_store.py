@@ -24,7 +24,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError
 from yarl import URL
 
-from storage.objects import ObjectMissing, ObjectStoreError
+from storage.objects import GrowingFile, ObjectDiscarded, ObjectMissing, ObjectStoreError
 from storage.s3 import MiB, S3ObjectStore, S3Settings
 from tests.storage.seaweed import SeaweedS3, free_ports
 
@@ -188,6 +188,82 @@ async def test_cancelled_upload_is_aborted_after_its_parts_finish(
 
     assert await store.stat(key) is None
     assert uploads_in_progress(seaweedfs, bucket) == []
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"never happened: {what}")
+
+
+def count_calls(store: S3ObjectStore, operation: str) -> list[int]:
+    """A one-element list holding how many `operation` calls have completed (updated from the threads)."""
+    done = [0]
+
+    def finished(**_: Any) -> None:
+        done[0] += 1
+
+    store.client.meta.events.register(f"after-call.s3.{operation}", finished)
+    return done
+
+
+async def test_a_growing_file_goes_up_as_it_grows_and_appears_only_once_published(
+    make_store: MakeStore, seaweedfs: SeaweedS3, bucket: str, tmp_path: Path
+) -> None:
+    store = make_store(**MULTIPART, max_concurrency=2)
+    parts_done, completes = count_calls(store, "UploadPart"), count_calls(store, "CompleteMultipartUpload")
+    data = os.urandom(3 * 5 * MiB + 4321)
+    key = hashlib.sha256(data).hexdigest()
+    source = tmp_path / "spool"
+    source.write_bytes(data[: 2 * 5 * MiB])  # the download has got this far
+    growing = GrowingFile()
+    put = asyncio.create_task(store.put(key, source, size=len(data), growing=growing))
+    growing.grew(2 * 5 * MiB)
+
+    await _until(lambda: parts_done[0] == 2, "the two final parts went up")
+    await asyncio.sleep(0.2)  # time to go further, if it wrongly would
+    assert parts_done[0] == 2, "nothing beyond the final bytes is read"
+    assert completes[0] == 0
+    assert await store.stat(key) is None
+    assert uploads_in_progress(seaweedfs, bucket) == [f"blobs/{key}"]
+
+    with source.open("ab") as spool:
+        spool.write(data[2 * 5 * MiB :])
+    growing.grew(len(data))
+    await asyncio.sleep(0.2)
+    assert completes[0] == 0, "all bytes are there, but the file is not verified yet"
+    growing.publish()
+    await put
+
+    assert parts_done[0] == 4
+    assert await read(store, key, 0, len(data)) == data
+    assert uploads_in_progress(seaweedfs, bucket) == []
+
+
+@pytest.mark.parametrize("size", [3 * 5 * MiB, 5 * MiB - 1], ids=["multipart", "single"])
+async def test_a_discarded_growing_file_leaves_nothing(
+    make_store: MakeStore, seaweedfs: SeaweedS3, bucket: str, tmp_path: Path, size: int
+) -> None:
+    store = make_store(**MULTIPART)
+    sent = record(store, "PutObject", "UploadPart", "CompleteMultipartUpload")
+    source, key, _ = blob(tmp_path, size)
+    growing = GrowingFile()
+    put = asyncio.create_task(store.put(key, source, size=size, growing=growing))
+    growing.grew(min(size, 5 * MiB))
+    if size >= 5 * MiB:
+        await _until(lambda: any(s.operation == "UploadPart" for s in sent), "the first part went up")
+    else:
+        await asyncio.sleep(0.2)
+
+    growing.discard()  # its digest failed
+
+    with pytest.raises(ObjectDiscarded):
+        await put
+    assert await store.stat(key) is None
+    assert uploads_in_progress(seaweedfs, bucket) == []
+    assert not any(s.operation in ("PutObject", "CompleteMultipartUpload") for s in sent)
 
 
 async def test_prefix_is_honoured_and_foreign_names_are_not_listed(
