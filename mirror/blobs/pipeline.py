@@ -81,10 +81,9 @@ def _cache_keys(blob: BlobRecord) -> tuple[str, ...]:
     return (blob.sha256,) if blob.git_sha1 is None else (blob.sha256, f"git-sha1:{blob.git_sha1}")
 
 
-async def _abandon(growing: GrowingFile, upload: asyncio.Task[None]) -> None:
-    """Stop an upload of a file that will not be stored: what it sent is removed before this returns
-    (an S3 multipart upload is aborted), so the spool file can go."""
-    growing.discard()
+async def _ended(upload: asyncio.Task[None]) -> None:
+    """Wait for the upload of a discarded file to end: what it sent is removed by then (an S3 multipart
+    upload is aborted once its parts in flight finish), before the spool file goes."""
     await asyncio.wait([upload])
     if not upload.cancelled() and upload.exception() is not None:
         log.debug("abandoned upload: %s", upload.exception())
@@ -354,8 +353,8 @@ class Pipeline:
             return Stored(blob=blob, review=review)
         except BaseException as exc:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
-            if growing is not None and upload is not None:
-                await _abandon(growing, upload)
+            if growing is not None:
+                growing.discard()  # readers are cut below at once; the upload's abort takes longer
             if live is not None:
                 live.finish(servable=False, error=exc)
                 if live.handed_out:
@@ -367,6 +366,8 @@ class Pipeline:
                         entry.path,
                         live.handed_out,
                     )
+            if upload is not None:
+                await _ended(upload)
             raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
