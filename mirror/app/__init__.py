@@ -146,7 +146,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         await built.pinning.drain()
         await built.prefetcher.drain()
         await built.continuity.drain()
-        await built.pipeline.flights.drain()
+        await built.pipeline.drain()
     finally:
         if built is not None:
             await built.downloads.close()

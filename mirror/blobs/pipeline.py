@@ -81,10 +81,8 @@ def _cache_keys(blob: BlobRecord) -> tuple[str, ...]:
     return (blob.sha256,) if blob.git_sha1 is None else (blob.sha256, f"git-sha1:{blob.git_sha1}")
 
 
-async def _ended(upload: asyncio.Task[None]) -> None:
-    """Wait for the upload of a discarded file to end: what it sent is removed by then (an S3 multipart
-    upload is aborted once its parts in flight finish), before the spool file goes."""
-    await asyncio.wait([upload])
+def _retrieve(upload: asyncio.Task[None]) -> None:
+    """Take an abandoned upload's outcome (ObjectDiscarded, or the store's own failure): not news."""
     if not upload.cancelled() and upload.exception() is not None:
         log.debug("abandoned upload: %s", upload.exception())
 
@@ -127,6 +125,9 @@ class Pipeline:
         self._spool_dir = spool_dir
         self.gate = gate
         self.flights: SingleFlight[str, Stored] = SingleFlight()
+        # Uploads of files that failed, ending in the background (an S3 abort waits for parts in flight):
+        # the failed fetch is over at once, so that a retry starts afresh instead of joining it.
+        self._abandoned: set[asyncio.Task[None]] = set()
         self._live: dict[str, LiveFile] = {}  # fetches that clients may read while they download
         # Blob key -> the longest prefix that readers of a live download were given before that download
         # failed. Those bytes were never verified: clients may hold them in a partial file, and no later
@@ -353,24 +354,49 @@ class Pipeline:
             return Stored(blob=blob, review=review)
         except BaseException as exc:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
-            if growing is not None:
-                growing.discard()  # readers are cut below at once; the upload's abort takes longer
-            if live is not None:
-                live.finish(servable=False, error=exc)
-                if live.handed_out:
-                    key = blob_key(entry)
-                    self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
-                    log.warning(
-                        "%s: a live download failed after handing out %d unverified bytes; ranges "
-                        "inside them will not be served",
-                        entry.path,
-                        live.handed_out,
-                    )
-            if upload is not None:
-                await _ended(upload)
+            self._failed(entry, exc, live=live, growing=growing, upload=upload)
             raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
+
+    def _failed(
+        self,
+        entry: FileEntry,
+        exc: BaseException,
+        *,
+        live: LiveFile | None,
+        growing: GrowingFile | None,
+        upload: asyncio.Task[None] | None,
+    ) -> None:
+        """A fetch failed: its readers are cut at once, and what its upload sent is removed."""
+        if growing is not None:
+            growing.discard()
+        if live is not None:
+            live.finish(servable=False, error=exc)
+            if live.handed_out:
+                key = blob_key(entry)
+                self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
+                log.warning(
+                    "%s: a live download failed after handing out %d unverified bytes; ranges "
+                    "inside them will not be served",
+                    entry.path,
+                    live.handed_out,
+                )
+        if upload is not None and not upload.done():
+            self._abandoned.add(upload)
+            upload.add_done_callback(self._forget_abandoned)
+        elif upload is not None:
+            _retrieve(upload)
+
+    def _forget_abandoned(self, upload: asyncio.Task[None]) -> None:
+        self._abandoned.discard(upload)
+        _retrieve(upload)
+
+    async def drain(self) -> None:
+        """Wait for every fetch, and for the uploads of failed ones to be removed (at shutdown)."""
+        await self.flights.drain()
+        if self._abandoned:
+            await asyncio.wait(set(self._abandoned))
 
     def _progress(
         self, request: FetchRequest, spool: Spool, live: LiveFile | None, growing: GrowingFile | None
