@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from mirror.inventory.recorder import InventoryRecorder
+from mirror.periodic import run_every
 from storage.audit_trail import AuditTrail
 from storage.db import DATABASE_ERRORS
 from storage.download_records import DownloadRecords
@@ -54,6 +55,12 @@ class DownloadLog:
         self._lost = 0  # lost records not yet in the audit trail
         self._lost_since: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def queued(self) -> int:
+        """Records waiting for the next write (not those a write in progress has taken)."""
+        return self._queue.qsize()
 
     @property
     def unreported_losses(self) -> int:
@@ -61,7 +68,7 @@ class DownloadLog:
         return self._lost
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
+        self._task = asyncio.ensure_future(run_every(_FLUSH_EVERY_S, self._stop, self.flush))
 
     async def record(self, event: DownloadEvent) -> None:
         """Queue the record; when the queue is full, wait up to `wait_s` for room, else count it lost."""
@@ -86,11 +93,6 @@ class DownloadLog:
                 event.path,
                 event.identity,
             )
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(_FLUSH_EVERY_S)
-            await self.flush()
 
     async def flush(self) -> None:
         await self._inventory.write_decisions()  # the licence decisions noted since the last round
@@ -138,7 +140,8 @@ class DownloadLog:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A write in progress finishes: cancelled mid-transaction, it held SQLite's write lock while the
+            # last flush below waited out the 30 s busy timeout (seen as hubgate taking 30 s to stop).
+            self._stop.set()
+            await self._task
         await self.flush()

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from mirror.periodic import run_every
 from storage.db import DATABASE_ERRORS
 from storage.queries import utcnow
 from storage.records import RefusedAttempt, ReviewRecord
@@ -83,6 +84,7 @@ class RefusalLog:
         self._identities: dict[int, set[str]] = defaultdict(set)
         self._rows_of: dict[tuple[int, str], int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     @property
     def bounds(self) -> Bounds:
@@ -175,12 +177,7 @@ class RefusalLog:
         return key
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(_FLUSH_EVERY_S)
-            await self.flush()
+        self._task = asyncio.ensure_future(run_every(_FLUSH_EVERY_S, self._stop, self.flush))
 
     async def flush(self) -> None:
         """Write what was noted. On a database error it stays pending (merged with what came meanwhile)."""
@@ -201,8 +198,9 @@ class RefusalLog:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A write in progress finishes: cancelled mid-transaction, it held SQLite's write lock while the
+            # last flush below waited out the 30 s busy timeout (seen as hubgate taking 30 s to stop).
+            self._stop.set()
+            await self._task
         with contextlib.suppress(*DATABASE_ERRORS):
             await self.flush()

@@ -5,6 +5,7 @@ real write failure (a trigger) for the outage."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -107,3 +108,27 @@ async def test_a_record_that_finds_no_room_is_counted_and_audited(database: Data
     [lost] = [event for event in events if event.action == "download-records-lost"]
     assert lost.reason.startswith("1 download records could not be kept")
     assert log.unreported_losses == 0
+
+
+async def test_closing_lets_a_write_in_progress_finish(database: Database, tmp_path: Path) -> None:
+    """hubgate stopping while the log writes: the write finishes and its records are kept (cancelled, it
+    lost the records it had taken, and could keep SQLite's write lock while the last write waited)."""
+    log = _log(database, Metrics(), max_queue=10, wait_s=1.0)
+    other_writer = sqlite3.connect(tmp_path / "meta.db", timeout=0)
+    other_writer.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock: the log's write waits for it
+    try:
+        log.start()
+        await log.record(_event("in-flight"))
+        for _ in range(1000):
+            if log.queued == 0:  # the periodic write took it and waits for the lock
+                break
+            await asyncio.sleep(0.01)
+        assert log.queued == 0
+        closing = asyncio.ensure_future(log.close())
+        await asyncio.sleep(0.3)
+        assert not closing.done(), "close waits for the write in progress"
+    finally:
+        other_writer.rollback()
+        other_writer.close()
+    await asyncio.wait_for(closing, timeout=10)
+    assert await _paths(database) == ["in-flight"]
