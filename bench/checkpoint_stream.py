@@ -15,11 +15,13 @@ raw direct.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu import CpuMeter, cpu_bound_ratio, cpu_per, work_s
 from bench.fakehub_extra import TORCH_FILE_PATH, TORCH_MODEL_ID, build_torch_zip
 from bench.gate import Download, cold_through_gate, hf_client, median_download, raw_client
 from bench.harness import fakehub_process
@@ -42,17 +44,24 @@ def main() -> None:
     build_torch_zip(size)  # before the fake Hub starts, so its start-up only reads digests
     path = f"/{TORCH_MODEL_ID}/resolve/main/{TORCH_FILE_PATH}"
     work = Path(tempfile.mkdtemp(prefix="hubgate-bench-checkpoint-"))
+    cpu: dict[str, dict[str, float]] = {name: {} for name in ("direct", "cold", "st direct", "st cold")}
     started = time.monotonic()
     try:
         with fakehub_process(
             big_file_size=size, module="bench.fakehub_extra", extra_args=["--torch-zip-size", str(size)]
         ) as hub:
             discard = raw_client(None)
-            direct = median_download(hub.url + path, args.rounds, discard)
-            cold = cold_through_gate(hub.url, work, path, args.rounds, discard)
+            roles = {hub.popen.pid: "fake Hub", os.getpid(): "clients"}
+            meter = CpuMeter(roles)
+            direct = median_download(hub.url + path, args.rounds, discard, meter=meter, cpu=cpu["direct"])
+            cold = cold_through_gate(hub.url, work, path, args.rounds, discard, roles=roles, cpu=cpu["cold"])
             cold_hf = cold_through_gate(hub.url, work, path, args.rounds, hf_client(work))
-            st_direct = median_download(hub.url + SAFETENSORS, args.rounds, discard)
-            st_cold = cold_through_gate(hub.url, work, SAFETENSORS, args.rounds, discard)
+            st_direct = median_download(
+                hub.url + SAFETENSORS, args.rounds, discard, meter=meter, cpu=cpu["st direct"]
+            )
+            st_cold = cold_through_gate(
+                hub.url, work, SAFETENSORS, args.rounds, discard, roles=roles, cpu=cpu["st cold"]
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -67,6 +76,15 @@ def main() -> None:
     print(
         _line("hubgate cold, streamed (raw, discarded)", st_cold.run, st_direct.total_s / st_cold.run.total_s)
     )
+    cores = os.cpu_count() or 1
+    gib = direct.size / (1 << 30)
+    print(f"CPU-s per GiB by process, and the CPU-bound ceiling (the best ratio {cores} cores allow for it):")
+    for name, rows, base in (("checkpoint cold", "cold", direct), ("safetensors cold", "st cold", st_direct)):
+        spent = cpu[rows]
+        ceiling = cpu_bound_ratio(base.total_s, work_s(spent) / args.rounds, cores)
+        ceiling_text = "-" if ceiling is None else f"{ceiling:.2f}x"
+        print(f"  {name:<17} {cpu_per(spent, gib * args.rounds, 'GiB')}; ceiling {ceiling_text}")
+    print(f"  raw direct        {cpu_per(cpu['direct'], gib * args.rounds, 'GiB')}")
     print(f"total bench time: {time.monotonic() - started:.0f} s")
 
 

@@ -91,6 +91,17 @@ def cpu_per(cpu: Mapping[str, float], amount: float, unit: str) -> str:
     return ", ".join(parts) + f" CPU-s/{unit}"
 
 
+def work_s(cpu: Mapping[str, float]) -> float:
+    """CPU seconds the measured roles spent (not "others": the rest of the machine)."""
+    return sum(seconds for role, seconds in cpu.items() if role not in ("wall", "others"))
+
+
+def cpu_bound_ratio(direct_s: float, work_per_run_s: float, cores: int) -> float | None:
+    """The best ratio to `direct_s` that `cores` allow for `work_per_run_s` CPU seconds per run: all of it
+    spread perfectly over every core. None when nothing was measured."""
+    return direct_s / (work_per_run_s / cores) if work_per_run_s > 0 else None
+
+
 def find_pid(match: Callable[[int, str, str], bool]) -> int | None:
     """The first process whose (ppid, comm, cmdline) matches."""
     for pid, (ppid, _, comm) in proc_stats().items():

@@ -23,6 +23,7 @@ preceded by an untimed one, so every measurement reads the fake Hub's file from 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import json
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from huggingface_hub import hf_hub_download
 from sqlalchemy import create_engine, insert
 
 import scanners
+from bench.cpu import CpuMeter
 from bench.fakehub_extra import TORCH_FILE_PATH, TORCH_MODEL_ID, build_torch_zip
 from bench.harness import ROOT, fakehub_process, hubgate_process
 from mirror.policy.file import load_policy
@@ -183,9 +185,18 @@ def hf_client(cache_root: Path) -> Client:
     return fetch
 
 
-def median_download(url: str, rounds: int, client: Client) -> Download:
+def median_download(
+    url: str,
+    rounds: int,
+    client: Client,
+    *,
+    meter: CpuMeter | None = None,
+    cpu: dict[str, float] | None = None,
+) -> Download:
+    """`meter` and `cpu`: the CPU seconds of the timed runs are added to `cpu`, by role."""
     download(url)  # untimed: warms the page cache of the fake Hub's file
-    runs = [client(url) for _ in range(rounds)]
+    with meter.phase(cpu) if meter is not None and cpu is not None else contextlib.nullcontext():
+        runs = [client(url) for _ in range(rounds)]
     return Download(
         ttfb_s=statistics.median(r.ttfb_s for r in runs),
         total_s=statistics.median(r.total_s for r in runs),
@@ -199,8 +210,20 @@ class Cold:
     first_fetch_s: float  # that other file: the first file a freshly started hubgate fetches
 
 
-def cold_through_gate(upstream: str, work: Path, url_path: str, rounds: int, client: Client) -> Cold:
+def cold_through_gate(
+    upstream: str,
+    work: Path,
+    url_path: str,
+    rounds: int,
+    client: Client,
+    *,
+    roles: Mapping[int, str] | None = None,
+    cpu: dict[str, float] | None = None,
+) -> Cold:
     """Median of `rounds` cold downloads, each by a fresh hubgate on an empty data dir.
+
+    With `roles` (pid -> role) and `cpu`, the CPU seconds of the timed downloads are added to `cpu`: by
+    role, and "hubgate" for each fresh hubgate and its scanner processes.
 
     Each hubgate first fetches a small file of another repo (untimed here, reported as `first_fetch_s`):
     the first fetch of a new process also pays one-off start-up costs (the scan workers' fork server and
@@ -213,7 +236,9 @@ def cold_through_gate(upstream: str, work: Path, url_path: str, rounds: int, cli
         try:
             with hubgate_process(upstream, data_dir) as gate:
                 first.append(download(gate.url + WARMUP_PATH).total_s)
-                runs.append(client(gate.url + url_path))
+                meter = CpuMeter({**(roles or {}), gate.popen.pid: "hubgate"})
+                with meter.phase(cpu) if cpu is not None else contextlib.nullcontext():
+                    runs.append(client(gate.url + url_path))
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
     run = Download(

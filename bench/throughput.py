@@ -37,7 +37,7 @@ from pathlib import Path
 
 from huggingface_hub import hf_hub_download, snapshot_download
 
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, work_s
 from bench.fakehub_shards import SHARDED_MODEL_ID
 from bench.harness import ROOT, Process, fakehub_process, hubgate_process, olah_executable, olah_process
 
@@ -222,7 +222,7 @@ def _cpu_per_gib(row: Row, role: str, gib: float) -> str:
 def cpu_work_s(row: Row) -> float | None:
     """CPU seconds one transfer of `row` cost everything taking part in it (hubgate, the fake Hub and the
     client), averaged over the rounds; None when not measured."""
-    spent = sum(seconds for role, seconds in row.cpu.items() if role not in ("wall", "others"))
+    spent = work_s(row.cpu)
     return spent / len(row.seconds) if spent and row.seconds else None
 
 
