@@ -11,7 +11,6 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 _counter = itertools.count()
 
@@ -73,13 +74,6 @@ def _as_cluster_owner(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def postgres_cluster() -> Iterator[PostgresServer]:
     root = Path(tempfile.mkdtemp(prefix="hubgate-pg-"))
@@ -89,7 +83,7 @@ def postgres_cluster() -> Iterator[PostgresServer]:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
     user = "hubgate"
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_cluster_owner(
             [_binary("initdb"), "-D", str(data), "-U", user, "-A", "trust", "-E", "UTF8", "--no-sync"]

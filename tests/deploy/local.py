@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sysconfig
 import time
@@ -18,15 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.ports import free_port
+
 VENV_BIN = Path(sysconfig.get_path("scripts"))
 IMAGE_VENV_BIN = "/opt/hubgate/bin"  # where the Dockerfile installs hubgate
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def remap_path(value: str, mounts: Mapping[str, Path]) -> str:

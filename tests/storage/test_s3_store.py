@@ -26,7 +26,8 @@ from yarl import URL
 
 from storage.objects import GrowingFile, ObjectDiscarded, ObjectMissing, ObjectStoreError
 from storage.s3 import MiB, S3ObjectStore, S3Settings
-from tests.storage.seaweed import SeaweedS3, free_ports
+from tests.ports import free_ports
+from tests.storage.seaweed import SeaweedS3
 
 MakeStore = Callable[..., S3ObjectStore]
 
