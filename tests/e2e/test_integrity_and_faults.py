@@ -222,19 +222,8 @@ def test_bytes_fetched_as_lfs_then_as_a_git_file_are_stored_once_and_found_again
     again as a file kept in git, their git blob sha1 is checked then, recorded with the stored blob, and
     from then on that file is served from the store like any other."""
     data = b'{"vocab": ["a", "b", "c"]}\n' * 40
-    fake_hub.add(
-        FakeRepo(
-            "acme/lfs-copy",
-            [FakeFile.from_bytes("vocab.json", data, lfs=True)],
-            settings=RepoSettings(card_data={"license": "mit"}),
-        )
-    )
-    fake_hub.add(
-        FakeRepo(
-            "acme/git-copy",
-            [FakeFile.from_bytes("vocab.json", data, lfs=False)],
-            settings=RepoSettings(card_data={"license": "mit"}),
-        )
+    _publish_as_lfs_and_as_git(
+        fake_hub, "vocab.json", data, lfs_repo="acme/lfs-copy", git_repo="acme/git-copy"
     )
     hubgate = make_hubgate(tmp_path / "data")
     lfs = hf_hub_download("acme/lfs-copy", "vocab.json", cache_dir=tmp_path / "a", endpoint=hubgate.url)
@@ -250,24 +239,22 @@ def test_bytes_fetched_as_lfs_then_as_a_git_file_are_stored_once_and_found_again
     assert fake_hub.log.count(method="GET", path="*/resolve/*/vocab.json") == fetched
 
 
+def _publish_as_lfs_and_as_git(
+    fake_hub: FakeHub, path: str, data: bytes, *, lfs_repo: str, git_repo: str
+) -> None:
+    """The same bytes as an LFS file in one repository and as a file kept in git in another."""
+    for repo_id, lfs in ((lfs_repo, True), (git_repo, False)):
+        files = [FakeFile.from_bytes(path, data, lfs=lfs)]
+        fake_hub.add(FakeRepo(repo_id, files, settings=RepoSettings(card_data={"license": "mit"})))
+
+
 def test_a_git_file_whose_bytes_do_not_match_its_git_id_is_refused_even_when_its_sha256_is_stored(
     hubgate: RunningHubgate, fake_hub: FakeHub
 ) -> None:
     """The stored blob of an LFS file carries no git sha1: a git-kept file is still checked by its own."""
     data = b"shared bytes\n" * 100
-    fake_hub.add(
-        FakeRepo(
-            "acme/lfs-first",
-            [FakeFile.from_bytes("notes.txt", data, lfs=True)],
-            settings=RepoSettings(card_data={"license": "mit"}),
-        )
-    )
-    fake_hub.add(
-        FakeRepo(
-            "acme/git-second",
-            [FakeFile.from_bytes("notes.txt", data, lfs=False)],
-            settings=RepoSettings(card_data={"license": "mit"}),
-        )
+    _publish_as_lfs_and_as_git(
+        fake_hub, "notes.txt", data, lfs_repo="acme/lfs-first", git_repo="acme/git-second"
     )
     assert request("GET", f"{hubgate.url}/acme/lfs-first/resolve/main/notes.txt").status == 200
     fake_hub.faults.add(Fault(WrongDigest(), match="*git-second/resolve/*", host=Host.HUB, method="GET"))
