@@ -39,6 +39,13 @@ class Metrics:
             buckets=_DURATIONS,
             registry=r,
         )
+        # Read when scraped: the queue's depth is what an operator scales scanner workers (or replicas) on.
+        self.scans_running = Gauge("hubgate_scans_running", "Scans running in scanner processes", registry=r)
+        self.scans_waiting = Gauge(
+            "hubgate_scans_waiting",
+            "Scans waiting for a scanner process (past scanning.max_waiting, new files get 429)",
+            registry=r,
+        )
         self.verdicts = Counter(
             "hubgate_scan_verdicts", "Scan reports by engine and status", ["scanner", "status"], registry=r
         )

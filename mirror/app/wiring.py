@@ -122,6 +122,8 @@ def build(
 ) -> Components:
     """Wire every collaborator; nothing here does I/O."""
     upstream = settings.upstream
+    metrics.scans_running.set_function(lambda: runner.queue.running)
+    metrics.scans_waiting.set_function(lambda: runner.queue.waiting)
     hub = HubClient(
         upstream,
         session,

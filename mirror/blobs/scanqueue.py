@@ -45,6 +45,10 @@ class FairScanQueue:
         self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
 
     @property
+    def running(self) -> int:
+        return self._limits.workers - self._free
+
+    @property
     def waiting(self) -> int:
         return sum(len(queue) for queue in self._waiting.values())
 

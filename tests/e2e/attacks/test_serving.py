@@ -27,6 +27,7 @@ from huggingface_hub.errors import (
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.admin_api import call, make_token, ok
 from tests.e2e.conftest import HubgateFactory
@@ -375,12 +376,28 @@ SLOW_REPO = "mallory/slow-to-scan"
 
 @pytest.fixture
 def slow_repo(fake_hub: FakeHub) -> FakeRepo:
-    # Legitimate training-state pickles that take the scanner a few seconds each.
+    # Legitimate training-state pickles; the first takes the scanner seconds (120k small dicts), long
+    # enough for the others to be fetched and queued behind it while it runs.
     files = [
-        FakeFile.from_bytes(f"state-{i}.pkl", pickle.dumps([{"step": n, "seed": i} for n in range(120_000)]))
-        for i in range(3)
+        FakeFile.from_bytes(f"state-{i}.pkl", pickle.dumps([{"step": n, "seed": i} for n in range(steps)]))
+        for i, steps in enumerate((120_000, 500, 500))
     ]
     return fake_hub.add(FakeRepo(SLOW_REPO, files, settings=RepoSettings(card_data={"license": "mit"})))
+
+
+def _wait_for_scan_queue(gate: RunningHubgate, *, running: int, waiting: int) -> None:
+    seen: dict[str, float] = {}
+    for _ in range(200):
+        text = request("GET", f"{gate.url}/metrics").body.decode()
+        seen = {
+            family.name: family.samples[0].value
+            for family in text_string_to_metric_families(text)
+            if family.name in ("hubgate_scans_running", "hubgate_scans_waiting")
+        }
+        if seen == {"hubgate_scans_running": running, "hubgate_scans_waiting": waiting}:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the scan queue never held {running} running and {waiting} waiting; last seen {seen}")
 
 
 def test_a_full_scan_queue_answers_429_and_fetches_nothing(
@@ -390,9 +407,11 @@ def test_a_full_scan_queue_answers_429_and_fetches_nothing(
         server={"fetch_wait_s": 0.2}, scanning={"workers": 1, "max_waiting": 1, "max_waiting_per_repo": 1}
     )
     url = f"{gate.url}/{SLOW_REPO}/resolve/main/state-{{}}.pkl"
-    for index in (0, 1):  # one scans, one waits: the queue is full
-        assert request("GET", url.format(index)).status == 429
-        time.sleep(0.5)
+    # One scans, one waits: the queue is full. Waited for on /metrics, not on a guess of the timing.
+    assert request("GET", url.format(0)).status == 429
+    _wait_for_scan_queue(gate, running=1, waiting=0)
+    assert request("GET", url.format(1)).status == 429
+    _wait_for_scan_queue(gate, running=1, waiting=1)
     refused = request("GET", url.format(2))
     assert refused.status == 429
     assert refused.header("X-Error-Code") == "ScanPending"
