@@ -21,7 +21,7 @@ from pydantic_settings import (
 
 from mirror.token_format import AdminToken
 from storage.factory import StoreChoice
-from storage.s3 import S3Settings
+from storage.s3_settings import S3Settings
 
 CONFIG_ENV = "HUBGATE_CONFIG"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -22,29 +21,13 @@ from mirror.provenance.signing import ModelSigner
 from mirror.review.audit_verify import verify_trail
 from mirror.review.auth import generate_token, hash_token
 from mirror.review.checkpoints import AuditChainBroken
-from mirror.review.transitions import MAX_WAIVER, Role
+from mirror.review.transitions import Role
 from storage import migrate
 from storage.approved_pins import ApprovedPinStore
 from storage.db import Database
 from storage.tokens import TokenStore
 
 T = TypeVar("T")
-LocalCommand = Callable[[Settings, argparse.Namespace], int]
-Runner = Callable[[argparse.Namespace], int]
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-# Waivers and tokens: nothing hubgate grants lasts longer than a year and a day without a new decision.
-_LONGEST = MAX_WAIVER
-
-
-def parse_duration(text: str) -> timedelta:
-    found = _DURATION.fullmatch(text.strip())
-    if found is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90m, 12h, 30d or 2w")
-    seconds = int(found.group(1)) * _UNITS[found.group(2)]
-    if seconds > _LONGEST.total_seconds():
-        raise argparse.ArgumentTypeError(f"{text!r} is longer than {_LONGEST.days} days")
-    return timedelta(seconds=seconds)
 
 
 async def _with_store(settings: Settings, work: Callable[[TokenStore], Awaitable[T]]) -> T:

@@ -1,31 +1,30 @@
-"""The `hubgate` command line."""
+"""The `hubgate` command line.
+
+Parsing imports nothing heavy: each command imports its implementation when it runs. `hubgate check` in a
+CI job or `hubgate review list` in a shell then starts in a fraction of a second, instead of loading the
+server first (aiohttp's server, SQLAlchemy, the policy engine and the scanners' rules take seconds of CPU).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-from pydantic import ValidationError
-
-from mirror import logs
-from mirror.app import create_app
-from mirror.cli import local as cli_local
 from mirror.cli import remote as cli_api
 from mirror.cli.ci import commands as ci_commands
-from mirror.config import Settings, load_settings
-from mirror.errors import MirrorError
-from mirror.http.server import server_options
-from mirror.inventory import commands as inventory_commands
-from mirror.inventory.publishers import PublisherTableError
-from mirror.policy.file import PolicyError, default_policy_text, load_policy
-from scanners.cli import main as scan_main
-from storage import migrate
-from storage.db import Database
+from mirror.cli.durations import parse_duration
+from mirror.inventory import command_line as inventory_commands
+
+if TYPE_CHECKING:
+    from mirror.config import Settings
+
+LocalCommand = Callable[["Settings", argparse.Namespace], int]
+Runner = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         "scan", help="scan model files or folders (same as `python -m scanners`)", add_help=False
     )
     scan.add_argument("rest", nargs=argparse.REMAINDER)
-    scan.set_defaults(run=lambda args: _scan(args.rest))
+    scan.set_defaults(run=_scan)
 
     policy = sub.add_parser("policy", help="check a policy file")
     policy.add_argument("action", choices=["check", "show-default"])
@@ -80,23 +79,23 @@ def _parser() -> argparse.ArgumentParser:
         "rescan", help="re-evaluate stored artifacts under the current policy and scanner"
     )
     _settings_flags(rescan)
-    rescan.set_defaults(run=_local(cli_local.rescan))
+    rescan.set_defaults(run=_local("mirror.cli.local:rescan"))
 
     gc = sub.add_parser("gc", help="delete orphaned objects (crashed writes) and enforce the disk budget")
     _settings_flags(gc)
     gc.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
-    gc.set_defaults(run=_local(cli_local.gc))
+    gc.set_defaults(run=_local("mirror.cli.local:gc"))
 
     for name, helptext, command in (
         (
             "pin",
             "keep a revision's blobs whatever the retention budget (--approved: pin the repo's refs)",
-            cli_local.pin,
+            "mirror.cli.local:pin",
         ),
         (
             "unpin",
             "remove a revision's pin (all pins of the repo without @revision; --approved: the repo's)",
-            cli_local.unpin,
+            "mirror.cli.local:unpin",
         ),
     ):
         pinning = sub.add_parser(name, help=helptext)
@@ -151,7 +150,7 @@ def _provenance_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     key_sub = key.add_subparsers(dest="key_command", required=True)
     key_show = key_sub.add_parser("show", help="print the public key (PEM) and its fingerprint")
     _settings_flags(key_show)
-    key_show.set_defaults(run=_local(cli_local.key_show))
+    key_show.set_defaults(run=_local("mirror.cli.local:key_show"))
 
 
 def _audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -165,13 +164,13 @@ def _audit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "newer than the last checkpoint are covered only by the chain itself.",
     )
     _settings_flags(verify)
-    verify.set_defaults(run=_local(cli_local.audit_verify))
+    verify.set_defaults(run=_local("mirror.cli.local:audit_verify"))
     checkpoint = audit_sub.add_parser(
         "checkpoint",
         help="sign and export a checkpoint of the audit chain's head now (also done periodically)",
     )
     _settings_flags(checkpoint)
-    checkpoint.set_defaults(run=_local(cli_local.audit_checkpoint))
+    checkpoint.set_defaults(run=_local("mirror.cli.local:audit_checkpoint"))
 
 
 def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -190,17 +189,15 @@ def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the person the token belongs to, e.g. alice@corp (default: the token's name)",
     )
     create.add_argument("--role", required=True, choices=["viewer", "requester", "approver", "admin"])
-    create.add_argument(
-        "--expires-in", type=cli_local.parse_duration, metavar="DURATION", help="e.g. 12h, 30d"
-    )
-    create.set_defaults(run=_local(cli_local.token_create))
+    create.add_argument("--expires-in", type=parse_duration, metavar="DURATION", help="e.g. 12h, 30d")
+    create.set_defaults(run=_local("mirror.cli.local:token_create"))
     listing = token_sub.add_parser("list", help="list tokens")
     _settings_flags(listing)
-    listing.set_defaults(run=_local(cli_local.token_list))
+    listing.set_defaults(run=_local("mirror.cli.local:token_list"))
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     _settings_flags(revoke)
     revoke.add_argument("name")
-    revoke.set_defaults(run=_local(cli_local.token_revoke))
+    revoke.set_defaults(run=_local("mirror.cli.local:token_revoke"))
 
 
 def _review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -224,7 +221,7 @@ def _review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         command.add_argument("id", type=int)
         command.add_argument("--reason", required=True)
         if decision == "approve":
-            command.add_argument("--expires-in", type=cli_local.parse_duration, metavar="DURATION")
+            command.add_argument("--expires-in", type=parse_duration, metavar="DURATION")
         command.set_defaults(run=cli_api.review_decide, decision=decision)
     request = review_sub.add_parser("request", help="ask the security team for a review")
     _api_flags(request)
@@ -253,6 +250,10 @@ def _api_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Settings | None:
+    from pydantic import ValidationError  # noqa: PLC0415 - see the module's docstring
+
+    from mirror.config import load_settings  # noqa: PLC0415
+
     overrides = {
         "data_dir": args.data_dir,
         "server": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
@@ -265,18 +266,25 @@ def _load(args: argparse.Namespace) -> Settings | None:
         return None
 
 
-def _local(command: cli_local.LocalCommand) -> cli_local.Runner:
+def _local(target: str) -> Runner:
+    """A command on the data directory and database; `target` ("module:function") is imported to run it."""
+
     def run(args: argparse.Namespace) -> int:
         settings = _load(args)
         if settings is None:
             return 2
+        from mirror import logs  # noqa: PLC0415 - see the module's docstring
+        from mirror.errors import MirrorError  # noqa: PLC0415
+        from mirror.inventory.publishers import PublisherTableError  # noqa: PLC0415
+        from mirror.policy.file import PolicyError  # noqa: PLC0415
+        from storage import migrate  # noqa: PLC0415
+
+        module, _, name = target.partition(":")
+        command: LocalCommand = getattr(importlib.import_module(module), name)
         logs.configure(level="WARNING", fmt="text")
         try:
             return command(settings, args)
-        except (PolicyError, PublisherTableError) as exc:
-            print(f"hubgate: {exc}", file=sys.stderr)
-            return 2
-        except migrate.SchemaOutOfDate as exc:
+        except (PolicyError, PublisherTableError, migrate.SchemaOutOfDate) as exc:
             print(f"hubgate: {exc}", file=sys.stderr)
             return 2
         except MirrorError as exc:
@@ -287,6 +295,14 @@ def _local(command: cli_local.LocalCommand) -> cli_local.Runner:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web  # noqa: PLC0415 - see the module's docstring
+
+    from mirror import logs  # noqa: PLC0415
+    from mirror.app import create_app  # noqa: PLC0415
+    from mirror.http.server import server_options  # noqa: PLC0415
+    from mirror.inventory.publishers import PublisherTableError  # noqa: PLC0415
+    from mirror.policy.file import PolicyError  # noqa: PLC0415
+
     settings = _load(args)
     if settings is None:
         return 2
@@ -308,6 +324,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415 - see the module's docstring
+
+    from storage import migrate  # noqa: PLC0415
+    from storage.db import Database  # noqa: PLC0415
+
     settings = _load(args)
     if settings is None:
         return 2
@@ -325,11 +346,16 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scan(rest: Sequence[str]) -> int:
-    return scan_main(list(rest))
+def _scan(args: argparse.Namespace) -> int:
+    from scanners.cli import main as scan_main  # noqa: PLC0415 - see the module's docstring
+
+    code: int = scan_main(list(args.rest))
+    return code
 
 
 def _policy(args: argparse.Namespace) -> int:
+    from mirror.policy.file import PolicyError, default_policy_text, load_policy  # noqa: PLC0415
+
     if args.action == "show-default":
         print(default_policy_text(), end="")
         return 0

@@ -11,8 +11,6 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
 from mirror.config import Settings
 from mirror.hub.rules import parse_repo_id
@@ -26,40 +24,6 @@ from storage.inventory_store import EVERYTHING, InventoryStore, Scope
 from storage.records import RepoKey
 
 _COMMIT_PREFIX = re.compile(r"[0-9a-f]{4,40}")
-
-
-LocalCommand = Callable[[Settings, argparse.Namespace], int]
-
-
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    *,
-    local: Callable[[LocalCommand], Callable[[argparse.Namespace], int]],
-    settings_flags: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    """Add `sbom` and `report` to the CLI; `local` and `settings_flags` are the CLI's own helpers."""
-    sbom = sub.add_parser(
-        "sbom", help="CycloneDX 1.6 ML-BOM of what hubgate served (all of it, a repo or a revision)"
-    )
-    settings_flags(sbom)
-    sbom.add_argument("repo", nargs="?", metavar="org/repo[@commit]", help="default: the whole inventory")
-    sbom.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
-    sbom.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of stdout")
-    sbom.set_defaults(run=local(sbom_command))
-    report = sub.add_parser(
-        "report",
-        help="where what hubgate served comes from, under which licences, and what the Hub no longer serves",
-    )
-    settings_flags(report)
-    report.add_argument("kind", choices=reports.KINDS)
-    report.add_argument("--format", default="table", choices=reports.FORMATS)
-    report.add_argument(
-        "--by",
-        default="publisher",
-        choices=reports.GROUPINGS,
-        help="origins: group by who published a revision (publisher) or by what it is built on (lineage)",
-    )
-    report.set_defaults(run=local(report_command))
 
 
 def scope_of(target: str | None, repo_type: str) -> Scope:

@@ -24,10 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mirror.inventory.records import OriginRecord, RevisionView, upstream_text
+from mirror.inventory.vocabulary import GROUPINGS, KINDS
 
-FORMATS = ("table", "json", "csv")
-KINDS = ("origins", "licences", "continuity")
-GROUPINGS = ("publisher", "lineage")
 UNRECORDED_ORIGIN = "unrecorded"  # decided before origins were recorded: re-evaluation fills them in
 
 

@@ -11,7 +11,6 @@ an admin may reopen a BLOCKED subject into QUARANTINED. Nothing else is possible
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import IntEnum, StrEnum
 
 from mirror.errors import MirrorError
@@ -82,8 +81,6 @@ TRANSITIONS: dict[tuple[ReviewState, Action], Rule] = {
 }
 
 SERVABLE = frozenset({ReviewState.APPROVED})
-# The longest a waiver may run before it expires back into quarantine (API and CLI alike).
-MAX_WAIVER = timedelta(days=366)
 
 # What the gate does with the policy's verdict on a new subject. Here, not on Verdict: the policy decides,
 # and knows nothing of the review workflow that carries its decision out.

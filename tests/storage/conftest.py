@@ -10,7 +10,8 @@ from storage.db import Database
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore
 from storage.repository import MetadataRepository
-from storage.s3 import MiB, S3ObjectStore
+from storage.s3 import S3ObjectStore
+from storage.s3_settings import MiB
 from tests.pg import PostgresServer
 from tests.storage.seaweed import SeaweedS3
 

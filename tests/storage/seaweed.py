@@ -35,7 +35,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from storage.s3 import S3Settings
+from storage.s3_settings import S3Settings
 from tests.ports import free_ports
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ from botocore.exceptions import ConnectionClosedError
 from yarl import URL
 
 from storage.objects import GrowingFile, ObjectDiscarded, ObjectMissing, ObjectStoreError
-from storage.s3 import MiB, S3ObjectStore, S3Settings
+from storage.s3 import S3ObjectStore
+from storage.s3_settings import MiB, S3Settings
 from tests.ports import free_ports
 from tests.storage.seaweed import SeaweedS3
 

@@ -20,6 +20,7 @@ from mirror.hub.rules import parse_repo_id
 from mirror.inventory import reports, timeline
 from mirror.inventory.records import Inventory
 from mirror.inventory.sbom import MEDIA_TYPE, Links, build_sbom
+from mirror.inventory.vocabulary import GROUPINGS
 from mirror.review.service import ReviewService, revision_key
 from mirror.review.signoff import revision_sign_off
 from mirror.review.transitions import Role
@@ -118,7 +119,7 @@ class InventoryApi:
         if output not in ("json", "csv"):
             raise BadRequest("format must be json or csv")
         by = request.query.get("by", "publisher")
-        if by not in reports.GROUPINGS or (by == "lineage" and match.param("kind") != "origins"):
+        if by not in GROUPINGS or (by == "lineage" and match.param("kind") != "origins"):
             raise BadRequest("by must be publisher or lineage (lineage: the origins report only)")
         built = reports.build(match.param("kind"), await self._inventory.revisions(), by=by)
         if output == "csv":

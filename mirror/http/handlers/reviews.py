@@ -22,9 +22,10 @@ from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.pathtext import hidden_characters, visible
 from mirror.hub.rules import parse_repo_id
 from mirror.inventory.records import upstream_text
+from mirror.review.limits import MAX_WAIVER
 from mirror.review.service import ReviewService, revision_key
 from mirror.review.signoff import revision_sign_off
-from mirror.review.transitions import MAX_WAIVER, SERVABLE, TRANSITIONS, Action, ReviewState, Role
+from mirror.review.transitions import SERVABLE, TRANSITIONS, Action, ReviewState, Role
 from mirror.revision.continuity import Continuity
 from mirror.revision.reevaluation import Reevaluator
 from scanners import interpretation
