@@ -1,4 +1,5 @@
-"""CLI commands that work on the database directly: tokens, audit verification, rescans."""
+"""CLI commands that work on the data directory and database through hubgate's components: audit
+verification and checkpoints, rescans, gc, pins, the attestation key (tokens: mirror.cli.tokens)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -19,25 +19,10 @@ from mirror.hub.models import RepoRef, RepoType
 from mirror.hub.rules import parse_repo_id, parse_revision
 from mirror.provenance.signing import ModelSigner
 from mirror.review.audit_verify import verify_trail
-from mirror.review.auth import generate_token, hash_token
 from mirror.review.checkpoints import AuditChainBroken
-from mirror.review.transitions import Role
-from storage import migrate
 from storage.approved_pins import ApprovedPinStore
-from storage.db import Database
-from storage.tokens import TokenStore
 
 T = TypeVar("T")
-
-
-async def _with_store(settings: Settings, work: Callable[[TokenStore], Awaitable[T]]) -> T:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url)
-    try:
-        await migrate.require_current(database)
-        return await work(TokenStore(database))
-    finally:
-        await database.close()
 
 
 async def _with_components(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
@@ -50,55 +35,6 @@ async def _with_components(settings: Settings, work: Callable[[Components], Awai
         return await work(app[COMPONENTS])
     finally:
         await runner.cleanup()
-
-
-def token_create(settings: Settings, args: argparse.Namespace) -> int:
-    role = Role.parse(args.role)
-    token = generate_token()
-    expires = None if args.expires_in is None else datetime.now(UTC) + args.expires_in
-    created = asyncio.run(
-        _with_store(
-            settings,
-            lambda store: store.create_token(
-                name=args.name,
-                subject=args.subject,
-                role=role.name.lower(),
-                token_hash=hash_token(token),
-                expires_at=expires,
-            ),
-        )
-    )
-    print(token)
-    until = "never" if created.expires_at is None else created.expires_at.isoformat()
-    print(
-        f"token {created.name!r} of {created.subject!r}: role {created.role}, expires {until}. "
-        "Shown once; store it now.",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def token_list(settings: Settings, args: argparse.Namespace) -> int:
-    tokens = asyncio.run(_with_store(settings, lambda store: store.tokens()))
-    now = datetime.now(UTC)
-    for token in tokens:
-        if token.revoked_at is not None:
-            status = f"revoked {token.revoked_at:%Y-%m-%d}"
-        elif token.expires_at is not None and token.expires_at <= now:
-            status = f"expired {token.expires_at:%Y-%m-%d}"
-        else:
-            status = "active" if token.expires_at is None else f"active until {token.expires_at:%Y-%m-%d}"
-        print(f"{token.name:<24} {token.subject:<24} {token.role:<10} {status}")
-    return 0
-
-
-def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    revoked = asyncio.run(_with_store(settings, lambda store: store.revoke_token(args.name)))
-    if not revoked:
-        print(f"hubgate: no active token named {args.name!r}", file=sys.stderr)
-        return 1
-    print(f"token {args.name!r} revoked")
-    return 0
 
 
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:

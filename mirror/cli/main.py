@@ -190,14 +190,14 @@ def _token_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     create.add_argument("--role", required=True, choices=["viewer", "requester", "approver", "admin"])
     create.add_argument("--expires-in", type=parse_duration, metavar="DURATION", help="e.g. 12h, 30d")
-    create.set_defaults(run=_local("mirror.cli.local:token_create"))
+    create.set_defaults(run=_local("mirror.cli.tokens:create_token"))
     listing = token_sub.add_parser("list", help="list tokens")
     _settings_flags(listing)
-    listing.set_defaults(run=_local("mirror.cli.local:token_list"))
+    listing.set_defaults(run=_local("mirror.cli.tokens:list_tokens"))
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     _settings_flags(revoke)
     revoke.add_argument("name")
-    revoke.set_defaults(run=_local("mirror.cli.local:token_revoke"))
+    revoke.set_defaults(run=_local("mirror.cli.tokens:revoke_token"))
 
 
 def _review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
