@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 ensure_python
+# Each phase's header shows the time since the start, so a slow CI run shows where its time went.
+started=$SECONDS
+phase() { printf '== [%02d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1"; }
 
-echo "== installing test dependencies"
+phase "installing test dependencies"
 make_venv .venv -e ".[test,model]"
 # The older-client environment installs while the main suite runs (its log is shown if it fails).
 make_venv .venv-hub036 -e ".[test]" "huggingface_hub>=0.36,<0.37" >.venv-hub036.log 2>&1 &
@@ -21,7 +24,7 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-echo "== ruff and mypy"
+phase "ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
@@ -37,11 +40,11 @@ echo "== ruff and mypy"
 # that runs out of tests takes them from another, so one slow file does not hold the run back.
 WORKERS=(-n "${HUBGATE_TEST_WORKERS:-$(($(nproc) * 2))}" --dist worksteal)
 
-echo "== tests (latest huggingface_hub, local disk + SQLite)"
+phase "tests (latest huggingface_hub, local disk + SQLite)"
 # The container image's tests build and run it: scripts/image-test.sh, at the end.
 .venv/bin/pytest "${WORKERS[@]}" -m "not image" "$@"
 
-echo "== end-to-end tests on S3 (SeaweedFS) + PostgreSQL (real clients, transformers, attacks on serving)"
+phase "end-to-end tests on S3 (SeaweedFS) + PostgreSQL (real clients, transformers, attacks on serving)"
 # Every end-to-end file whose outcome can depend on where blobs and records live runs again here. Left
 # out, having run above: what hubgate does with the upstream's protocol and the client's (the fake Hub's
 # compression, renames, cookies, rate limits; malformed requests; protocol details; upstream errors; the
@@ -54,7 +57,7 @@ HUBGATE_TEST_BACKEND=s3-postgres .venv/bin/pytest "${WORKERS[@]}" tests/e2e -p n
   --ignore=tests/e2e/test_tools.py --ignore=tests/e2e/test_web_review.py \
   --ignore=tests/e2e/test_web_inventory.py --ignore=tests/e2e/attacks/test_checkpoint_streaming.py
 
-echo "== end-to-end tests on huggingface_hub 0.36.x"
+phase "end-to-end tests on huggingface_hub 0.36.x"
 # What the older client does differently is the protocol it speaks and the errors it raises: the tests
 # of downloads, protocol details, errors, tools, the gate's refusals, faults and pinned revisions run
 # again with it. The operational suites (replicas, outages, storage, inventory, API) do not depend on
@@ -65,5 +68,6 @@ wait "$hub036_install" || { cat .venv-hub036.log; exit 1; }
   tests/e2e/test_tools.py tests/e2e/test_gate.py tests/e2e/test_integrity_and_faults.py \
   tests/e2e/test_pinning.py tests/e2e/test_signatures.py tests/e2e/test_real_hub.py
 
-echo "== the container image, built from the Dockerfile and run as uid 10001 (podman and buildah, no daemon)"
+phase "the container image, built from the Dockerfile and run as uid 10001 (podman and buildah, no daemon)"
 ./scripts/image-test.sh
+phase "done"
