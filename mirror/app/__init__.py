@@ -156,7 +156,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         if built is not None and signing and app[_CHECKPOINT_ON_EXIT]:
             await _last_checkpoint(built.checkpoints)
         await webhook.drain()
-        runner.close()
+        await runner.close()
         if built is not None:
             await built.store.close()
         await session.close()

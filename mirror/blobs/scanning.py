@@ -133,7 +133,12 @@ class ScanRunner:
             return (_error(f"the scan of {name_hint} failed: {type(exc).__name__}: {exc}"),)
         return tuple(ScanReport.from_dict(item) for item in raw)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop the workers (a scan still running is ended: hubgate is stopping). Joining them can take
+        seconds while a worker finishes dying, so it happens in a thread, never on the event loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self._stop_workers)
+
+    def _stop_workers(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join(timeout=10)
 

@@ -26,7 +26,7 @@ _CHILD = textwrap.dedent(
         else:
             print("scanned")
         finally:
-            runner.close()
+            await runner.close()
 
     asyncio.run(main())
     """

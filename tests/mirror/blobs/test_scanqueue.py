@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -118,12 +118,12 @@ def slow_pickles(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def runner() -> Iterator[ScanRunner]:
+async def runner() -> AsyncIterator[ScanRunner]:
     scan_runner = ScanRunner(ScanLimits(timeout_s=120, memory_mb=2048, workers=2))
     try:
         yield scan_runner
     finally:
-        scan_runner.close()
+        await scan_runner.close()
 
 
 async def test_one_repos_slow_scans_do_not_delay_another_repos_small_file(
