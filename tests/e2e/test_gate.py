@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -231,9 +232,12 @@ def test_an_expired_waiver_falls_back_to_quarantine(hubgate: RunningHubgate, gat
     assert request("GET", url).status == 403
     sec = make_token(hubgate, "sec", "approver")
     review_id = ok(call(hubgate, "GET", "/reviews?state=QUARANTINED", sec))["items"][0]["id"]
-    ok(call(hubgate, "POST", f"/reviews/{review_id}/approve", sec, {"reason": "trial", "expires_in_s": 1}))
+    # Long enough for the next request to come before the expiry on a loaded machine; then waited out.
+    waiver = {"reason": "trial", "expires_in_s": 6}
+    approved = ok(call(hubgate, "POST", f"/reviews/{review_id}/approve", sec, waiver))
     assert request("GET", url).status == 200
-    time.sleep(1.2)
+    expires_at = datetime.fromisoformat(approved["waiver"]["expires_at"])
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.3)
     expired = request("GET", url)
     assert expired.status == 403
     assert ok(call(hubgate, "GET", f"/reviews/{review_id}", sec))["state"] == "QUARANTINED"
