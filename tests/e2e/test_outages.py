@@ -9,11 +9,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import HubgateFactory
 from tests.e2e.http import request
-from tests.e2e.hubgate_server import RunningHubgate
+from tests.e2e.hubgate_server import RunningHubgate, hubgate_in_thread, hubgate_settings
 from tests.e2e.toggle_proxy import Switch, toggle_proxy
-from tests.fakehub import FakeHub
+from tests.fakehub import FakeHub, FakeHubServer
 from tests.fakehub.fixtures import MODEL_ID
 from tests.pg import PostgresServer
 from tests.storage.seaweed import SeaweedS3
@@ -21,7 +20,7 @@ from tests.storage.seaweed import SeaweedS3
 
 @pytest.fixture
 def behind_proxies(
-    make_hubgate: HubgateFactory, postgres: PostgresServer, seaweedfs: SeaweedS3
+    upstream: FakeHubServer, postgres: PostgresServer, seaweedfs: SeaweedS3, tmp_path: Path
 ) -> Iterator[tuple[RunningHubgate, Switch, Switch]]:
     s3 = urlsplit(seaweedfs.endpoint_url)
     with (
@@ -29,7 +28,9 @@ def behind_proxies(
         toggle_proxy(s3.hostname or "", s3.port or 0) as s3_switch,
     ):
         database = postgres.create_database()
-        hubgate = make_hubgate(
+        settings = hubgate_settings(
+            tmp_path / "hubgate",
+            upstream.url,
             database={"url": f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{db_switch.port}/{database}"},
             storage={
                 "backend": "s3",
@@ -42,7 +43,10 @@ def behind_proxies(
                 },
             },
         )
-        yield hubgate, db_switch, s3_switch
+        # hubgate stops before its proxies close: its last writes at shutdown go through them (stopped
+        # after them, it waited 30 s on connections the closed proxy left hanging).
+        with hubgate_in_thread(settings) as hubgate:
+            yield hubgate, db_switch, s3_switch
 
 
 def _ready(hubgate: RunningHubgate) -> tuple[int, dict[str, str]]:
