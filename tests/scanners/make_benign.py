@@ -560,16 +560,21 @@ def _empty(out: Path) -> None:
 
 def build_all(out_dir: Path) -> list[Sample]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    samples = []
-    for name, filename, description, build in _BUILDERS:
+    for name, filename, _description, build in _BUILDERS:
         folder = out_dir / name
         folder.mkdir(exist_ok=True)
-        path = folder / filename
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the libraries' own deprecation notices are not under test
-            build(path)
-        samples.append(Sample(name, path, description, name_hint=filename))
-    return samples
+            build(folder / filename)
+    return samples_in(out_dir)
+
+
+def samples_in(out_dir: Path) -> list[Sample]:
+    """The samples build_all made in `out_dir` (for a process that did not build them itself)."""
+    return [
+        Sample(name, out_dir / name / filename, description, name_hint=filename)
+        for name, filename, description, _build in _BUILDERS
+    ]
 
 
 if __name__ == "__main__":

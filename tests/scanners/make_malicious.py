@@ -30,26 +30,34 @@ TECHNIQUE_MODULES = (
     malicious_exhaustion,
     malicious_nested,
 )
-__all__ = ["SPECS", "Sample", "build_all"]
+__all__ = ["SPECS", "Sample", "build_all", "samples_in"]
 
 
 def build_all(out_dir: Path, marker_dir: Path) -> list[Sample]:
     out_dir.mkdir(parents=True, exist_ok=True)
     marker_dir.mkdir(parents=True, exist_ok=True)
-    samples = []
     for spec in SPECS:
         folder = out_dir / spec.name
         folder.mkdir(exist_ok=True)
-        path = folder / spec.filename
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the libraries' own deprecation notices are not under test
-            spec.build(path, marker_dir / f"{spec.name}.marker")
-        samples.append(
-            Sample(
-                spec.name, path, spec.technique, spec.reference, spec.expected_rules, name_hint=spec.filename
-            )
+            spec.build(folder / spec.filename, marker_dir / f"{spec.name}.marker")
+    return samples_in(out_dir)
+
+
+def samples_in(out_dir: Path) -> list[Sample]:
+    """The samples build_all made in `out_dir` (for a process that did not build them itself)."""
+    return [
+        Sample(
+            spec.name,
+            out_dir / spec.name / spec.filename,
+            spec.technique,
+            spec.reference,
+            spec.expected_rules,
+            name_hint=spec.filename,
         )
-    return samples
+        for spec in SPECS
+    ]
 
 
 if __name__ == "__main__":
