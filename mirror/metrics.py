@@ -22,6 +22,12 @@ class Metrics:
             buckets=_DURATIONS,
             registry=r,
         )
+        # Down only once a request's handler returned: a body streamed and its download recorded.
+        self.requests_in_progress = Gauge(
+            "hubgate_requests_in_progress",
+            "Requests being answered (after SIGTERM: what the replica still has to finish)",
+            registry=r,
+        )
         self.bytes_served = Counter("hubgate_bytes_served", "File bytes sent to clients", registry=r)
         self.cache = Counter(
             "hubgate_cache_lookups", "File requests by store hit or miss", ["result"], registry=r

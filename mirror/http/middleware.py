@@ -29,6 +29,7 @@ def observe(metrics: Metrics) -> Middleware:
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.monotonic()
         status = 500
+        metrics.requests_in_progress.inc()
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -37,6 +38,7 @@ def observe(metrics: Metrics) -> Middleware:
         else:
             status = response.status
         finally:
+            metrics.requests_in_progress.dec()
             route = request.get(ROUTE, "unmatched")
             metrics.requests.labels(route, request.method, str(status)).inc()
             metrics.request_seconds.labels(route).observe(time.monotonic() - started)

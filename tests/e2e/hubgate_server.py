@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,17 @@ class RunningHubgate:
 
         result: list[str] = self.run(keys())
         return result
+
+    def flush_downloads(self, *, settle_s: float = 30.0) -> None:
+        """Write the download log now, once every request hubgate is answering has finished: a client
+        returns with the last byte, a moment before hubgate's handler records the download it served."""
+        registry = self.components.metrics.registry
+        deadline = time.monotonic() + settle_s
+        while (registry.get_sample_value("hubgate_requests_in_progress") or 0) > 0:
+            if time.monotonic() > deadline:
+                break  # a request still running (a test's slow reader): write what was recorded so far
+            time.sleep(0.02)
+        self.run(self.components.downloads.flush())
 
     def unfinished_uploads(self) -> list[str]:
         """Keys of the S3 multipart uploads begun and neither completed nor aborted in hubgate's bucket

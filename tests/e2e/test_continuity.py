@@ -104,7 +104,7 @@ def test_a_deleted_repo_keeps_serving_under_serve_and_the_change_is_an_event(
     url, received = webhook_receiver
     hubgate = _start(make_hubgate, webhook={"url": url})
     before = _snapshot(hubgate, KEPT, tmp_path / "before")
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     commit = kept.head.sha
 
     fake_hub.remove("model", KEPT)
@@ -124,7 +124,7 @@ def test_a_deleted_repo_keeps_serving_under_serve_and_the_change_is_an_event(
     assert f"{KEPT} was removed from the Hub on {today}" in warning
     assert commit[:12] in warning
 
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     viewer = make_token(hubgate, "security-lead", "viewer")
     [event] = _upstream_events(hubgate, viewer)
     assert (event["action"], event["subject"], event["from_state"], event["to_state"]) == (
@@ -208,7 +208,7 @@ def test_a_deleted_repo_turns_into_a_review_under_review(
     stored = {
         repo: _snapshot(hubgate, repo, tmp_path / f"before-{n}") for n, repo in enumerate((KEPT, VENDOR))
     }
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
 
     fake_hub.remove("model", KEPT)
     fake_hub.remove("model", VENDOR)
@@ -420,7 +420,7 @@ def test_a_caller_with_a_made_up_token_cannot_mark_a_repo_gone(
     to everyone). The Hub's 401 for an unknown token says nothing about the repository."""
     hubgate = _start(make_hubgate, policy=_policy(tmp_path, '[continuity]\non_removed = "review"\n'))
     _snapshot(hubgate, KEPT, tmp_path / "before")
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     forged = "hf_" + "x" * 34
     answer = request(
         "GET", f"{hubgate.url}/{KEPT}/resolve/main/config.json", headers={"Authorization": f"Bearer {forged}"}
@@ -439,7 +439,7 @@ def test_replicas_share_the_state_and_record_the_change_once(
     first = make_hubgate(shared, upstream=ASKS_AGAIN, server={"fetch_wait_s": 60.0})
     second = make_hubgate(shared, upstream=ASKS_AGAIN, server={"fetch_wait_s": 60.0})
     _snapshot(first, KEPT, tmp_path / "before")
-    first.run(first.components.downloads.flush())
+    first.flush_downloads()
     fake_hub.remove("model", KEPT)
     answers = [
         request("GET", f"{replica.url}/{KEPT}/resolve/main/config.json")

@@ -139,7 +139,7 @@ def test_waiver_lets_an_unusual_pickle_through_and_everything_is_audited(
     path = hf_hub_download(ODD, "training_state.bin", cache_dir=tmp_path / "b", endpoint=hubgate.url)
     assert Path(path).read_bytes() == unusual_but_benign_pickle()
 
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     events = ok(call(hubgate, "GET", f"/audit?review_id={review_id}", sec))["items"]
     assert [(e["action"], e["from_state"], e["to_state"], e["actor"]) for e in events] == [
         ("decide", "PENDING", "QUARANTINED", "hubgate"),

@@ -60,7 +60,7 @@ def test_the_disk_budget_evicts_unpinned_blobs_and_verdicts_survive(
     assert "pinned acme/tiny-model@" in _run_cli(env, "pin", f"{MODEL_ID}@main")
     assert request("GET", hubgate.url + rows_url).status == 200
     assert request("GET", hubgate.url + weights_url).status == 200
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     hubgate.run(hubgate.components.housekeeper.enforce_budget())
     # The rows were served before the weights, but the weights are pinned: the rows go.
     assert rows.sha256 not in hubgate.stored_objects()
@@ -77,7 +77,7 @@ def test_the_disk_budget_evicts_unpinned_blobs_and_verdicts_survive(
     assert [event for event in new_events if event["action"] == "decide"] == []  # the verdict was kept
 
     assert "removed 1 pin" in _run_cli(env, "unpin", MODEL_ID)
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     hubgate.run(hubgate.components.housekeeper.enforce_budget())
     # Unpinned, the weights are now the least recently served: they go, the rows stay.
     assert weights.sha256 not in hubgate.stored_objects()
@@ -92,7 +92,7 @@ def test_cli_commands_run_no_background_job_gc_dry_run_deletes_nothing_over_budg
     hubgate = make_hubgate(storage={"backend": "filesystem"})
     for url in (f"/{MODEL_ID}/resolve/main/model.safetensors", f"/{MODEL_ID}/resolve/main/config.json"):
         assert request("GET", hubgate.url + url).status == 200
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     stored = hubgate.stored_objects()
     over_budget = {**hubgate.cli_env(), "HUBGATE_STORAGE__MAX_BYTES": "1"}
 

@@ -121,7 +121,7 @@ def _run_session(hubgate: RunningHubgate, repos: dict[str, FakeRepo], tmp_path: 
         )
         expected = repos[download.repo_id].head.files[download.path]
         assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == expected.sha256
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
 
 
 def _expected(repos: dict[str, FakeRepo]) -> dict[str, dict[str, Any]]:

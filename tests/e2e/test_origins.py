@@ -91,7 +91,7 @@ def _revision_reviews(hubgate: RunningHubgate, token: str, repo_id: str) -> list
 
 
 def _inventory_item(hubgate: RunningHubgate, token: str, repo_id: str) -> dict[str, Any]:
-    hubgate.run(hubgate.components.downloads.flush())  # the served window is written with the download log
+    hubgate.flush_downloads()  # the served window is written with the download log
     items: list[dict[str, Any]] = ok(call(hubgate, "GET", "/inventory", token))["items"]
     [item] = [item for item in items if item["repo_id"] == repo_id]
     return item
@@ -123,7 +123,7 @@ def test_a_fine_tune_of_a_cn_base_is_reviewed_through_two_levels_and_a_merge(
     assert [reason["rule_id"] for reason in review["reasons"]] == ["licence.permissive", "origins.country:CN"]
     # What the reviewer sees of the quarantined (never served) revision: its lineage and the finding.
     # (The inventory writes decisions with the download log's next batch, off the request's path.)
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     judged = ok(call(hubgate, "GET", f"/inventory/model/{FT}/{review['commit']}", approver))
     assert (judged["repo_id"], judged["origins"]["verdict"]) == (FT, "review")
     assert [finding["rule_id"] for finding in judged["origins"]["findings"]] == ["origins.country:CN"]
@@ -399,7 +399,7 @@ def test_report_origins_by_lineage_answers_what_the_stack_is_built_on(
         hf_hub_download(
             repo_id, path, cache_dir=tmp_path / f"cache-{number}", endpoint=hubgate.url, token=token or False
         )
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
 
     def size(repo_id: str, path: str) -> int:
         return lineage_hub.repo(repo_id).head.files[path].size

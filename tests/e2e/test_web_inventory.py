@@ -116,7 +116,7 @@ def served(
             EVIL, "pytorch_model.bin", cache_dir=tmp_path / "evil", endpoint=hubgate.url, token=ALICE_TOKEN
         )
     hubgate.run(_older_months(hubgate, inventory_hub))
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     hubgate.run(hubgate.components.refusals.flush())
     return hubgate
 

@@ -139,7 +139,7 @@ def test_an_approver_waives_a_quarantined_file_and_the_client_gets_it(
 
     path = hf_hub_download(REPO, EVIL_NAME, cache_dir=cache_dir, endpoint=hubgate.url)
     assert Path(path).read_bytes() == unusual_but_benign_pickle()
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
 
     page.reload()
     waiver = page.locator("section", has=page.get_by_role("heading", name="Waiver and request"))
@@ -365,7 +365,7 @@ def test_a_revision_whose_repo_vanished_says_so_on_the_page(
     policy.write_text('[continuity]\non_removed = "review"\n')
     hubgate = make_hubgate(upstream={"ref_ttl_s": 0, "alias_ttl_s": 0}, policy={"path": str(policy)})
     assert _fetch(hubgate, REPO, "config.json") == 200
-    hubgate.run(hubgate.components.downloads.flush())
+    hubgate.flush_downloads()
     review_hub.remove("model", REPO)
     assert _fetch(hubgate, REPO, "config.json") == 403  # back in the queue: refused until approved
     approver = make_token(hubgate, "sec-team", "approver")

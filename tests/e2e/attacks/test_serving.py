@@ -360,7 +360,7 @@ def test_anonymous_callers_never_borrow_the_service_tokens_access(
     fake_hub.log.clear()
     hf_hub_download(MODEL_ID, "config.json", cache_dir=tmp_path / "anon", endpoint=gate.url)
     assert all(r.authorization == f"Bearer {ALICE_TOKEN}" for r in fake_hub.log.find(host=Host.HUB))
-    gate.run(gate.components.downloads.flush())
+    gate.flush_downloads()
     token = make_token(gate, "sec", "viewer")
     sha = hashlib.sha256(fake_hub.repo(MODEL_ID).head.files["config.json"].blob.read(0, 1 << 20)).hexdigest()
     rows = ok(call(gate, "GET", f"/blobs/{sha}/downloads", token))["items"]
