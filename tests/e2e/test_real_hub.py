@@ -353,14 +353,13 @@ def _burst(url: str, paths: list[str]) -> list[tuple[int, str | None]]:
 def test_two_hundred_cold_clients_under_a_rate_limit_get_data_or_429_and_recover(
     make_hubgate: HubgateFactory, fake_hub: FakeHub
 ) -> None:
-    # Long enough that the burst (seconds on a loaded 2-core machine) ends well inside the window, so
-    # the checks "while limited" below run while upstream still limits.
     window_s = 15.0
     hubgate = make_hubgate(server={"fetch_wait_s": 30.0}, upstream={"ref_ttl_s": 0})
     # Something stored before the limit bites: it stays available throughout.
     warm = f"/{MANY_FILES_ID}/resolve/main/data/part-00/row-00000.txt"
+    revision = f"{hubgate.url}/api/models/{MANY_FILES_ID}/revision/main"
     assert request("GET", hubgate.url + warm).status == 200
-    assert request("GET", f"{hubgate.url}/api/models/{MANY_FILES_ID}/revision/main").status == 200
+    assert request("GET", revision).status == 200
     fake_hub.rate_limiter.configure(RateLimits(api=20, resolvers=20, window_s=window_s))
     before = fake_hub.log.count(host=Host.HUB)
 
@@ -377,23 +376,35 @@ def test_two_hundred_cold_clients_under_a_rate_limit_get_data_or_429_and_recover
     # flight (its connector allows 32 per host) when the first 429 of each bucket came back.
     spent = fake_hub.log.count(host=Host.HUB) - before
     assert spent <= 20 + 20 + 2 * 32, spent
-    limited = fake_hub.log.count(host=Host.HUB)
 
-    # While limited: the stored file is served, the branch resolves to its last known commit with a
-    # warning, and no request reaches upstream.
+    # While upstream limits the API: the branch resolves to its last known commit with a warning, and the
+    # stored file is served, asking upstream nothing. (Whether the burst spent the API budget depends on
+    # how its metadata lookups coalesced, and a loaded machine may outlast a window: the revision is
+    # asked until upstream's budget is spent, at most one request more than the budget.)
+    for _ in range(20 + 1):
+        info = request("GET", revision)
+        assert info.status == 200
+        if "rate-limiting" in (info.header("X-HF-Warning") or ""):
+            break
+    else:
+        pytest.fail("hubgate never answered from the last known commit while upstream limited the API")
+    limited = fake_hub.log.count(host=Host.HUB)
     assert request("GET", hubgate.url + warm).status == 200
-    info = request("GET", f"{hubgate.url}/api/models/{MANY_FILES_ID}/revision/main")
-    assert info.status == 200
-    assert "rate-limiting" in (info.header("X-HF-Warning") or "")
+    assert "rate-limiting" in (request("GET", revision).header("X-HF-Warning") or "")
     assert fake_hub.log.count(host=Host.HUB) == limited
     metrics = request("GET", f"{hubgate.url}/metrics").body.decode()
     assert "hubgate_upstream_rate_limited_total" in metrics
 
-    # The window opens: the clients that were told to wait get their files.
-    retry_after = max(int(retry) for status, retry in answers if status == 429 and retry)
-    time.sleep(retry_after + 0.5)
+    # The window opens: the clients that were told to wait get their files, retrying as told.
     waiting = [path for path, (status, _) in zip(paths, answers, strict=True) if status == 429][:8]
-    assert [status for status, _ in _burst(hubgate.url, waiting)] == [200] * len(waiting)
+    deadline = time.monotonic() + 3 * window_s
+    while True:
+        retried = _burst(hubgate.url, waiting)
+        if all(status == 200 for status, _ in retried):
+            break
+        assert {status for status, _ in retried} <= {200, 429}, retried
+        assert time.monotonic() < deadline, retried
+        time.sleep(max(int(retry) for status, retry in retried if status == 429 and retry) + 0.2)
 
 
 def test_a_client_told_to_wait_by_hubgate_retries_and_succeeds(
