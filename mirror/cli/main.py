@@ -266,8 +266,14 @@ def _load(args: argparse.Namespace) -> Settings | None:
         return None
 
 
+# Every "module:function" a command line names, so that a test imports each one (a misspelt name would
+# otherwise surface only when someone runs that command).
+LOCAL_TARGETS: list[str] = []
+
+
 def _local(target: str) -> Runner:
     """A command on the data directory and database; `target` ("module:function") is imported to run it."""
+    LOCAL_TARGETS.append(target)
 
     def run(args: argparse.Namespace) -> int:
         settings = _load(args)

@@ -3,6 +3,7 @@ in shells, and importing aiohttp's server, SQLAlchemy, boto3 and the scanners fi
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -35,3 +36,13 @@ def test_commands_that_talk_to_the_api_load_nothing_heavy(argv: list[str]) -> No
     # Nothing listens on port 9: the command fails, having loaded only what talking to the API needs.
     script = f"from mirror.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
     assert _loaded_after(script) == []
+
+
+def test_every_command_names_a_function_that_exists() -> None:
+    # The module itself (mirror.cli exports its `main` function under the same name).
+    cli_main = importlib.import_module("mirror.cli.main")
+    cli_main._parser()
+    assert len(set(cli_main.LOCAL_TARGETS)) >= 12
+    for target in set(cli_main.LOCAL_TARGETS):
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), target
