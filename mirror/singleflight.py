@@ -43,6 +43,12 @@ class SingleFlight(Generic[K, V]):
         task = self._tasks.get(key)
         return task is not None and not task.done()
 
+    async def ended(self, key: K) -> None:
+        """Wait until the task under `key` (if one runs) has ended, whatever its outcome."""
+        task = self._tasks.get(key)
+        if task is not None:
+            await asyncio.wait({task})
+
     async def drain(self) -> None:
         """Wait for every running task (used at shutdown)."""
         if self._tasks:

@@ -248,6 +248,10 @@ class Pipeline:
         key = flight_key(entry)
         live = self._live.get(key)
         if live is not None and live.outcome.done():
+            if live.outcome.exception() is not None:
+                # It failed and cut its readers, and is still cleaning up (its spool, its lease). A client
+                # retrying the instant it was cut must get a fresh download, not inherit that failure.
+                await self.flights.ended(key)
             live = None  # a download that just ended (its entry goes with its task's callback): not joined
         if live is None and not self.flights.running(key):
             precheck = self.gate.policy.precheck_file(self.gate.facts_before_fetch(request))

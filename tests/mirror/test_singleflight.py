@@ -56,3 +56,29 @@ async def test_callers_share_a_running_task() -> None:
     assert flights.running("blob")
     release.set()
     assert await first == 7
+
+
+async def test_ended_waits_for_a_failing_task_to_finish_its_cleanup() -> None:
+    # A download that cut its readers is still removing its spool and releasing its lease; a retrying
+    # client waits for that, then starts its own download instead of joining the failing one.
+    flights: SingleFlight[str, str] = SingleFlight()
+    cut, cleaned_up = asyncio.Event(), asyncio.Event()
+
+    async def fail() -> str:
+        try:
+            cut.set()
+            raise RuntimeError("digest mismatch")
+        finally:
+            await asyncio.sleep(0.05)  # the spool's removal, the lease's release
+            cleaned_up.set()
+
+    first = flights.start("blob", fail)
+    await cut.wait()
+    assert flights.running("blob")
+    await flights.ended("blob")
+    assert cleaned_up.is_set()
+    assert not flights.running("blob")
+    with_retry = flights.start("blob", lambda: asyncio.sleep(0, result="fetched"))
+    assert with_retry is not first
+    assert await with_retry == "fetched"
+    await flights.ended("nothing runs under this key")
