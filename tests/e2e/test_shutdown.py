@@ -53,21 +53,16 @@ def test_sigterm_finishes_in_flight_downloads(
         # Warm the file, then read it slowly so that the download is in flight when SIGTERM arrives.
         _get_all(port, f"/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}")
         result: dict[str, bytes] = {}
+        reading = threading.Event()
         reader = threading.Thread(
             target=lambda: result.update(
-                body=_get_all(port, f"/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}", slow=True)
+                body=_get_all(port, f"/{BIG_MODEL_ID}/resolve/main/{BIG_FILE_PATH}", slow=reading)
             )
         )
         reader.start()
-        time.sleep(0.5)
+        assert reading.wait(timeout=30), "the slow download never started"
         server.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        refused = False
-        try:
-            _get_all(port, "/healthz")
-        except OSError:
-            refused = True
-        assert refused, "a draining hubgate takes no new connections"
+        assert _refuses_connections(port, within_s=10), "a draining hubgate takes no new connections"
         reader.join(timeout=60)
         assert hashlib.sha256(result["body"]).hexdigest() == weights.sha256
         assert server.wait(timeout=30) == 0
@@ -89,7 +84,19 @@ def _wait_listening(port: int) -> None:
     raise TimeoutError("hubgate did not start")
 
 
-def _get_all(port: int, path: str, *, slow: bool = False) -> bytes:
+def _refuses_connections(port: int, *, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            _get_all(port, "/healthz")
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _get_all(port: int, path: str, *, slow: threading.Event | None = None) -> bytes:
+    """The body of a GET; with `slow`, read at about 20 MB/s and set `slow` once the body is flowing."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request("GET", path)
@@ -99,7 +106,8 @@ def _get_all(port: int, path: str, *, slow: bool = False) -> bytes:
         chunks = []
         while chunk := response.read(1 << 20):
             chunks.append(chunk)
-            if slow:
+            if slow is not None:
+                slow.set()
                 time.sleep(0.05)  # about 20 MB/s: the 50 MB body takes a few seconds
         return b"".join(chunks)
     finally:
