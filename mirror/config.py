@@ -1,13 +1,15 @@
 """Settings: defaults < TOML file < `HUBGATE_SECTION__KEY` environment variables < command-line flags.
 
 This module is the only reader of os.environ. Nothing is read at import time: the CLI calls
-`load_settings()` once and passes the frozen result down.
+`load_settings()` once and passes the frozen result down, and takes the defaults of its client commands
+(which API, which token) from `command_line_environment()`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +26,7 @@ from storage.factory import StoreChoice
 from storage.s3_settings import S3Settings
 
 CONFIG_ENV = "HUBGATE_CONFIG"
+DEFAULT_API_URL = "http://127.0.0.1:8080"
 
 
 class _Section(BaseModel):
@@ -345,3 +348,22 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
         elif value is not None:
             cleaned[key] = value
     return cleaned
+
+
+@dataclass(frozen=True)
+class CommandLineEnvironment:
+    """What the command line's client commands take from the environment when no flag says otherwise."""
+
+    api_url: str  # $HUBGATE_URL: the hubgate the API commands talk to
+    api_token: str | None  # $HUBGATE_TOKEN: their hgt_ token
+    hub_token: str | None  # $HF_TOKEN: the Hub token for gated or private repositories
+    user: str  # $USER: who a local pin is recorded as made by
+
+
+def command_line_environment() -> CommandLineEnvironment:
+    return CommandLineEnvironment(
+        api_url=os.environ.get("HUBGATE_URL", DEFAULT_API_URL),
+        api_token=os.environ.get("HUBGATE_TOKEN"),
+        hub_token=os.environ.get("HF_TOKEN"),
+        user=os.environ.get("USER", "cli"),
+    )

@@ -145,3 +145,30 @@ def test_sqlalchemy_stops_at_storage() -> None:
         if names & {"sqlalchemy", "alembic"}
     }
     assert offenders == {}
+
+
+_ENVIRONMENT = {"environ", "environb", "getenv", "getenvb"}
+
+
+def _reads_environment(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _ENVIRONMENT:
+            return True
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and {a.name for a in node.names} & _ENVIRONMENT
+        ):
+            return True
+    return False
+
+
+def test_config_is_the_only_reader_of_the_environment() -> None:
+    # Settings come from one place, so `hubgate config` and the docs tell the whole story of what is read.
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for package in ("mirror", "scanners", "storage")
+        for path in (ROOT / package).rglob("*.py")
+        if _reads_environment(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    )
+    assert readers == ["mirror/config.py"]

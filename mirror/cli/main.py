@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from mirror.cli import remote as cli_api
 from mirror.cli.ci import commands as ci_commands
 from mirror.cli.durations import parse_duration
+from mirror.config import command_line_environment
 from mirror.inventory import command_line as inventory_commands
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         _settings_flags(pinning)
         pinning.add_argument("repo", metavar="org/repo[@revision]")
         pinning.add_argument("--repo-type", default="model", choices=["model", "dataset", "space"])
-        pinning.add_argument("--by", default=os.environ.get("USER", "cli"), help="who pins (recorded)")
+        pinning.add_argument("--by", default=command_line_environment().user, help="who pins (recorded)")
         pinning.add_argument(
             "--approved",
             action="store_true",
@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     prefetch.add_argument("--include", action="append", metavar="GLOB", help="only these paths (repeatable)")
     prefetch.add_argument("--exclude", action="append", metavar="GLOB", help="not these paths (repeatable)")
     prefetch.add_argument(
-        "--hf-token", default=os.environ.get("HF_TOKEN"), help="Hub token for gated/private repos"
+        "--hf-token", default=command_line_environment().hub_token, help="Hub token for gated/private repos"
     )
     prefetch.set_defaults(run=cli_api.prefetch)
 
@@ -243,10 +243,9 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _api_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("HUBGATE_URL", "http://127.0.0.1:8080"))
-    parser.add_argument(
-        "--token", default=os.environ.get("HUBGATE_TOKEN"), help="hgt_... (or $HUBGATE_TOKEN)"
-    )
+    environment = command_line_environment()
+    parser.add_argument("--url", default=environment.api_url, help="hubgate's URL (or $HUBGATE_URL)")
+    parser.add_argument("--token", default=environment.api_token, help="hgt_... (or $HUBGATE_TOKEN)")
 
 
 def _load(args: argparse.Namespace) -> Settings | None:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mirror.config import available_cpus, load_settings
+from mirror.cli.main import _parser
+from mirror.config import DEFAULT_API_URL, available_cpus, command_line_environment, load_settings
 
 
 def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,3 +91,31 @@ def test_a_cgroup_cpu_quota_lowers_the_count(
     affinity = len(os.sched_getaffinity(0))
     expected = affinity if limit is None else min(affinity, limit)
     assert available_cpus(tmp_path) == expected
+
+
+def test_client_commands_take_their_defaults_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBGATE_URL", "https://hubgate.internal")
+    monkeypatch.setenv("HUBGATE_TOKEN", "hgt_from_env")
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    monkeypatch.setenv("USER", "alice")
+    parser = _parser()
+    review = parser.parse_args(["review", "list"])
+    assert (review.url, review.token) == ("https://hubgate.internal", "hgt_from_env")
+    check = parser.parse_args(["check", "models.lock"])
+    assert (check.url, check.token, check.hf_token) == (
+        "https://hubgate.internal",
+        "hgt_from_env",
+        "hf_from_env",
+    )
+    assert parser.parse_args(["pin", "acme/model"]).by == "alice"
+    flagged = parser.parse_args(["review", "list", "--url", "http://other:8080", "--token", "hgt_flag"])
+    assert (flagged.url, flagged.token) == ("http://other:8080", "hgt_flag")
+
+
+def test_client_commands_default_to_a_local_hubgate(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HUBGATE_URL", "HUBGATE_TOKEN", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    environment = command_line_environment()
+    assert environment.api_url == DEFAULT_API_URL == "http://127.0.0.1:8080"
+    assert environment.api_token is None
+    assert environment.hub_token is None

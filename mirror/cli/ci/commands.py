@@ -28,6 +28,7 @@ from mirror.cli.ci.locking import (
 )
 from mirror.cli.ci.references import Reference, find_references
 from mirror.cli.ci.report import FORMATS, render
+from mirror.config import command_line_environment
 
 DEFAULT_LOCK = Path("hubgate.lock")
 Flags = Callable[[argparse.ArgumentParser], None]
@@ -79,7 +80,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, ap
 def _hub_token_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hf-token",
-        default=os.environ.get("HF_TOKEN"),
+        default=command_line_environment().hub_token,
         help="Hub token for gated or private repositories (or $HF_TOKEN); sent only on Hub-protocol calls",
     )
 
