@@ -6,9 +6,16 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 ensure_python
-# Each phase's header shows the time since the start, so a slow CI run shows where its time went.
+# Each phase's header shows the time since the start and the CPU time the whole machine has spent since
+# (user + system, every process: the servers the tests start too), so a slow CI run shows where its time
+# went, and whether the machine was slow or the suite did more work.
+busy_cpu_s() { awk '/^cpu /{print int(($2 + $3 + $4 + $7 + $8) / 100)}' /proc/stat 2>/dev/null || echo 0; }
 started=$SECONDS
-phase() { printf '== [%02d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1"; }
+cpu_started=$(busy_cpu_s)
+phase() {
+  printf '== [%02d:%02d, %d CPU-s] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) \
+    $(($(busy_cpu_s) - cpu_started)) "$1"
+}
 
 phase "installing test dependencies"
 make_venv .venv -e ".[test,model]"
