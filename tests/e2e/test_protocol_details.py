@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from urllib.parse import urlsplit
 
 from huggingface_hub import HfApi
 
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
-from tests.fakehub import FakeHub, Host
+from tests.fakehub import FakeHub, Fault, Host, Slow
 from tests.fakehub.fixtures import MANY_FILES_COUNT, MANY_FILES_ID, MODEL_ID
 
 
@@ -108,6 +110,41 @@ def test_metadata_addressed_by_commit_is_cached_for_good(hubgate: RunningHubgate
     second = request("GET", url)
     assert first.body == second.body
     assert fake_hub.log.count(path="*tree*") == 0
+
+
+def _requests_in_progress(hubgate: RunningHubgate) -> float:
+    text = request("GET", f"{hubgate.url}/metrics").body.decode()
+    return float(
+        next(line for line in text.splitlines() if line.startswith("hubgate_requests_in_progress ")).split()[
+            -1
+        ]
+    )
+
+
+def test_metrics_show_the_requests_a_replica_is_still_answering(
+    hubgate: RunningHubgate, fake_hub: FakeHub
+) -> None:
+    # What a draining replica still has to finish: a download waiting on a slow upstream counts until its
+    # handler has returned, beside the scrape that reads the gauge.
+    assert _requests_in_progress(hubgate) == 1
+    fake_hub.faults.add(Fault(Slow(delay_seconds=3.0), host=Host.CDN, times=1))
+    answers: list[int] = []
+    download = threading.Thread(
+        target=lambda: answers.append(
+            request("GET", f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors").status
+        )
+    )
+    download.start()
+    deadline = time.monotonic() + 10
+    seen = _requests_in_progress(hubgate)
+    while seen < 2 and time.monotonic() < deadline and download.is_alive():
+        time.sleep(0.02)
+        seen = _requests_in_progress(hubgate)
+    assert seen == 2
+    download.join(timeout=60)
+    assert answers == [200]
+    hubgate.flush_downloads()
+    assert _requests_in_progress(hubgate) == 1
 
 
 def test_metrics_count_requests_bytes_cache_and_verdicts(hubgate: RunningHubgate, fake_hub: FakeHub) -> None:
