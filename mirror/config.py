@@ -41,6 +41,9 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_field_size: int = Field(default=8190, ge=1024)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # After the drain, how long the last writes (the download and refusal logs, the audit checkpoint) may
+    # take before they are given up, e.g. when the database stopped answering without closing connections.
+    close_timeout_s: float = Field(default=10.0, gt=0)
     # How long a GET waits for a cold file before answering 429 + Retry-After.
     fetch_wait_s: float = Field(default=8.0, ge=0)
     # Safetensors files may stream to a whole-file GET while they download (the last MiB held back until

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -43,6 +44,26 @@ _DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 _CHECKPOINT_ON_EXIT = web.AppKey("checkpoint_on_exit", bool)
 
 
+@dataclass
+class _Closing:
+    """One bound on all hubgate does after its drain (the background jobs' last rounds, then the last
+    writes), counted from the first of them: a database that stopped answering without closing its
+    connections would otherwise hold the process for its drivers' timeouts, past the termination grace."""
+
+    within_s: float
+    deadline: float | None = None
+
+    def timeout(self, share: float = 1.0) -> asyncio.Timeout:
+        """A bound of `share` of the time left (the rest stays for what comes after)."""
+        now = asyncio.get_running_loop().time()
+        if self.deadline is None:
+            self.deadline = now + self.within_s
+        return asyncio.timeout_at(now + share * max(0.0, self.deadline - now))
+
+
+_CLOSING = web.AppKey("closing", _Closing)
+
+
 def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Application:
     """Build the app. Raises PolicyError, PublisherTableError or EntityListError at once for an invalid
     policy, publisher or entity list file.
@@ -67,6 +88,7 @@ def create_app(settings: Settings, *, background_jobs: bool = True) -> web.Appli
     app[_METRICS] = metrics
     app[_DISPATCHER] = dispatcher
     app[_CHECKPOINT_ON_EXIT] = background_jobs
+    app[_CLOSING] = _Closing(settings.server.close_timeout_s)
     app.cleanup_ctx.append(_components)
     if background_jobs:
         app.cleanup_ctx.append(_background_jobs)
@@ -149,12 +171,10 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         await built.pipeline.drain()
     finally:
         if built is not None:
-            await built.downloads.close()
-            await built.refusals.close()
-        # The server anchors what the audit trail gained at shutdown; a CLI command does not (a command
-        # such as `audit verify` must never sign whatever state it found).
-        if built is not None and signing and app[_CHECKPOINT_ON_EXIT]:
-            await _last_checkpoint(built.checkpoints)
+            # The server anchors what the audit trail gained at shutdown; a CLI command does not (a
+            # command such as `audit verify` must never sign whatever state it found).
+            checkpoint = signing and app[_CHECKPOINT_ON_EXIT]
+            await _last_writes(built, app[_CLOSING], checkpoint=checkpoint)
         await webhook.drain()
         await runner.close()
         if built is not None:
@@ -178,9 +198,11 @@ async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
     # Let a round in progress finish: cancelled mid-transaction, a database connection can wedge shutdown.
     stop.set()
     try:
-        await asyncio.wait_for(background, timeout=settings.server.shutdown_grace_s)
+        # A round cut short is run again by the next start; the last writes after it are worth more.
+        async with app[_CLOSING].timeout(share=0.5):
+            await background
     except TimeoutError:
-        log.warning("background jobs did not finish within the grace period; stopping them")
+        log.warning("background jobs did not finish their rounds in time at shutdown; stopping them")
 
 
 async def _watch_entities(tables: OriginTables, built: Components, stop: asyncio.Event) -> None:
@@ -201,6 +223,26 @@ async def _watch_entities(tables: OriginTables, built: Components, stop: asyncio
         built.reevaluator.wake()
 
     await watched.watch(settings.policy.entities_poll_s, stop, use)
+
+
+async def _last_writes(built: Components, closing: _Closing, *, checkpoint: bool) -> None:
+    """The download and refusal logs' last records, then the audit trail's last checkpoint."""
+    try:
+        async with closing.timeout():
+            closed = await asyncio.gather(
+                built.downloads.close(), built.refusals.close(), return_exceptions=True
+            )
+            for failure in (outcome for outcome in closed if isinstance(outcome, Exception)):
+                log.error("at shutdown, a log's last write failed: %r", failure)  # the rest still closes
+            if checkpoint:
+                await _last_checkpoint(built.checkpoints)
+    except TimeoutError:
+        log.error(  # noqa: TRY400 - an outage to report, not a stack to trace
+            "the database did not take hubgate's last writes within server.close_timeout_s (%s s; the "
+            "download and refusal records not yet written%s): given up",
+            closing.within_s,
+            ", the audit checkpoint" if checkpoint else "",
+        )
 
 
 async def _last_checkpoint(checkpoints: AuditCheckpointer) -> None:

@@ -242,12 +242,14 @@ def test_termination_covers_the_prestop_sleep_and_hubgates_drain(values_set: str
     deployment, container = _server(rendered)
     server = values.get("config", {}).get("server", {})
     grace = server.get("shutdown_grace_s", Settings().server.shutdown_grace_s)
+    closing = server.get("close_timeout_s", Settings().server.close_timeout_s)
     sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert sleep > 0
     period = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     # The kubelet's grace period runs from the preStop hook on; SIGTERM comes after the sleep, and
-    # hubgate then drains for shutdown_grace_s before closing its database and scanners.
-    assert period >= sleep + math.ceil(grace) + 10
+    # hubgate then drains for shutdown_grace_s, bounds its last writes by close_timeout_s, and closes
+    # its scanners.
+    assert period >= sleep + math.ceil(grace) + math.ceil(closing) + 5
 
 
 def test_production_spreads_scales_and_keeps_replicas_through_disruptions() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from mirror.config import Settings
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate, hubgate_in_thread, hubgate_settings
 from tests.e2e.toggle_proxy import Switch, toggle_proxy
@@ -18,10 +22,11 @@ from tests.pg import PostgresServer
 from tests.storage.seaweed import SeaweedS3
 
 
-@pytest.fixture
-def behind_proxies(
-    upstream: FakeHubServer, postgres: PostgresServer, seaweedfs: SeaweedS3, tmp_path: Path
-) -> Iterator[tuple[RunningHubgate, Switch, Switch]]:
+@contextlib.contextmanager
+def _settings_behind_proxies(
+    upstream: FakeHubServer, postgres: PostgresServer, seaweedfs: SeaweedS3, directory: Path, **sections: Any
+) -> Iterator[tuple[Settings, Switch, Switch]]:
+    """Settings for a hubgate whose PostgreSQL and S3 are reached through proxies the test controls."""
     s3 = urlsplit(seaweedfs.endpoint_url)
     with (
         toggle_proxy(postgres.host, postgres.port) as db_switch,
@@ -29,7 +34,7 @@ def behind_proxies(
     ):
         database = postgres.create_database()
         settings = hubgate_settings(
-            tmp_path / "hubgate",
+            directory,
             upstream.url,
             database={"url": f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{db_switch.port}/{database}"},
             storage={
@@ -42,11 +47,22 @@ def behind_proxies(
                     "secret_access_key": seaweedfs.secret_access_key,
                 },
             },
+            **sections,
         )
-        # hubgate stops before its proxies close: its last writes at shutdown go through them (stopped
-        # after them, it waited 30 s on connections the closed proxy left hanging).
-        with hubgate_in_thread(settings) as hubgate:
-            yield hubgate, db_switch, s3_switch
+        yield settings, db_switch, s3_switch
+
+
+@pytest.fixture
+def behind_proxies(
+    upstream: FakeHubServer, postgres: PostgresServer, seaweedfs: SeaweedS3, tmp_path: Path
+) -> Iterator[tuple[RunningHubgate, Switch, Switch]]:
+    # hubgate stops before its proxies close: its last writes at shutdown go through them (stopped after
+    # them, it waited 30 s on connections the closed proxy left hanging).
+    with contextlib.ExitStack() as stack:
+        settings, db, s3 = stack.enter_context(
+            _settings_behind_proxies(upstream, postgres, seaweedfs, tmp_path / "hubgate")
+        )
+        yield stack.enter_context(hubgate_in_thread(settings)), db, s3
 
 
 def _ready(hubgate: RunningHubgate) -> tuple[int, dict[str, str]]:
@@ -113,3 +129,28 @@ def test_nothing_is_half_written_when_the_store_fails_mid_fetch(
     # No blob row was committed for the object that never got stored: the retry fetches and serves it.
     assert request("GET", url).status == 200
     assert hubgate.stored_objects() == [fake_hub.repo(MODEL_ID).head.files["model.safetensors"].sha256]
+
+
+def test_a_database_that_stops_answering_does_not_hold_shutdown(
+    upstream: FakeHubServer,
+    postgres: PostgresServer,
+    seaweedfs: SeaweedS3,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A frozen database host or a partition that drops packets: connections stay open, nothing answers.
+    # hubgate's last writes (the download log, the audit checkpoint) are given up after close_timeout_s,
+    # so it exits by itself within the pod's termination grace instead of being killed.
+    directory = tmp_path / "hubgate"
+    with _settings_behind_proxies(
+        upstream, postgres, seaweedfs, directory, server={"close_timeout_s": 2}
+    ) as (settings, database, _s3):
+        with hubgate_in_thread(settings) as hubgate:
+            url = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+            assert request("GET", url).status == 200  # a download the log writes at shutdown
+            database.stall()
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+        database.flow()
+    assert stopped_in < 2 + 6, f"hubgate took {stopped_in:.1f} s to stop"
+    assert any("last writes" in record.getMessage() for record in caplog.records), caplog.text

@@ -1,4 +1,6 @@
-"""A loopback TCP proxy that can be taken down and brought back, to simulate a dependency's outage."""
+"""A loopback TCP proxy that can be taken down and brought back, to simulate a dependency's outage, or
+stalled: connections stay open and nothing more gets through (a host that froze, a network partition
+that drops packets instead of refusing them)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ class Switch:
     down: bool = False
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _loop: asyncio.AbstractEventLoop | None = None
+    _flowing: asyncio.Event | None = None
 
     def take_down(self) -> None:
         """New connections are refused (closed at once) and open ones are cut."""
@@ -24,6 +27,15 @@ class Switch:
 
     def bring_up(self) -> None:
         self.down = False
+
+    def stall(self) -> None:
+        """Connections, open and new, stay open; no byte gets through either way until `flow()`."""
+        if self._loop is not None and self._flowing is not None:
+            self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def flow(self) -> None:
+        if self._loop is not None and self._flowing is not None:
+            self._loop.call_soon_threadsafe(self._flowing.set)
 
     def _cut_all(self) -> None:
         for writer in list(self._writers):
@@ -40,6 +52,8 @@ def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while chunk := await reader.read(1 << 16):
+                assert switch._flowing is not None
+                await switch._flowing.wait()
                 writer.write(chunk)
                 await writer.drain()
         with contextlib.suppress(Exception):
@@ -62,6 +76,8 @@ def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         switch.port = server.sockets[0].getsockname()[1]
         switch._loop = asyncio.get_running_loop()
+        switch._flowing = asyncio.Event()
+        switch._flowing.set()
         stop["event"] = asyncio.Event()
         started.set()
         async with server:

@@ -172,8 +172,16 @@ means the same without them (and lints clean). */}}
 {{- ceil $grace | int -}}
 {{- end -}}
 
+{{/* How long hubgate's last writes may take after the drain (server.close_timeout_s, default 10 s), whole seconds. */}}
+{{- define "hubgate.closeTimeout" -}}
+{{- $server := .Values.config.server | default dict -}}
+{{- $timeout := 10.0 -}}
+{{- if hasKey $server "close_timeout_s" -}}{{- $timeout = $server.close_timeout_s -}}{{- end -}}
+{{- ceil $timeout | int -}}
+{{- end -}}
+
 {{- define "hubgate.terminationGracePeriod" -}}
-{{- add .Values.termination.preStopSleepSeconds (include "hubgate.shutdownGrace" . | int) .Values.termination.extraSeconds -}}
+{{- add .Values.termination.preStopSleepSeconds (include "hubgate.shutdownGrace" . | int) (include "hubgate.closeTimeout" . | int) .Values.termination.extraSeconds -}}
 {{- end -}}
 
 {{/* One NetworkPolicy egress rule from a target {cidrs, except, peers, ports}; nothing without a destination. */}}
