@@ -134,6 +134,10 @@ class DatabaseSettings(_Section):
     migrate_on_start: bool = True
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
+    # PostgreSQL: a connection attempt and each statement give up after these; the request then answers
+    # 503 StorageUnavailable instead of waiting on a server that stopped answering.
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    statement_timeout_s: float = Field(default=30.0, gt=0)
 
 
 class PolicySettings(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 @dataclass(frozen=True, slots=True)
-class PoolSettings:
-    size: int = 10
+class EngineSettings:
+    size: int = 10  # pooled connections (PostgreSQL)
     max_overflow: int = 10
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # waiting for a pooled connection
     recycle_s: int = 1800
+    # PostgreSQL: a connection attempt, and each statement's round trip, give up after these. A server
+    # that stopped answering without closing its connections (a frozen host, a partition that drops
+    # packets, a failover that leaves the old address silent) would otherwise hold every caller forever.
+    connect_timeout_s: float = 10.0
+    statement_timeout_s: float = 30.0
 
 
 class DatabaseUnavailable(Exception):
@@ -31,9 +37,9 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyE
 class Database:
     """Owns the engine and hands out sessions."""
 
-    def __init__(self, url: str, *, pool: PoolSettings | None = None, echo: bool = False) -> None:
+    def __init__(self, url: str, *, settings: EngineSettings | None = None, echo: bool = False) -> None:
         self.url = url
-        self.engine: AsyncEngine = _create_engine(url, pool or PoolSettings(), echo=echo)
+        self.engine: AsyncEngine = _create_engine(url, settings or EngineSettings(), echo=echo)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
@@ -42,16 +48,17 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    async def ping(self) -> None:
-        """One round trip (`SELECT 1`). Raises OSError or one of DATABASE_ERRORS."""
-        async with self.engine.connect() as connection:
+    async def ping(self, *, timeout_s: float = 5.0) -> None:
+        """One round trip (`SELECT 1`), given up after `timeout_s` (then TimeoutError, an OSError).
+        Raises OSError or one of DATABASE_ERRORS."""
+        async with asyncio.timeout(timeout_s), self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()
 
 
-def _create_engine(url: str, pool: PoolSettings, *, echo: bool) -> AsyncEngine:
+def _create_engine(url: str, settings: EngineSettings, *, echo: bool) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -60,11 +67,14 @@ def _create_engine(url: str, pool: PoolSettings, *, echo: bool) -> AsyncEngine:
     return create_async_engine(
         url,
         echo=echo,
-        pool_size=pool.size,
-        max_overflow=pool.max_overflow,
-        pool_timeout=pool.timeout_s,
-        pool_recycle=pool.recycle_s,
+        pool_size=settings.size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.timeout_s,
+        pool_recycle=settings.recycle_s,
         pool_pre_ping=True,
+        # asyncpg's own bounds (it waits forever for an answer by default); a statement that times out
+        # raises TimeoutError, which callers see as the database being unavailable.
+        connect_args={"timeout": settings.connect_timeout_s, "command_timeout": settings.statement_timeout_s},
     )
 
 

@@ -26,7 +26,7 @@ from mirror.review.bootstrap import ensure_admin_token
 from mirror.review.checkpoints import AuditChainBroken, AuditCheckpointer
 from mirror.review.webhook import Webhook
 from storage import migrate
-from storage.db import DATABASE_ERRORS, Database, PoolSettings
+from storage.db import DATABASE_ERRORS, Database, EngineSettings
 from storage.objects import ObjectStoreError
 
 # A checkpoint needs the database and the object store; either may be down.
@@ -101,7 +101,12 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     policy = app[_POLICY]
     database = Database(
         settings.database_url,
-        pool=PoolSettings(size=settings.database.pool_size, max_overflow=settings.database.max_overflow),
+        settings=EngineSettings(
+            size=settings.database.pool_size,
+            max_overflow=settings.database.max_overflow,
+            connect_timeout_s=settings.database.connect_timeout_s,
+            statement_timeout_s=settings.database.statement_timeout_s,
+        ),
     )
     addresses = AddressPolicy(Origin.of(settings.upstream.endpoint).host)
     session = aiohttp.ClientSession(

@@ -36,7 +36,10 @@ def _settings_behind_proxies(
         settings = hubgate_settings(
             directory,
             upstream.url,
-            database={"url": f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{db_switch.port}/{database}"},
+            database={
+                "url": f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{db_switch.port}/{database}",
+                **sections.pop("database", {}),
+            },
             storage={
                 "backend": "s3",
                 "s3": {
@@ -115,6 +118,40 @@ def test_a_database_outage(behind_proxies: tuple[RunningHubgate, Switch, Switch]
     assert request("GET", url).status == 200
     tree = request("GET", f"{hubgate.url}/api/models/{MODEL_ID}/tree/main?recursive=true")
     assert tree.status == 200
+
+
+def test_a_database_that_stops_answering_gets_503s_not_hanging_requests(
+    upstream: FakeHubServer, postgres: PostgresServer, seaweedfs: SeaweedS3, tmp_path: Path
+) -> None:
+    # A frozen host, a partition that drops packets, a failover that leaves the old address silent: the
+    # connections stay open and nothing answers. Without bounds every request waited forever (seen: the
+    # readiness check, a stored file, metadata, all still waiting after 60 s).
+    database_section = {"statement_timeout_s": 2, "connect_timeout_s": 2}
+    with (
+        _settings_behind_proxies(
+            upstream, postgres, seaweedfs, tmp_path / "hubgate", database=database_section
+        ) as (settings, database, _s3),
+        hubgate_in_thread(settings) as hubgate,
+    ):
+        stored = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+        assert request("GET", stored).status == 200
+        database.stall()
+        started = time.monotonic()
+        status, checks = _ready(hubgate)
+        assert status == 503
+        assert checks["database"] == "unavailable: TimeoutError"
+        for url in (stored, f"{hubgate.url}/{MODEL_ID}/resolve/main/config.json"):
+            answer = request("GET", url)  # a stored file's verdict is read on every request: fail closed
+            assert answer.status == 503, (url, answer.body)
+            assert answer.header("X-Error-Code") == "StorageUnavailable"
+        assert time.monotonic() - started < 30, "each request gave up within a few statement timeouts"
+
+        database.flow()
+        deadline = time.monotonic() + 30
+        while _ready(hubgate)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _ready(hubgate)[0] == 200
+        assert request("GET", stored).status == 200
 
 
 def test_nothing_is_half_written_when_the_store_fails_mid_fetch(
