@@ -107,6 +107,11 @@ class S3StoreSettings(_Section):
     part_size_mb: int = Field(default=64, ge=5, le=5120)
     max_concurrency: int = Field(default=4, ge=1, le=64)
     presign_endpoint_url: str | None = None  # the endpoint as clients see it, when it differs
+    # A store that stops answering costs a call up to max_attempts x (connect or read timeout), then the
+    # request answers 503 StorageUnavailable (botocore's "standard" retries; max_attempts counts the first).
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
 
 
 class StorageSettings(_Section):
@@ -304,6 +309,9 @@ def store_choice(settings: Settings) -> StoreChoice:
             max_concurrency=s3.max_concurrency,
             presign_expires_s=max(storage.presign_expires_s, 1),
             presign_endpoint_url=s3.presign_endpoint_url,
+            connect_timeout_s=s3.connect_timeout_s,
+            read_timeout_s=s3.read_timeout_s,
+            max_attempts=s3.max_attempts,
             # Fewer, larger reads: each one is a hop to a worker thread (4 MiB in flight per stream).
             read_chunk=4 << 20,
         ),

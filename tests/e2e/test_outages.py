@@ -48,6 +48,7 @@ def _settings_behind_proxies(
                     "addressing_style": "path",
                     "access_key_id": seaweedfs.access_key_id,
                     "secret_access_key": seaweedfs.secret_access_key,
+                    **sections.pop("s3", {}),
                 },
             },
             **sections,
@@ -152,6 +153,54 @@ def test_a_database_that_stops_answering_gets_503s_not_hanging_requests(
             time.sleep(0.2)
         assert _ready(hubgate)[0] == 200
         assert request("GET", stored).status == 200
+
+
+def test_an_object_store_that_stops_answering_fails_readiness_within_seconds(
+    behind_proxies: tuple[RunningHubgate, Switch, Switch],
+) -> None:
+    # With botocore's own bounds (a minute per read, five attempts) a probe would wait minutes.
+    hubgate, _db, s3 = behind_proxies
+    stored = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+    assert request("GET", stored).status == 200
+    s3.stall()
+    started = time.monotonic()
+    status, checks = _ready(hubgate)
+    assert status == 503
+    assert checks == {"database": "ok", "object_store": "unavailable: no answer within 5 s"}
+    assert time.monotonic() - started < 15
+
+    s3.flow()
+    deadline = time.monotonic() + 30
+    while _ready(hubgate)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert request("GET", stored).status == 200
+
+
+def test_a_stalled_object_store_costs_a_request_its_configured_timeouts(
+    upstream: FakeHubServer, postgres: PostgresServer, seaweedfs: SeaweedS3, tmp_path: Path
+) -> None:
+    bounds = {"read_timeout_s": 2, "connect_timeout_s": 2, "max_attempts": 2}
+    with (
+        _settings_behind_proxies(upstream, postgres, seaweedfs, tmp_path / "hubgate", s3=bounds) as (
+            settings,
+            _db,
+            s3,
+        ),
+        hubgate_in_thread(settings) as hubgate,
+    ):
+        stored = f"{hubgate.url}/{MODEL_ID}/resolve/main/model.safetensors"
+        assert request("GET", stored).status == 200
+        s3.stall()
+        started = time.monotonic()
+        answer = request("GET", stored)
+        assert answer.status == 503
+        assert answer.header("X-Error-Code") == "StorageUnavailable"
+        assert time.monotonic() - started < 2 * 2 + 10
+        s3.flow()
+        deadline = time.monotonic() + 30
+        while (again := request("GET", stored)).status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert again.status == 200
 
 
 def test_nothing_is_half_written_when_the_store_fails_mid_fetch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiohttp import web
@@ -14,6 +15,8 @@ from storage.review_store import ReviewStore
 
 # The driver raises OSError for a refused connection before SQLAlchemy wraps anything.
 _DATABASE_DOWN: tuple[type[Exception], ...] = (OSError, *DATABASE_ERRORS)
+# A dependency that stopped answering fails the check after this long, well inside a probe's timeout.
+_CHECK_TIMEOUT_S = 5.0
 
 
 async def healthz(request: web.Request, match: RouteMatch) -> web.StreamResponse:
@@ -32,15 +35,18 @@ class Health:
     async def readyz(self, request: web.Request, match: RouteMatch) -> web.StreamResponse:
         checks: dict[str, str] = {}
         try:
-            await self._database.ping()
+            await self._database.ping(timeout_s=_CHECK_TIMEOUT_S)
             checks["database"] = "ok"
         except _DATABASE_DOWN as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
         try:
-            await self._store.check()
+            async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                await self._store.check()  # a stuck call goes on in the store's thread until its own timeout
             checks["object_store"] = "ok"
         except ObjectStoreError as exc:
             checks["object_store"] = f"unavailable: {exc}"
+        except TimeoutError:
+            checks["object_store"] = f"unavailable: no answer within {_CHECK_TIMEOUT_S:g} s"
         ready = all(value == "ok" for value in checks.values())
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
