@@ -22,7 +22,7 @@ class EngineSettings:
     # that stopped answering without closing its connections (a frozen host, a partition that drops
     # packets, a failover that leaves the old address silent) would otherwise hold every caller forever.
     connect_timeout_s: float = 10.0
-    statement_timeout_s: float = 30.0
+    statement_timeout_s: float | None = 30.0  # None: none (schema migrations)
 
 
 class DatabaseUnavailable(Exception):
@@ -39,7 +39,8 @@ class Database:
 
     def __init__(self, url: str, *, settings: EngineSettings | None = None, echo: bool = False) -> None:
         self.url = url
-        self.engine: AsyncEngine = _create_engine(url, settings or EngineSettings(), echo=echo)
+        self.settings = settings or EngineSettings()
+        self.engine: AsyncEngine = _create_engine(url, self.settings, echo=echo)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )

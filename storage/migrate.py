@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from alembic import command
@@ -41,7 +42,22 @@ async def current_revision(database: Database) -> str | None:
 
 
 async def upgrade(database: Database) -> tuple[str | None, str]:
-    """Bring the schema to head; returns (revision before, revision after)."""
+    """Bring the schema to head; returns (revision before, revision after).
+
+    On PostgreSQL the migrations run on a connection of their own, without the statement timeout that
+    bounds hubgate's queries: building an index on a large table may take minutes. (SQLite has no such
+    timeout; its in-memory databases exist only on their own engine.)"""
+    if database.is_sqlite:
+        return await _upgrade(database)
+    unbounded = replace(database.settings, size=1, max_overflow=0, statement_timeout_s=None)
+    migrating = Database(database.url, settings=unbounded)
+    try:
+        return await _upgrade(migrating)
+    finally:
+        await migrating.close()
+
+
+async def _upgrade(database: Database) -> tuple[str | None, str]:
     before = await current_revision(database)
     async with database.engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), "head"))
