@@ -46,9 +46,9 @@ class ServerSettings(_Section):
     close_timeout_s: float = Field(default=10.0, gt=0)
     # How long a GET waits for a cold file before answering 429 + Retry-After.
     fetch_wait_s: float = Field(default=8.0, ge=0)
-    # Safetensors files may stream to a whole-file GET while they download (the last MiB held back until
-    # verified). Which ranges are refused after a failed live download is known per process: with several
-    # replicas and no session affinity, turn this off to serve only verified, stored files.
+    # Safetensors files and PyTorch zip checkpoints may stream to a whole-file GET while they download
+    # (the last MiB held back until verified). The prefix a failed live download handed out is recorded
+    # in the database, so no replica answers a resume inside it. Off: serve only verified, stored files.
     stream_while_downloading: bool = True
 
 

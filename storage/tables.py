@@ -260,6 +260,18 @@ class FetchLeaseRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class UnverifiedPrefixRow(Base):
+    """The longest prefix of a blob that readers of a live download were given before that download
+    failed verification or review: clients may hold those bytes in partial files, so no replica may
+    answer a resume that would complete them."""
+
+    __tablename__ = "unverified_prefixes"
+
+    blob_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    handed_out: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class PinRow(Base):
     """A revision whose blobs retention must keep (`hubgate pin org/repo@rev`)."""
 

@@ -68,6 +68,7 @@ from storage.retention import RetentionStore
 from storage.review_store import ReviewStore
 from storage.signature_store import SignatureStore
 from storage.tokens import TokenStore
+from storage.unverified_prefixes import UnverifiedPrefixStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,7 @@ def build(
         gate=gate,
         metrics=metrics,
         leases=FetchLeases(LeaseStore(database), ttl_s=settings.upstream.lease_ttl_s),
+        unverified=UnverifiedPrefixStore(database),
     )
     # A data file's meaning can depend on a graph of its commit, which the pipeline fetches and judges.
     declarations.use(lambda graph: pipeline.ensure(graph, wait_s=None))

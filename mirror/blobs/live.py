@@ -36,6 +36,7 @@ class LiveFile:
         self.header_verdict: bool | None = None  # None until the header was checked
         self.cleared = 0  # leading bytes the judge let readers have before approval
         self.refused: str | None = None  # why the judge cut readers off, whatever the file's verdict
+        self.halted = False  # no further window goes out before the outcome (a failure is being recorded)
         self.judge: asyncio.Future[bool] | None = None  # the format judge: its last word (see judged)
         self.outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # True: servable
         self._changed = asyncio.Event()
@@ -72,6 +73,10 @@ class LiveFile:
             return await self.judge and self.refused is None
         except Exception:  # noqa: BLE001 - a judge that crashed said no
             return False
+
+    def halt(self) -> None:
+        """Start no further window until the outcome is known: `handed_out` is final from here on."""
+        self.halted = True
 
     def finish(self, *, servable: bool, error: BaseException | None = None) -> None:
         if not self.outcome.done():
@@ -117,7 +122,7 @@ class LiveFile:
         while position < end:
             approved = self._approved()
             limit = end if approved else min(end, self.cleared, self.available)
-            if position < limit:
+            if position < limit and (approved or not self.halted):
                 length = min(_WINDOW, limit - position)
                 position += length
                 # Counted before it goes out: a client may hold any part of a window being sent.

@@ -32,9 +32,11 @@ from mirror.metrics import Metrics
 from mirror.singleflight import SingleFlight
 from scanners import interpretation
 from scanners.torch_zip_stream import starts_like_torch_zip
+from storage.db import DATABASE_ERRORS
 from storage.objects import GrowingFile, ObjectStore, is_key
 from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
+from storage.unverified_prefixes import UnverifiedPrefixStore
 
 log = logging.getLogger(__name__)
 _MAX_STREAMED_HEADER = 16 << 20  # a larger header waits for the full scan instead of streaming
@@ -116,8 +118,10 @@ class Pipeline:
         gate: Gate,
         metrics: Metrics,
         leases: FetchLeases,
+        unverified: UnverifiedPrefixStore,
     ) -> None:
         self._leases = leases
+        self._shared_unverified = unverified
         self._metrics = metrics
         self._hub = hub
         self._repository = repository
@@ -131,7 +135,8 @@ class Pipeline:
         self._live: dict[str, LiveFile] = {}  # fetches that clients may read while they download
         # Blob key -> the longest prefix that readers of a live download were given before that download
         # failed. Those bytes were never verified: clients may hold them in a partial file, and no later
-        # answer may complete such a prefix (see unverified_prefix). Kept in this process only.
+        # answer may complete such a prefix (see unverified_prefix). Recorded in the database too, for the
+        # other replicas: a client cut by this one may resume on any of them.
         self._unverified: LRUCache[str, int] = LRUCache(maxsize=100_000)
         # Blobs known to be stored, by blob key: a warm request touches neither the blobs table nor the store.
         self._stored: LRUCache[str, BlobRecord] = LRUCache(maxsize=100_000)
@@ -224,12 +229,18 @@ class Pipeline:
             raise AccessDenied(msg, commit=request.commit)
         return stored
 
-    def unverified_prefix(self, entry: FileEntry) -> int:
+    async def unverified_prefix(self, entry: FileEntry, *, any_replica: bool) -> int:
         """How many leading bytes of `entry` a client may hold from a live download that then failed.
 
-        0 when no live download of this file failed after handing bytes out (in this process).
+        0 when no live download of this file failed after handing bytes out: in this process, or with
+        `any_replica` (for a request that could complete a partial file: one with a Range) in any of them.
+        Raises DatabaseUnavailable when the other replicas' record cannot be read (fail closed).
         """
-        return self._unverified.get(blob_key(entry), 0)
+        key = blob_key(entry)
+        known = self._unverified.get(key, 0)
+        if not any_replica:
+            return known
+        return max(known, await self._shared_unverified.handed_out(key))
 
     @staticmethod
     def streamable(entry: FileEntry) -> bool:
@@ -358,6 +369,8 @@ class Pipeline:
             return Stored(blob=blob, review=review)
         except BaseException as exc:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
+            if live is not None:
+                await self._remember_handed_out(entry, live)
             self._failed(entry, exc, live=live, growing=growing, upload=upload)
             raise
         finally:
@@ -377,20 +390,38 @@ class Pipeline:
             growing.discard()
         if live is not None:
             live.finish(servable=False, error=exc)
-            if live.handed_out:
-                key = blob_key(entry)
-                self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
-                log.warning(
-                    "%s: a live download failed after handing out %d unverified bytes; ranges "
-                    "inside them will not be served",
-                    entry.path,
-                    live.handed_out,
-                )
         if upload is not None and not upload.done():
             self._abandoned.add(upload)
             upload.add_done_callback(self._forget_abandoned)
         elif upload is not None:
             _retrieve(upload)
+
+    async def _remember_handed_out(self, entry: FileEntry, live: LiveFile) -> None:
+        """Before a failed live download cuts its readers: record how much of it they were given, here and
+        for every replica, so that no resume (on any replica) completes those unverified bytes."""
+        live.halt()  # what readers hold is final from here on
+        if not live.handed_out:
+            return
+        key = blob_key(entry)
+        self._unverified[key] = max(live.handed_out, self._unverified.get(key, 0))
+        log.warning(
+            "%s: a live download failed after handing out %d unverified bytes; ranges inside them will "
+            "not be served",
+            entry.path,
+            live.handed_out,
+        )
+        try:
+            await self._shared_unverified.record(key, live.handed_out)
+        except DATABASE_ERRORS as exc:
+            # The readers are cut regardless. A resume on another replica fails closed while the database
+            # stays unavailable (it cannot read the record either); once it is back, that replica does
+            # not know: an operator alarm.
+            log.error(  # noqa: TRY400 - an outage to report, not a stack to trace
+                "%s: the %d unverified bytes handed out could not be recorded for the other replicas: %s",
+                entry.path,
+                live.handed_out,
+                exc,
+            )
 
     def _forget_abandoned(self, upload: asyncio.Task[None]) -> None:
         self._abandoned.discard(upload)

@@ -169,7 +169,8 @@ class FileServer:
                 _require_servable(self._reviews, known.review)
             return web.Response(status=200, headers={**headers, "Content-Length": str(entry.size)})
 
-        unverified = self._pipeline.unverified_prefix(entry)
+        # A Range could complete a partial file a client holds from a failed live download on any replica.
+        unverified = await self._pipeline.unverified_prefix(entry, any_replica="Range" in request.headers)
         span = requested_span(
             request.headers.get("Range"),
             if_range=request.headers.get("If-Range"),

@@ -34,6 +34,7 @@ from tests.e2e.conftest import HubgateFactory
 from tests.e2e.cutting_proxy import cutting_proxy
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
+from tests.e2e.round_robin_proxy import round_robin_proxy
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, Fault, Host, RepoSettings, Slow, WrongDigest
 from tests.fakehub.fixtures import ALICE_TOKEN, GATED_MODEL_ID, MODEL_ID, PRIVATE_MODEL_ID
 from tests.fakehub.safetensors_format import single_tensor_prefix
@@ -151,6 +152,63 @@ def test_a_partial_file_kept_across_runs_is_never_completed_from_the_store(
     assert resume.status == 200
     assert resume.header("Content-Range") is None
     assert resume.body == genuine
+
+
+def _replicas(make_hubgate: HubgateFactory, tmp_path: Path) -> tuple[RunningHubgate, RunningHubgate]:
+    """Two hubgates sharing one database and one store, like replicas behind one Service."""
+    shared = tmp_path / "replicas"
+    return _warm(make_hubgate(shared, server={"fetch_wait_s": 30})), make_hubgate(
+        shared, server={"fetch_wait_s": 30}
+    )
+
+
+def test_a_resume_on_another_replica_never_completes_a_tampered_prefix(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, weights: FakeFile, tmp_path: Path
+) -> None:
+    # A load balancer without session affinity sends the client's resume to the other replica, which
+    # never saw the failed download: it must still know which prefix went out unverified.
+    first, second = _replicas(make_hubgate, tmp_path)
+    _tamper_first_answer(fake_hub)
+    partial = _cut_stream(f"{first.url}/{SPLICE_REPO}/resolve/main/{WEIGHTS}")
+    genuine = weights.blob.read(0, SIZE)
+    assert TAMPERED_AT < len(partial) < SIZE
+    assert partial != genuine[: len(partial)], "the client holds the tampered byte"
+
+    url = f"{second.url}/{SPLICE_REPO}/resolve/main/{WEIGHTS}"
+    resume = request("GET", url, headers={"Range": f"bytes={len(partial)}-"})
+    assert resume.status == 200
+    assert resume.header("Content-Range") is None
+    assert resume.body == genuine
+    window = request("GET", url, headers={"Range": f"bytes={TAMPERED_AT}-{TAMPERED_AT + 99}"})
+    assert window.status == 409
+    assert window.header("X-Error-Code") == "RangeRefused"
+
+
+def test_the_real_client_resuming_across_replicas_never_ends_with_a_spliced_file(
+    make_hubgate: HubgateFactory, fake_hub: FakeHub, weights: FakeFile, tmp_path: Path, cache_dir: Path
+) -> None:
+    first, second = _replicas(make_hubgate, tmp_path)
+    ports = [urlsplit(replica.url).port or 0 for replica in (first, second)]
+    _tamper_first_answer(fake_hub)
+    with round_robin_proxy(ports) as spread:
+        try:
+            path: Path | None = Path(
+                hf_hub_download(SPLICE_REPO, WEIGHTS, cache_dir=cache_dir, endpoint=spread.url)
+            )
+        except OSError:
+            path = None  # an error is an acceptable end; a spliced file is not
+    # Each connection went to the next replica: the client's first GET (after its HEAD, on the same
+    # connection) to one, its resume, on a new connection after the cut, to the other.
+    resumes = [
+        (index, re.findall(rb"(?i)range: bytes=([0-9]+)-", bytes(sent))) for index, sent in spread.connections
+    ]
+    resumed_on = {index for index, starts in resumes if any(int(n) > TAMPERED_AT for n in starts)}
+    cut_on = next(index for index, sent in spread.connections if b"GET " in sent)
+    assert resumed_on - {cut_on}, "the client resumed on the replica that did not cut it"
+    if path is not None:
+        assert _sha256(path) == weights.sha256
+    for complete in _complete_files(cache_dir):
+        assert _sha256(complete) == weights.sha256, f"{complete} is a spliced file"
 
 
 def test_windows_inside_an_unverified_prefix_are_refused(

@@ -20,6 +20,7 @@ from storage.leases import LeaseStore
 from storage.objects import ObjectStore
 from storage.records import BlobRecord, FileEntry, ReviewRecord
 from storage.repository import MetadataRepository
+from storage.unverified_prefixes import UnverifiedPrefixStore
 from tests.mirror.fake_clock import FakeClock, StoppedClock
 
 
@@ -71,6 +72,7 @@ def _pipeline(leases: FetchLeases, tmp_path: Path) -> Pipeline:
         gate=cast(Gate, Untouchable()),
         metrics=Metrics(),
         leases=leases,
+        unverified=cast(UnverifiedPrefixStore, Untouchable()),
     )
 
 
