@@ -40,6 +40,8 @@ from storage.unverified_prefixes import UnverifiedPrefixStore
 
 log = logging.getLogger(__name__)
 _MAX_STREAMED_HEADER = 16 << 20  # a larger header waits for the full scan instead of streaming
+_RECORD_UNVERIFIED_S = 5.0
+_RECORD_FAILURES: tuple[type[Exception], ...] = (*DATABASE_ERRORS, TimeoutError)
 # Names torch.load is pointed at (transformers' pytorch_model*.bin, diffusers', .pt/.pth/.ckpt files):
 # such a file may stream if its first bytes are a PyTorch zip checkpoint's (see checkpoint_stream).
 _CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
@@ -369,9 +371,11 @@ class Pipeline:
             return Stored(blob=blob, review=review)
         except BaseException as exc:
             self._metrics.upstream_fetches.labels(getattr(exc, "code", type(exc).__name__)).inc()
-            if live is not None:
-                await self._remember_handed_out(entry, live)
-            self._failed(entry, exc, live=live, growing=growing, upload=upload)
+            try:
+                if live is not None:
+                    await self._remember_handed_out(entry, live)
+            finally:  # cut the readers and drop the upload whatever happened while recording
+                self._failed(entry, exc, live=live, growing=growing, upload=upload)
             raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, spool.remove)
@@ -411,8 +415,10 @@ class Pipeline:
             live.handed_out,
         )
         try:
-            await self._shared_unverified.record(key, live.handed_out)
-        except DATABASE_ERRORS as exc:
+            # Bounded: the halted readers wait for this before they are cut.
+            async with asyncio.timeout(_RECORD_UNVERIFIED_S):
+                await self._shared_unverified.record(key, live.handed_out)
+        except _RECORD_FAILURES as exc:
             # The readers are cut regardless. A resume on another replica fails closed while the database
             # stays unavailable (it cannot read the record either); once it is back, that replica does
             # not know: an operator alarm.
