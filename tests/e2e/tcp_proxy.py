@@ -1,6 +1,12 @@
-"""A loopback TCP proxy that can be taken down and brought back, to simulate a dependency's outage, or
-stalled: connections stay open and nothing more gets through (a host that froze, a network partition
-that drops packets instead of refusing them)."""
+"""A loopback TCP proxy in front of one or more servers, for the tests to play the network.
+
+- In front of one server (`toggle_proxy`), it can be taken down and brought back (a dependency's outage),
+  or stalled: connections stay open and nothing more gets through (a host that froze, a partition that
+  drops packets instead of refusing them).
+- In front of several (`round_robin_proxy`), each new connection goes to the next one in turn: a load
+  balancer without session affinity, as a Kubernetes Service is by default. It records what each
+  connection's client sent, and to which server.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,15 @@ from dataclasses import dataclass, field
 class Switch:
     port: int = 0
     down: bool = False
+    # Per connection, in order, when recording: the index of the server it went to and what the client sent.
+    connections: list[tuple[int, bytearray]] = field(default_factory=list)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _loop: asyncio.AbstractEventLoop | None = None
     _flowing: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def take_down(self) -> None:
         """New connections are refused (closed at once) and open ones are cut."""
@@ -43,17 +55,29 @@ class Switch:
         self._writers.clear()
 
 
+def toggle_proxy(host: str, port: int) -> contextlib.AbstractContextManager[Switch]:
+    return _proxy([(host, port)], record=False)
+
+
+def round_robin_proxy(ports: list[int]) -> contextlib.AbstractContextManager[Switch]:
+    return _proxy([("127.0.0.1", port) for port in ports], record=True)
+
+
 @contextlib.contextmanager
-def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
+def _proxy(servers: list[tuple[str, int]], *, record: bool) -> Iterator[Switch]:
     switch = Switch()
     started = threading.Event()
     stop: dict[str, asyncio.Event] = {}
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: bytearray | None
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while chunk := await reader.read(1 << 16):
                 assert switch._flowing is not None
                 await switch._flowing.wait()
+                if seen is not None:
+                    seen.extend(chunk)
                 writer.write(chunk)
                 await writer.drain()
         with contextlib.suppress(Exception):
@@ -63,13 +87,19 @@ def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
         if switch.down:
             _close(client_writer)
             return
+        index = len(switch.connections) % len(servers)
+        sent = bytearray() if record else None
+        if sent is not None:
+            switch.connections.append((index, sent))
         try:
-            server_reader, server_writer = await asyncio.open_connection(host, port)
+            server_reader, server_writer = await asyncio.open_connection(*servers[index])
         except OSError:
             _close(client_writer)
             return
         switch._writers.update({client_writer, server_writer})
-        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+        await asyncio.gather(
+            pipe(client_reader, server_writer, sent), pipe(server_reader, client_writer, None)
+        )
         switch._writers.difference_update({client_writer, server_writer})
 
     async def main() -> None:
@@ -85,7 +115,7 @@ def toggle_proxy(host: str, port: int) -> Iterator[Switch]:
             switch._cut_all()
             await asyncio.sleep(0.05)  # let the aborted transports finish closing
 
-    thread = threading.Thread(target=lambda: asyncio.run(main()), name="toggle-proxy", daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(main()), name="tcp-proxy", daemon=True)
     thread.start()
     started.wait(10)
     try:

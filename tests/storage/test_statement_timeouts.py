@@ -3,6 +3,7 @@ schema migrations are not (an index on a large table may take minutes)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -30,18 +31,42 @@ async def test_a_statement_past_the_timeout_is_given_up(postgres: PostgresServer
 
 async def test_migrations_run_without_the_statement_timeout(postgres: PostgresServer) -> None:
     url = postgres.url(postgres.create_database())
-    # A bound no statement can meet: every query on this database's own connections times out...
-    hurried = Database(url, settings=EngineSettings(statement_timeout_s=1e-6))
+    blocker = Database(url, settings=EngineSettings(statement_timeout_s=None))
+    hurried = Database(url, settings=EngineSettings(statement_timeout_s=0.5))
     try:
-        with pytest.raises(TimeoutError):
-            async with hurried.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        # ...yet the migrations, on a connection of their own, complete.
-        assert await migrate.upgrade(hurried) == (None, migrate.head_revision())
+        # The version table as Alembic creates it, empty (nothing migrated yet), locked by another session
+        # for 2 s: every statement on it waits that long, past the hurried database's bound.
+        async with blocker.engine.begin() as setup:
+            await setup.execute(text(_VERSION_TABLE))
+        async with blocker.engine.connect() as holder:
+            await holder.begin()
+            await holder.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+
+            async def release() -> None:
+                await asyncio.sleep(2)
+                await holder.commit()
+
+            released = asyncio.create_task(release())
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):  # hubgate's own statements give up...
+                async with hurried.engine.connect() as connection:
+                    await connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert time.monotonic() - started < 1.5
+            # ...yet the migrations, on a connection of their own, wait for the lock and complete.
+            assert await migrate.upgrade(hurried) == (None, migrate.head_revision())
+            assert time.monotonic() - started >= 1.9
+            await released
     finally:
         await hurried.close()
+        await blocker.close()
     checked = Database(url)
     try:
         await migrate.require_current(checked)
     finally:
         await checked.close()
+
+
+_VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)

@@ -28,6 +28,7 @@ import pytest
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import GatedRepoError
 
+from tests.e2e.attacks.splicing import assert_resume_starts_over, assert_window_refused
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
@@ -333,12 +334,8 @@ def test_a_checkpoint_that_fails_verification_mid_stream_is_cut_and_never_comple
 
     # A resume of that partial file must never be completed from another download (a splice): it gets
     # the whole genuine file from byte 0 (the client starts again), and windows inside it are refused.
-    resume = request("GET", url, headers={"Range": f"bytes={len(partial)}-"})
-    assert resume.status == 200
-    assert resume.header("Content-Range") is None
-    assert resume.body == genuine
-    window = request("GET", url, headers={"Range": f"bytes={TAMPERED_AT}-{TAMPERED_AT + 99}"})
-    assert window.status == 409
+    assert_resume_starts_over(url, held=len(partial), genuine=genuine)
+    assert_window_refused(url, start=TAMPERED_AT)
     # The real client ends with the genuine file (or an error), never a spliced one.
     path = Path(hf_hub_download(REPO, NAME, cache_dir=cache_dir, endpoint=gate.url))
     assert _sha256(path.read_bytes()) == _sha256(genuine)

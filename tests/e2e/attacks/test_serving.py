@@ -30,11 +30,12 @@ from huggingface_hub.errors import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.admin_api import call, make_token, ok
+from tests.e2e.attacks.splicing import assert_resume_starts_over, assert_window_refused
 from tests.e2e.conftest import HubgateFactory
 from tests.e2e.cutting_proxy import cutting_proxy
 from tests.e2e.http import request
 from tests.e2e.hubgate_server import RunningHubgate
-from tests.e2e.round_robin_proxy import round_robin_proxy
+from tests.e2e.tcp_proxy import round_robin_proxy
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, Fault, Host, RepoSettings, Slow, WrongDigest
 from tests.fakehub.fixtures import ALICE_TOKEN, GATED_MODEL_ID, MODEL_ID, PRIVATE_MODEL_ID
 from tests.fakehub.safetensors_format import single_tensor_prefix
@@ -146,12 +147,7 @@ def test_a_partial_file_kept_across_runs_is_never_completed_from_the_store(
     assert other_user.status == 200
     assert hashlib.sha256(other_user.body).hexdigest() == weights.sha256
 
-    resume = request("GET", url, headers={"Range": f"bytes={len(partial)}-"})
-    # The whole file, from byte 0: the client starts again (huggingface_hub truncates its partial file
-    # on a 200; curl -C fails). Never the missing tail, which would complete the tampered prefix.
-    assert resume.status == 200
-    assert resume.header("Content-Range") is None
-    assert resume.body == genuine
+    assert_resume_starts_over(url, held=len(partial), genuine=genuine)
 
 
 def _replicas(make_hubgate: HubgateFactory, tmp_path: Path) -> tuple[RunningHubgate, RunningHubgate]:
@@ -175,13 +171,8 @@ def test_a_resume_on_another_replica_never_completes_a_tampered_prefix(
     assert partial != genuine[: len(partial)], "the client holds the tampered byte"
 
     url = f"{second.url}/{SPLICE_REPO}/resolve/main/{WEIGHTS}"
-    resume = request("GET", url, headers={"Range": f"bytes={len(partial)}-"})
-    assert resume.status == 200
-    assert resume.header("Content-Range") is None
-    assert resume.body == genuine
-    window = request("GET", url, headers={"Range": f"bytes={TAMPERED_AT}-{TAMPERED_AT + 99}"})
-    assert window.status == 409
-    assert window.header("X-Error-Code") == "RangeRefused"
+    assert_resume_starts_over(url, held=len(partial), genuine=genuine)
+    assert_window_refused(url, start=TAMPERED_AT)
 
 
 def test_the_real_client_resuming_across_replicas_never_ends_with_a_spliced_file(
@@ -220,10 +211,7 @@ def test_windows_inside_an_unverified_prefix_are_refused(
     genuine = weights.blob.read(0, SIZE)
     assert request("GET", url).status == 200  # stored and approved now
 
-    # `bytes=a-b` windows could fill a partial file piece by piece (download managers resume that way).
-    window = request("GET", url, headers={"Range": f"bytes={TAMPERED_AT}-{TAMPERED_AT + 99}"})
-    assert window.status == 409
-    assert window.header("X-Error-Code") == "RangeRefused"
+    window = assert_window_refused(url, start=TAMPERED_AT)
     assert window.header("X-Repo-Commit") == fake_hub.repo(SPLICE_REPO).head.sha
     # What cannot complete a handed-out prefix is served as usual: from byte 0, and past the prefix.
     head = request("GET", url, headers={"Range": "bytes=0-99"})
